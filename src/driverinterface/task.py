@@ -1,0 +1,39 @@
+"""The Task: one step of a payload's method, run by one component."""
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from sugo.driverinterface.units import to_seconds
+
+
+class Task(BaseModel):
+    """What a DeviceManager runs: `technique_name` every `sampling_interval`
+    seconds for `max_duration` seconds, after applying `task_params`.
+
+    Durations accept numbers (seconds) or strings with units ("5 min").
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    component_role: str = Field(min_length=1)
+    technique_name: str = Field(min_length=1)
+    max_duration: float = Field(gt=0)
+    sampling_interval: float = Field(gt=0)
+    polling_interval: float | None = Field(default=None, gt=0)
+    task_params: dict[str, Any] = Field(default_factory=dict)
+    task_name: str | None = None
+    start_with_task_name: str | None = None
+    stop_with_task_name: str | None = None
+
+    @field_validator("max_duration", "sampling_interval", "polling_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return to_seconds(value)
+        return value
+
+    @property
+    def n_points(self) -> int:
+        """Points the task yields: floor(D/Δ), robust to float rounding."""
+        return int(self.max_duration / self.sampling_interval + 1e-9)
