@@ -1,0 +1,125 @@
+"""A request/reply client with a timeout on every request.
+
+One DEALER socket per client (not thread-safe: one client per thread). Replies
+are matched to requests by id, so a late reply to a timed-out request is
+discarded instead of being mistaken for the answer to the next one.
+"""
+
+import logging
+import time
+import uuid
+from typing import Any, TypeVar
+
+import msgspec
+import zmq
+
+from sugo.errors import ProtocolError, RequestFailed, RequestTimeout
+from sugo.protocol import wire
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 5.0
+T = TypeVar("T")
+
+
+def endpoint(host: str, port: int) -> str:
+    return f"tcp://{host}:{port}"
+
+
+class Client:
+    """Talk to one sugo server (daemon or driver host)."""
+
+    def __init__(
+        self,
+        address: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        context: zmq.Context[Any] | None = None,
+    ) -> None:
+        self.address = address
+        self.timeout = timeout
+        self._ctx = context or zmq.Context.instance()
+        self._sock: zmq.Socket[Any] | None = None
+
+    def _socket(self) -> zmq.Socket[Any]:
+        if self._sock is None:
+            sock = self._ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(self.address)
+            self._sock = sock
+        return self._sock
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close(linger=0)
+            self._sock = None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(
+        self,
+        req: wire.Request,
+        frames: list[bytes] | tuple[bytes, ...] = (),
+        timeout: float | None = None,
+        retries: int = 0,
+    ) -> tuple[wire.Reply, list[bytes]]:
+        """Send ``req`` and return (reply, binary frames).
+
+        With ``retries``, a timed-out request is sent again with the same id;
+        servers recognise the id and never execute a non-idempotent verb twice.
+        """
+        if not req.id:
+            req = msgspec.structs.replace(req, id=uuid.uuid4().hex)
+        payload = [wire.encode(req), *frames]
+        wait = self.timeout if timeout is None else timeout
+        cmd = type(req).__struct_config__.tag
+        for attempt in range(retries + 1):
+            sock = self._socket()
+            sock.send_multipart(payload, copy=False)
+            got = self._receive(sock, req.id, wait)
+            if got is not None:
+                return got
+            log.debug("%s: %s timed out (attempt %d)", self.address, cmd, attempt + 1)
+            # A fresh socket drops whatever the old one had queued.
+            self.close()
+        raise RequestTimeout(f"{self.address}: no reply to {cmd!r} within {wait:g} s")
+
+    def _receive(
+        self, sock: zmq.Socket[Any], req_id: str, wait: float
+    ) -> tuple[wire.Reply, list[bytes]] | None:
+        deadline = time.monotonic() + wait
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not sock.poll(int(remaining * 1000) + 1):
+                return None
+            frames = sock.recv_multipart()
+            if not frames:
+                continue
+            reply = wire.decode_reply(frames[0])
+            if reply.id == req_id:
+                return reply, frames[1:]
+            log.debug("%s: dropped stale reply %s", self.address, reply.id)
+
+    def call(
+        self,
+        req: wire.Request,
+        type_: type[T] | None = None,
+        timeout: float | None = None,
+        retries: int = 0,
+    ) -> Any:
+        """Request and return the reply data (validated into ``type_`` if given).
+
+        An error reply raises RequestFailed carrying the server's message.
+        """
+        reply, _ = self.request(req, timeout=timeout, retries=retries)
+        if not reply.ok:
+            raise RequestFailed(reply.error or "request failed")
+        if type_ is None:
+            return reply.data
+        return wire.convert(reply.data, type_)
+
+
+__all__ = ["DEFAULT_TIMEOUT", "Client", "ProtocolError", "endpoint"]
