@@ -1,0 +1,142 @@
+"""Requests served by a driver host: the ModelInterface verbs over the wire.
+
+Every component verb names its component by ``address`` and ``channel``.
+Replies carry plain JSON data; ``task_data`` carries its arrays as binary
+frames described by ``ChunkHeader`` (see ``sugo.protocol.arrays``).
+"""
+
+from typing import Any
+
+import msgspec
+
+from sugo.protocol.wire import Request
+
+
+class HostPing(Request, tag="ping"):
+    """Liveness check; answered by the host's loop thread, never by a driver."""
+
+
+class HostStatus(Request, tag="status"):
+    """All components of the driver."""
+
+
+class HostReset(Request, tag="reset"):
+    """Reset every component."""
+
+
+class HostShutdown(Request, tag="shutdown"):
+    """Tear down every component and exit."""
+
+
+class ComponentRequest(Request, kw_only=True):
+    address: str
+    channel: str
+
+
+class DevRegister(ComponentRequest, tag="dev_register"):
+    kwargs: dict[str, Any] = {}
+
+
+class DevTeardown(ComponentRequest, tag="dev_teardown"):
+    pass
+
+
+class DevReset(ComponentRequest, tag="dev_reset"):
+    pass
+
+
+class DevStatus(ComponentRequest, tag="dev_status"):
+    pass
+
+
+class DevGetAttr(ComponentRequest, tag="dev_get_attr"):
+    attr: str
+
+
+class DevSetAttr(ComponentRequest, tag="dev_set_attr"):
+    attr: str
+    val: Any
+
+
+class Capabilities(ComponentRequest, tag="capabilities"):
+    pass
+
+
+class Attrs(ComponentRequest, tag="attrs"):
+    pass
+
+
+class TaskStart(ComponentRequest, tag="task_start"):
+    task: dict[str, Any]
+
+
+class TaskValidate(ComponentRequest, tag="task_validate"):
+    task: dict[str, Any]
+
+
+class TaskStatus(ComponentRequest, tag="task_status"):
+    pass
+
+
+class TaskStop(ComponentRequest, tag="task_stop"):
+    pass
+
+
+class TaskData(ComponentRequest, tag="task_data"):
+    """Fetch cached data. Chunks up to ``ack`` are acknowledged (stored by the
+    caller) and dropped; every newer chunk is sent again until acknowledged."""
+
+    ack: int = 0
+
+
+HOST_REQUESTS: list[type[Request]] = [
+    HostPing,
+    HostStatus,
+    HostReset,
+    HostShutdown,
+    DevRegister,
+    DevTeardown,
+    DevReset,
+    DevStatus,
+    DevGetAttr,
+    DevSetAttr,
+    Capabilities,
+    Attrs,
+    TaskStart,
+    TaskValidate,
+    TaskStatus,
+    TaskStop,
+    TaskData,
+]
+
+COMPONENT_VERBS = {
+    str(t.__struct_config__.tag): t for t in HOST_REQUESTS if issubclass(t, ComponentRequest)
+}
+
+
+class VarInfo(msgspec.Struct):
+    name: str
+    dtype: str
+    shape: list[int]
+    units: str | None = None
+
+
+class ChunkHeader(msgspec.Struct):
+    """One chunk of task data; its variables follow as one binary frame each."""
+
+    seq: int
+    points: int
+    variables: list[VarInfo]
+
+
+class TaskDataReply(msgspec.Struct):
+    chunks: list[ChunkHeader]
+    running: bool
+    error: str | None = None
+
+
+class HostPingReply(msgspec.Struct):
+    driver: str
+    pid: int
+    version: str
+    components: int
