@@ -1,0 +1,640 @@
+"""The daemon's SQLite store: jobs, pipelines, drivers, components, events, meta.
+
+Only the daemon writes it, from its main thread. Every public write method is
+one transaction that commits before it returns. Rows come back as frozen
+msgspec Structs (cheap to build: ``list_jobs`` of 10,000 rows stays fast);
+``to_json()`` gives the ``--json`` shape. This module must import fast: no
+pydantic, numpy or xarray here.
+"""
+
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+import msgspec
+
+from sugo.daemon.migrations import migrate
+from sugo.daemon.states import (
+    FINAL,
+    QUEUED,
+    RUNNING,
+    ComponentState,
+    DriverState,
+    JobStatus,
+    check_component_transition,
+    check_driver_transition,
+    check_transition,
+)
+from sugo.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5000
+
+
+class _Unset(Enum):
+    UNSET = "unset"
+
+
+UNSET = _Unset.UNSET  # "leave this field alone", so that None can be stored
+
+
+class JobRow(msgspec.Struct, frozen=True):
+    """One job. Paths are strings; ``payload`` is the validated payload as JSON text."""
+
+    id: int
+    jobname: str | None
+    status: JobStatus
+    payload: str
+    sample: str
+    user: str
+    pipeline: str | None
+    submitted_at: float
+    started_at: float | None
+    completed_at: float | None
+    output_dir: str
+    prefix: str | None
+    jobdir: str
+    respath: str | None
+    snappath: str | None
+    error: str | None
+    runner_pid: int | None
+    runner_started: float | None
+    unlock_when_done: bool
+
+    @property
+    def is_final(self) -> bool:
+        """True once the job has ended (``c``, ``ce`` or ``cd``)."""
+        return self.status in FINAL
+
+    def to_json(self) -> dict[str, Any]:
+        """The job as plain JSON types, without the (possibly large) payload."""
+        out = msgspec.structs.asdict(self)
+        del out["payload"]
+        out["status"] = self.status.value
+        return out
+
+
+class PipelineRow(msgspec.Struct, frozen=True):
+    """One pipeline: roles mapped to component names, and what it holds."""
+
+    name: str
+    components: dict[str, str]
+    sample: str | None
+    ready: bool
+    jobid: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The pipeline as plain JSON types."""
+        out = msgspec.structs.asdict(self)
+        out["components"] = dict(self.components)
+        return out
+
+
+class DriverRow(msgspec.Struct, frozen=True):
+    """One driver host process."""
+
+    name: str
+    pid: int | None
+    port: int | None
+    state: DriverState
+    version: str | None
+    settings: dict[str, Any]
+    started_at: float | None
+    create_time: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The driver as plain JSON types."""
+        out = msgspec.structs.asdict(self)
+        out["state"] = self.state.value
+        return out
+
+
+class ComponentRow(msgspec.Struct, frozen=True):
+    """One component: a channel of a device, served by a driver."""
+
+    name: str
+    driver: str
+    device: str
+    address: str
+    channel: str
+    pollrate: float
+    capabilities: tuple[str, ...]
+    state: ComponentState
+
+    def to_json(self) -> dict[str, Any]:
+        """The component as plain JSON types."""
+        out = msgspec.structs.asdict(self)
+        out["capabilities"] = list(self.capabilities)
+        out["state"] = self.state.value
+        return out
+
+
+class EventRow(msgspec.Struct, frozen=True):
+    """One entry of the event log (``sugo events``)."""
+
+    id: int
+    time: float
+    kind: str
+    subject: str
+    data: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as plain JSON types."""
+        return msgspec.structs.asdict(self)
+
+
+def _columns(row_type: type[msgspec.Struct]) -> str:
+    # Built from our own field names (never from input), quoted because "user"
+    # is an SQL keyword.
+    return ", ".join(f'"{name}"' for name in row_type.__struct_fields__)
+
+
+_JOB_COLS = _columns(JobRow)
+_PIPELINE_COLS = _columns(PipelineRow)
+_DRIVER_COLS = _columns(DriverRow)
+_COMPONENT_COLS = _columns(ComponentRow)
+_EVENT_COLS = _columns(EventRow)
+_JOB_STATUS = {s.value: s for s in JobStatus}  # a dict lookup is ~10x cheaper than JobStatus(s)
+_UPDATABLE_JOB_FIELDS = frozenset(
+    {"pipeline", "respath", "snappath", "runner_pid", "runner_started", "error"}
+)
+
+
+def _job(r: tuple[Any, ...]) -> JobRow:
+    # fmt: off
+    return JobRow(
+        r[0], r[1], _JOB_STATUS[r[2]], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+        r[10], r[11], r[12], r[13], r[14], r[15], r[16], r[17], bool(r[18]),
+    )
+    # fmt: on
+
+
+def _pipeline(r: tuple[Any, ...]) -> PipelineRow:
+    return PipelineRow(r[0], json.loads(r[1]), r[2], bool(r[3]), r[4])
+
+
+def _driver(r: tuple[Any, ...]) -> DriverRow:
+    return DriverRow(r[0], r[1], r[2], DriverState(r[3]), r[4], json.loads(r[5]), r[6], r[7])
+
+
+def _component(r: tuple[Any, ...]) -> ComponentRow:
+    caps = tuple(json.loads(r[6]))
+    return ComponentRow(r[0], r[1], r[2], r[3], r[4], r[5], caps, ComponentState(r[7]))
+
+
+def _event(r: tuple[Any, ...]) -> EventRow:
+    return EventRow(r[0], r[1], r[2], r[3], json.loads(r[4]))
+
+
+_E = TypeVar("_E", JobStatus, DriverState, ComponentState)
+_R = TypeVar("_R")
+
+
+def _enum(kind: type[_E], value: str, what: str) -> _E:
+    try:
+        return kind(value)
+    except ValueError:
+        raise StoreError(f"{what}: unknown {kind.__name__} {value!r}") from None
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file owner-only before SQLite opens it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+
+
+class Store:
+    """The daemon's SQLite database. Use it from one thread only."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            _create_private(self.path)
+            self._conn = sqlite3.connect(
+                self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{self.path}: cannot open the database: {exc}") from exc
+        try:
+            self._setup()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _setup(self) -> None:
+        conn = self._conn
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS:d}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: not a usable database: {exc}") from exc
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{self.path}: cannot switch to WAL mode (got {mode!r})")
+        migrate(conn, str(self.path))
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- plumbing -----------------------------------------------------------
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed on success, rolled back on error.
+
+        SQLite errors (a broken constraint, a full disk) become StoreError.
+        """
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"{what}: refused by the database: {exc}") from exc
+            raise
+
+    def _rows(self, sql: str, params: Sequence[object], decode: Callable[[Any], _R]) -> list[_R]:
+        return list(map(decode, self._conn.execute(sql, params).fetchall()))
+
+    def _one(
+        self, table: str, cols: str, key: str, value: object, decode: Callable[[Any], _R]
+    ) -> _R | None:
+        r = self._conn.execute(f"SELECT {cols} FROM {table} WHERE {key} = ?", (value,)).fetchone()
+        return None if r is None else decode(r)
+
+    def _upsert(self, table: str, cols: tuple[str, ...], values: Sequence[object]) -> None:
+        # ON CONFLICT UPDATE, not INSERT OR REPLACE: a replace deletes the old
+        # row first, which would cascade (a driver's components) or SET NULL.
+        quoted = [f'"{c}"' for c in cols]
+        updates = ", ".join(f"{c} = excluded.{c}" for c in quoted[1:])
+        marks = ", ".join("?" * len(cols))
+        sql = (
+            f"INSERT INTO {table} ({', '.join(quoted)}) VALUES ({marks})"
+            f" ON CONFLICT({quoted[0]}) DO UPDATE SET {updates}"
+        )
+        self._conn.execute(sql, values)
+
+    def _delete(self, table: str, name: str) -> bool:
+        with self._write(f"{table} {name}") as conn:
+            return conn.execute(f"DELETE FROM {table} WHERE name = ?", (name,)).rowcount > 0
+
+    # -- jobs ---------------------------------------------------------------
+
+    def add_job(
+        self,
+        *,
+        payload_json: str,
+        jobname: str | None,
+        sample: str,
+        user: str,
+        output_dir: str | os.PathLike[str],
+        prefix: str | None,
+        unlock_when_done: bool,
+        jobdir_root: Path,
+        now: float | None = None,
+    ) -> JobRow:
+        """Queue a new job (status ``q``); its folder is ``jobdir_root / id``."""
+        submitted = time.time() if now is None else now
+        with self._write("new job") as conn:
+            cur = conn.execute(
+                'INSERT INTO jobs (jobname, status, payload, sample, "user", submitted_at,'
+                " output_dir, prefix, jobdir, unlock_when_done)"
+                " VALUES (?, 'q', ?, ?, ?, ?, ?, ?, '', ?)",
+                (jobname, payload_json, sample, user, submitted, os.fspath(output_dir), prefix,
+                 int(unlock_when_done)),
+            )  # fmt: skip
+            job_id = cur.lastrowid
+            assert job_id is not None
+            jobdir = os.fspath(Path(jobdir_root) / str(job_id))
+            conn.execute("UPDATE jobs SET jobdir = ? WHERE id = ?", (jobdir, job_id))
+            row = self._job_or_raise(job_id)
+        log.info("job %d: queued", job_id)
+        return row
+
+    def get_job(self, job_id: int) -> JobRow | None:
+        """The job with this id, or None."""
+        return self._one("jobs", _JOB_COLS, "id", job_id, _job)
+
+    def _job_or_raise(self, job_id: int) -> JobRow:
+        return _must(self.get_job(job_id), f"job {job_id}")
+
+    def list_jobs(
+        self,
+        ids: Iterable[int] | None = None,
+        statuses: Iterable[str] | None = None,
+        limit: int | None = None,
+    ) -> list[JobRow]:
+        """Jobs in id order, filtered by ``ids`` and/or ``statuses``.
+
+        ``limit`` keeps the newest (highest-id) matches, still in id order.
+        """
+        where: list[str] = []
+        params: list[object] = []
+        # One JSON array parameter instead of N placeholders: no limit on N.
+        if ids is not None:
+            where.append("id IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps([int(i) for i in ids]))
+        if statuses is not None:
+            where.append("status IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps([_enum(JobStatus, s, "jobs").value for s in statuses]))
+        sql = f"SELECT {_JOB_COLS} FROM jobs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        if limit is None:
+            return self._rows(sql + " ORDER BY id", params, _job)
+        return self._rows(sql + " ORDER BY id DESC LIMIT ?", [*params, limit], _job)[::-1]
+
+    def search_jobs(self, text: str) -> list[JobRow]:
+        """Jobs whose name contains ``text`` (ASCII case-insensitive), in id order."""
+        sql = f"SELECT {_JOB_COLS} FROM jobs WHERE jobname LIKE ? ESCAPE '\\' ORDER BY id"
+        return self._rows(sql, (f"%{_escape_like(text)}%",), _job)
+
+    def queued_jobs(self) -> list[JobRow]:
+        """Jobs waiting to run (``q`` or ``qw``), first come first served."""
+        return self.list_jobs(statuses=QUEUED)
+
+    def running_jobs(self) -> list[JobRow]:
+        """Jobs with a runner (``r`` or ``rd``), in id order."""
+        return self.list_jobs(statuses=RUNNING)
+
+    def set_job_status(
+        self, job_id: int, new: str, *, error: str | None = None, now: float | None = None
+    ) -> JobRow:
+        """Move a job to status ``new``: the one place job statuses change.
+
+        Sets ``started_at`` on ``r`` and ``completed_at`` on a final status, and
+        stores ``error`` when given. Illegal moves raise StoreError; repeating
+        the current (non-final) status changes nothing.
+        """
+        status = _enum(JobStatus, new, f"job {job_id}")
+        stamp = time.time() if now is None else now
+        changes: dict[str, object] = {"status": status.value}
+        if status == JobStatus.R:
+            changes["started_at"] = stamp
+        if status in FINAL:
+            changes["completed_at"] = stamp
+        if error is not None:
+            changes["error"] = error
+        with self._write(f"job {job_id}") as conn:
+            old = self._job_or_raise(job_id)
+            check_transition(old.status, status, job_id=job_id)
+            if old.status == status:
+                return old
+            _update(conn, "jobs", "id", job_id, changes)
+            row = self._job_or_raise(job_id)
+        log.info("job %d: %s -> %s", job_id, old.status, status)
+        return row
+
+    def update_job(self, job_id: int, **fields: object) -> JobRow:
+        """Change non-status fields: pipeline, respath, snappath, runner_pid,
+        runner_started, error. Unknown field names raise StoreError."""
+        unknown = set(fields) - _UPDATABLE_JOB_FIELDS
+        if unknown:
+            raise StoreError(f"job {job_id}: cannot update field(s) {', '.join(sorted(unknown))}")
+        changes = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in fields.items()}
+        with self._write(f"job {job_id}") as conn:
+            self._job_or_raise(job_id)
+            _update(conn, "jobs", "id", job_id, changes)
+            return self._job_or_raise(job_id)
+
+    def prune_jobs(self, older_than: float) -> list[int]:
+        """Delete final jobs completed before ``older_than``; returns their ids."""
+        finals = json.dumps([s.value for s in FINAL])
+        with self._write("prune") as conn:
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM jobs WHERE status IN (SELECT value FROM json_each(?))"
+                    " AND completed_at < ? ORDER BY id",
+                    (finals, older_than),
+                )
+            ]
+            conn.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in ids])
+        return ids
+
+    # -- pipelines ----------------------------------------------------------
+
+    def upsert_pipeline(self, name: str, components: dict[str, str]) -> PipelineRow:
+        """Create a pipeline or replace its components, keeping sample/ready/jobid."""
+        with self._write(f"pipeline {name}") as conn:
+            conn.execute(
+                "INSERT INTO pipelines (name, components) VALUES (?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET components = excluded.components",
+                (name, json.dumps(dict(components))),
+            )
+            return self._pipeline_or_raise(name)
+
+    def get_pipeline(self, name: str) -> PipelineRow | None:
+        """The pipeline of that name, or None."""
+        return self._one("pipelines", _PIPELINE_COLS, "name", name, _pipeline)
+
+    def _pipeline_or_raise(self, name: str) -> PipelineRow:
+        return _must(self.get_pipeline(name), f"pipeline {name}")
+
+    def list_pipelines(self) -> list[PipelineRow]:
+        """All pipelines, by name."""
+        return self._rows(f"SELECT {_PIPELINE_COLS} FROM pipelines ORDER BY name", (), _pipeline)
+
+    def set_pipeline(
+        self,
+        name: str,
+        *,
+        sample: str | _Unset | None = UNSET,
+        ready: bool | _Unset = UNSET,
+        jobid: int | _Unset | None = UNSET,
+    ) -> PipelineRow:
+        """Change only the given fields of a pipeline (None is a value: it clears)."""
+        given = {"sample": sample, "ready": ready, "jobid": jobid}
+        changes = {k: v for k, v in given.items() if v is not UNSET}
+        if "ready" in changes:
+            changes["ready"] = int(bool(changes["ready"]))
+        with self._write(f"pipeline {name}") as conn:
+            self._pipeline_or_raise(name)
+            _update(conn, "pipelines", "name", name, changes)
+            return self._pipeline_or_raise(name)
+
+    def delete_pipeline(self, name: str) -> bool:
+        """Remove a pipeline; False if there was none."""
+        return self._delete("pipelines", name)
+
+    # -- drivers ------------------------------------------------------------
+
+    def upsert_driver(
+        self,
+        name: str,
+        *,
+        state: str = DriverState.STARTING,
+        pid: int | None = None,
+        port: int | None = None,
+        version: str | None = None,
+        settings: dict[str, Any] | None = None,
+        started_at: float | None = None,
+        create_time: float | None = None,
+    ) -> DriverRow:
+        """Create or fully overwrite a driver row (its components are kept)."""
+        state_ = _enum(DriverState, state, f"driver {name}").value
+        values = (name, pid, port, state_, version, json.dumps(settings or {}), started_at,
+                  create_time)  # fmt: skip
+        with self._write(f"driver {name}"):
+            self._upsert("drivers", DriverRow.__struct_fields__, values)
+            return self._driver_or_raise(name)
+
+    def set_driver_state(self, name: str, state: str) -> DriverRow:
+        """Move a driver to ``state`` if its lifecycle table allows it."""
+        with self._write(f"driver {name}") as conn:
+            check_driver_transition(name, self._driver_or_raise(name).state, state)
+            _update(conn, "drivers", "name", name, {"state": DriverState(state).value})
+            return self._driver_or_raise(name)
+
+    def get_driver(self, name: str) -> DriverRow | None:
+        """The driver of that name, or None."""
+        return self._one("drivers", _DRIVER_COLS, "name", name, _driver)
+
+    def _driver_or_raise(self, name: str) -> DriverRow:
+        return _must(self.get_driver(name), f"driver {name}")
+
+    def list_drivers(self) -> list[DriverRow]:
+        """All drivers, by name."""
+        return self._rows(f"SELECT {_DRIVER_COLS} FROM drivers ORDER BY name", (), _driver)
+
+    def delete_driver(self, name: str) -> bool:
+        """Remove a driver and its components; False if there was none."""
+        return self._delete("drivers", name)
+
+    # -- components ---------------------------------------------------------
+
+    def upsert_component(
+        self,
+        name: str,
+        *,
+        driver: str,
+        device: str,
+        address: str,
+        channel: str,
+        pollrate: float,
+        capabilities: Iterable[str] = (),
+        state: str = ComponentState.REGISTERING,
+    ) -> ComponentRow:
+        """Create or fully overwrite a component; its driver must exist."""
+        state_ = _enum(ComponentState, state, f"component {name}").value
+        values = (name, driver, device, str(address), str(channel), float(pollrate),
+                  json.dumps(list(capabilities)), state_)  # fmt: skip
+        with self._write(f"component {name}"):
+            if self.get_driver(driver) is None:
+                raise StoreError(f"component {name}: unknown driver {driver}")
+            self._upsert("components", ComponentRow.__struct_fields__, values)
+            return self._component_or_raise(name)
+
+    def set_component_state(self, name: str, state: str) -> ComponentRow:
+        """Move a component to ``state`` if its lifecycle table allows it."""
+        with self._write(f"component {name}") as conn:
+            check_component_transition(name, self._component_or_raise(name).state, state)
+            _update(conn, "components", "name", name, {"state": ComponentState(state).value})
+            return self._component_or_raise(name)
+
+    def get_component(self, name: str) -> ComponentRow | None:
+        """The component of that name, or None."""
+        return self._one("components", _COMPONENT_COLS, "name", name, _component)
+
+    def _component_or_raise(self, name: str) -> ComponentRow:
+        return _must(self.get_component(name), f"component {name}")
+
+    def list_components(self, driver: str | None = None) -> list[ComponentRow]:
+        """All components (or those of one driver), by name."""
+        params: tuple[str, ...] = ()
+        if driver is None:
+            sql = f"SELECT {_COMPONENT_COLS} FROM components ORDER BY name"
+        else:
+            sql = f"SELECT {_COMPONENT_COLS} FROM components WHERE driver = ? ORDER BY name"
+            params = (driver,)
+        return self._rows(sql, params, _component)
+
+    def delete_component(self, name: str) -> bool:
+        """Remove a component; False if there was none."""
+        return self._delete("components", name)
+
+    # -- events -------------------------------------------------------------
+
+    def add_event(
+        self,
+        kind: str,
+        subject: str,
+        data: dict[str, Any] | None = None,
+        *,
+        now: float | None = None,
+    ) -> int:
+        """Append an event (e.g. kind ``job.queued``, subject ``job 3``); returns its id."""
+        stamp = time.time() if now is None else now
+        with self._write(f"event {kind}") as conn:
+            cur = conn.execute(
+                "INSERT INTO events (time, kind, subject, data) VALUES (?, ?, ?, ?)",
+                (stamp, kind, subject, json.dumps(data or {})),
+            )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def list_events(self, after_id: int = 0, limit: int = 1000) -> list[EventRow]:
+        """Events with id greater than ``after_id``, oldest first, at most ``limit``."""
+        sql = f"SELECT {_EVENT_COLS} FROM events WHERE id > ? ORDER BY id LIMIT ?"
+        return self._rows(sql, (after_id, limit), _event)
+
+    def prune_events(self, older_than: float) -> int:
+        """Delete events logged before ``older_than``; returns how many."""
+        with self._write("prune events") as conn:
+            return conn.execute("DELETE FROM events WHERE time < ?", (older_than,)).rowcount
+
+    # -- meta ---------------------------------------------------------------
+
+    def set_meta(self, key: str, value: Any) -> None:
+        """Store a JSON-serialisable value under ``key`` (e.g. the daemon's port)."""
+        with self._write(f"meta {key}"):
+            self._upsert("meta", ("key", "value"), (key, json.dumps(value)))
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        """The value stored under ``key``, or ``default``."""
+        value = self._one("meta", "value", "key", key, lambda r: json.loads(r[0]))
+        return default if value is None else value
+
+    def delete_meta(self, key: str) -> None:
+        """Forget ``key`` (no error if absent)."""
+        with self._write(f"meta {key}") as conn:
+            conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+
+
+def _must(row: _R | None, what: str) -> _R:
+    if row is None:
+        raise StoreError(f"{what}: not found")
+    return row
+
+
+def _update(
+    conn: sqlite3.Connection, table: str, key: str, value: object, changes: Mapping[str, object]
+) -> None:
+    # Column names come from our own code (whitelisted), values are parameters.
+    if changes:
+        sets = ", ".join(f"{column} = ?" for column in changes)
+        conn.execute(f"UPDATE {table} SET {sets} WHERE {key} = ?", (*changes.values(), value))
