@@ -1,0 +1,108 @@
+"""The files `sugo init` writes: a documented settings.toml and a devices
+file with the built-in simulated devices.
+"""
+
+import json
+from pathlib import Path
+
+#: Placeholder folders of the documented default settings (the root settings.toml).
+EXAMPLE_APPDIR = Path("~/.config/sugo")
+EXAMPLE_DATADIR = Path("~/.local/share/sugo")
+EXAMPLE_LOGDIR = Path("~/.local/state/sugo/log")
+
+
+def _toml_str(value: Path | str) -> str:
+    # A JSON string literal is a valid TOML basic string (same escapes).
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def render_settings(appdir: Path, datadir: Path, logdir: Path) -> str:
+    """The text of a settings.toml for these folders, every key commented."""
+    return f"""\
+# sugo settings, written by `sugo init` for the app folder {appdir}.
+# Read by `sugo start` and `sugo reload`. Relative paths are relative to the
+# folder of this file; "~" means your home folder.
+
+# Folder of the job database and the job folders.
+datadir = {_toml_str(datadir)}
+# Folder of the logs of the daemon, the driver hosts and the jobs.
+logdir = {_toml_str(logdir)}
+
+[jobs]
+# One folder per job: its staging data and its log.
+storage = {_toml_str(datadir / "jobs")}
+# The SQLite database of jobs, pipelines and components (only the daemon writes it).
+dbpath = {_toml_str(datadir / "sugo.db")}
+# Flush the staging data to disk (fsync) at every poll, so that a crash or a
+# power cut loses nothing already polled; set to false only on very slow disks.
+fsync = true
+# Delete the folders of finished jobs after this many days; unset keeps them forever.
+# retention_days = 30
+
+[daemon]
+# IP address the daemon and the driver hosts listen on; keep 127.0.0.1 unless
+# clients on other machines must reach them.
+bind = "127.0.0.1"
+# Largest message accepted on a socket, in bytes (16 MiB); larger ones are refused.
+max_message_bytes = 16777216
+
+[devices]
+# The devices file: devices, their channels and the pipelines built from them
+# (TOML, YAML or JSON, by suffix).
+config = "devices.toml"
+
+# Settings for one driver, passed to it when it is loaded; one table per driver
+# name, with the keys that driver declares, for example:
+# [drivers.counter]
+# some_key = "value"
+"""
+
+
+_DEVICES = """\
+# sugo devices file, written by `sugo init`: the built-in simulated devices.
+# A device is one instrument (a driver, an address, its channels); a component
+# is one channel of a device, named <driver>:(<address>,<channel>); a pipeline
+# gives components roles, and jobs run on pipelines.
+
+# A simulated counter with four channels.
+[[devices]]
+name = "dev-counter"
+driver = "counter"
+address = "sim-counter"
+channels = ["1", "2", "3", "4"]
+pollrate = 0.2  # seconds between a job's data polls
+
+# A second simulated counter, for the demo pipeline.
+[[devices]]
+name = "dev-demo-counter"
+driver = "counter"
+address = "sim-demo"
+channels = ["1"]
+pollrate = 0.2
+
+# This machine's CPU, memory and disk use.
+[[devices]]
+name = "dev-psutil"
+driver = "psutil"
+address = "localhost"
+channels = ["0"]
+pollrate = 0.5
+
+# One pipeline per counter channel: pip-counter-1 ... pip-counter-4.
+[[pipelines]]
+name = "pip-counter-*"
+devices = [{ role = "counter", device = "dev-counter", channel = "each" }]
+
+# Two roles on two drivers, for `sugo demo`.
+[[pipelines]]
+name = "pip-demo"
+devices = [
+  { role = "counter", device = "dev-demo-counter", channel = "1" },
+  { role = "psutil", device = "dev-psutil", channel = "0" },
+]
+"""
+
+
+def render_devices() -> str:
+    """The text of a devices.toml with the built-in simulated devices."""
+    return _DEVICES

@@ -1,0 +1,196 @@
+"""Shared plumbing of sugo's config files: reading and parsing TOML, YAML and
+JSON, the frozen model base and common field types, and turning a pydantic
+`ValidationError` into one `ConfigError` line that names file, key path and
+problem.
+"""
+
+import json
+import re
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+from sugo.driverinterface.units import to_seconds
+from sugo.errors import ConfigError
+
+#: File suffix → format name understood by `parse_mapping`.
+SUFFIX_FORMATS = {".toml": "toml", ".yml": "yaml", ".yaml": "yaml", ".json": "json"}
+
+Loc = tuple[str | int, ...]
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+_PROBLEM = "sugo_config"
+
+
+class FrozenModel(BaseModel):
+    """Base of every config model: immutable, and unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _seconds(value: Any) -> Any:
+    return to_seconds(value) if isinstance(value, str) else value
+
+
+def _int_to_str(value: Any) -> Any:
+    # Channels are strings, but files often spell them as bare numbers.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+#: A positive duration in seconds; strings with units ("5 min") are converted.
+Seconds = Annotated[
+    float,
+    BeforeValidator(_seconds),
+    Field(gt=0, allow_inf_nan=False),
+    WithJsonSchema({"anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string"}]}),
+]
+#: A logging level name, as payloads spell it.
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+#: A non-empty name.
+Name = Annotated[str, Field(min_length=1)]
+#: A non-empty string; integers in the file are accepted and converted.
+Channel = Annotated[
+    str,
+    BeforeValidator(_int_to_str),
+    Field(min_length=1),
+    WithJsonSchema({"anyOf": [{"type": "string", "minLength": 1}, {"type": "integer"}]}),
+]
+
+
+def problem(path: Loc, message: str) -> PydanticCustomError:
+    """An error to raise from a model validator; `path` is relative to the model.
+
+    `format_error` appends `path` to pydantic's location of the model, so the
+    final message points at the offending key rather than at the whole model.
+    """
+    return PydanticCustomError(_PROBLEM, "{message}", {"message": message, "path": path})
+
+
+def format_loc(loc: Sequence[str | int]) -> str:
+    """`("pipelines", 1, "devices", 0, "device")` → `pipelines[1].devices[0].device`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z0-9_-]+", part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{part!r}]"
+    return out
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def format_error(source: str, exc: ValidationError) -> ConfigError:
+    """The first problem of `exc` as one line: `<source>: <key path>: <problem>`."""
+    errors = exc.errors()
+    first = errors[0]
+    loc: Loc = tuple(first["loc"])
+    kind = first["type"]
+    ctx = first.get("ctx") or {}
+    if kind == _PROBLEM:
+        loc += tuple(ctx.get("path", ()))
+        message = str(ctx["message"])
+    elif kind == "extra_forbidden":
+        message = "unknown key"
+    elif kind == "missing":
+        message = "missing required key"
+    else:
+        message = first["msg"].removeprefix("Value error, ")
+    where = format_loc(loc) or "top level"
+    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+    return ConfigError(_one_line(f"{source}: {where}: {message}{more}"))
+
+
+def validate(model: type[ModelT], data: Any, source: str, context: Any = None) -> ModelT:
+    """`model.model_validate(data)`, with any failure raised as a `ConfigError`."""
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as e:
+        raise format_error(source, e) from None
+
+
+def format_of(path: Path) -> str:
+    """The format of a file, from its suffix; `ConfigError` for an unknown one."""
+    fmt = SUFFIX_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        known = ", ".join(SUFFIX_FORMATS)
+        raise ConfigError(f"{path}: unknown file type {path.suffix!r} (known: {known})")
+    return fmt
+
+
+def read_text(path: Path) -> str:
+    """The text of a config file; `ConfigError` if it is missing or unreadable."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
+
+
+def _parse(text: str, fmt: str, source: str) -> Any:
+    if fmt == "toml":
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            found = re.fullmatch(r"(.*) \(at line (\d+), column \d+\)", str(e))
+            if found:
+                raise ConfigError(f"{source}: line {found[2]}: invalid TOML: {found[1]}") from None
+            raise ConfigError(_one_line(f"{source}: invalid TOML: {e}")) from None
+    if fmt == "yaml":
+        try:
+            return yaml.safe_load(text)
+        except yaml.MarkedYAMLError as e:
+            line = f"line {e.problem_mark.line + 1}: " if e.problem_mark else ""
+            context = f" ({e.context})" if e.context else ""
+            raise ConfigError(
+                _one_line(f"{source}: {line}invalid YAML: {e.problem}{context}")
+            ) from None
+        except yaml.YAMLError as e:
+            raise ConfigError(_one_line(f"{source}: invalid YAML: {e}")) from None
+    if fmt == "json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{source}: line {e.lineno}: invalid JSON: {e.msg}") from None
+    raise ConfigError(f"{source}: unknown format {fmt!r} (known: toml, yaml, json)")
+
+
+def parse_mapping(text: str, fmt: str, source: str) -> dict[str, Any]:
+    """Parse `text` as `fmt` ("toml", "yaml"/"yml" or "json", a leading dot is
+    ignored) and check that the top level is a mapping.
+    """
+    fmt = fmt.lower().removeprefix(".")
+    data = _parse(text, "yaml" if fmt == "yml" else fmt, source)
+    if data is None:
+        raise ConfigError(f"{source}: file is empty")
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source}: top level must be a mapping of keys, not {type(data).__name__}"
+        )
+    return data
+
+
+def load_mapping(path: Path) -> dict[str, Any]:
+    """Read and parse a config file, its format chosen by its suffix."""
+    fmt = format_of(path)
+    return parse_mapping(read_text(path), fmt, str(path))
