@@ -1,0 +1,464 @@
+"""The per-job staging store: every polled chunk on disk at once, append-only.
+
+Layout: ``<jobdir>/staging/<role>.rec``, one append-only file per pipeline
+role. The file name is the role percent-encoded (``urllib.parse.quote`` with no
+safe characters), or ``h-<sha256>`` when that would be too long; the role itself
+is kept inside every record, so nothing is lost by the encoding.
+
+A record is self-describing and framed so that a crash mid-append leaves at
+most one torn record at the tail, which readers detect and ignore::
+
+    magic    4 bytes   b"SGS1"
+    hlen     u32 LE    length of the JSON header (padded so the body is 8-aligned)
+    blen     u64 LE    length of the body
+    header   hlen      JSON: role, task, seq, rows, columns [[name, dtype, shape]], units
+    body     blen      the arrays' raw bytes in column order, each padded to 8 bytes
+    crc32    u32 LE    zlib.crc32 of everything before it
+
+Strings are stored as fixed-width unicode (``<U<n>``, UTF-32): simple and
+exact; object arrays of ``str`` are converted to that on append.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import struct
+import threading
+import zlib
+from bisect import bisect_right
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+
+from sugo.errors import SugoError
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"SGS1"
+_PREFIX = struct.Struct("<4sIQ")
+_CRC = struct.Struct("<I")
+_MAX_HEADER = 16 * 1024 * 1024  # a bigger header can only be garbage
+_ALLOWED_KINDS = "biufU"
+_MAX_FILENAME = 200
+
+
+class StagingError(SugoError, ValueError):
+    """A chunk cannot be staged (bad columns) or the staged data cannot be used."""
+
+
+@dataclass
+class Chunk:
+    """One polled chunk of one role. Arrays read back from disk are read-only."""
+
+    role: str
+    task_index: int
+    seq: int
+    columns: dict[str, np.ndarray]
+    units: dict[str, str]
+
+    @property
+    def rows(self) -> int:
+        """Number of points in the chunk."""
+        return len(self.columns["uts"])
+
+
+@dataclass
+class VarSummary:
+    """One measured quantity of a role, over all its chunks."""
+
+    dtype: np.dtype[Any]  # common dtype of every chunk's column
+    units: str | None  # first non-empty units seen
+    shape: tuple[int, ...]  # trailing shape (first seen); () for 1-D columns
+    points: int = 0  # points that carry this variable
+
+
+@dataclass
+class RoleSummary:
+    """What one streaming pass over a role's staging file found.
+
+    Counts exclude duplicate records (same task index and seq) and points
+    without a finite ``uts``. ``end`` is the byte length of the complete
+    records that were counted, so a later pass can read exactly those.
+    """
+
+    role: str
+    file: Path
+    points: int = 0
+    variables: dict[str, VarSummary] = field(default_factory=dict)
+    tasks: dict[int, int] = field(default_factory=dict)  # task index -> points
+    ordered: bool = True  # uts non-decreasing in arrival order
+    end: int = 0
+
+
+def role_file(jobdir: Path, role: str) -> Path:
+    """The staging file of ``role`` in ``jobdir``."""
+    name = quote(role, safe="")
+    if len(name) > _MAX_FILENAME:
+        name = "h-" + hashlib.sha256(role.encode()).hexdigest()
+    return Path(jobdir) / "staging" / f"{name}.rec"
+
+
+def _normalise(name: str, col: Any) -> np.ndarray:
+    arr = np.asarray(col)
+    if arr.dtype.kind == "O":
+        if not all(isinstance(v, str) for v in arr.flat):
+            raise StagingError(f"column {name!r}: object arrays must hold only str")
+        arr = arr.astype(str)
+    if arr.dtype.kind not in _ALLOWED_KINDS:
+        raise StagingError(f"column {name!r}: unsupported dtype {arr.dtype}")
+    if arr.ndim < 1:
+        raise StagingError(f"column {name!r}: must be an array, got a scalar")
+    return np.ascontiguousarray(arr)
+
+
+def _pad(n: int) -> int:
+    return -n % 8
+
+
+def encode_record(
+    role: str,
+    task_index: int,
+    seq: int,
+    columns: Mapping[str, Any],
+    units: Mapping[str, str],
+) -> bytes:
+    """One framed record for ``columns`` (validated: ``uts`` present, equal lengths)."""
+    if not role:
+        raise StagingError("role must be a non-empty string")
+    if "uts" not in columns:
+        raise StagingError(f"role {role!r}: chunk has no 'uts' column")
+    arrays = {str(k): _normalise(str(k), v) for k, v in columns.items()}
+    uts = arrays["uts"]
+    if uts.dtype.kind == "U" or uts.ndim != 1:
+        raise StagingError(f"role {role!r}: 'uts' must be a 1-D numeric array")
+    arrays["uts"] = np.ascontiguousarray(uts, dtype=np.float64)
+    rows = len(uts)
+    for name, arr in arrays.items():
+        if len(arr) != rows:
+            raise StagingError(
+                f"role {role!r}: column {name!r} has {len(arr)} points, 'uts' has {rows}"
+            )
+    header = {
+        "role": role,
+        "task": int(task_index),
+        "seq": int(seq),
+        "rows": rows,
+        "columns": [[n, a.dtype.str, list(a.shape[1:])] for n, a in arrays.items()],
+        "units": {str(k): str(v) for k, v in units.items() if v},
+    }
+    hbytes = json.dumps(header, separators=(",", ":")).encode()
+    hbytes += b" " * _pad(_PREFIX.size + len(hbytes))
+    parts: list[Any] = [b"", hbytes]
+    blen = 0
+    for arr in arrays.values():
+        raw = arr.reshape(-1).view(np.uint8)
+        parts += [raw, b"\0" * _pad(raw.nbytes)]
+        blen += raw.nbytes + _pad(raw.nbytes)
+    parts[0] = _PREFIX.pack(MAGIC, len(hbytes), blen)
+    crc = 0
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    parts.append(_CRC.pack(crc))
+    return b"".join(parts)
+
+
+def _decode(header: dict[str, Any], buf: bytes, offset: int) -> Chunk:
+    columns: dict[str, np.ndarray] = {}
+    rows = int(header["rows"])
+    for name, dtype_str, trailing in header["columns"]:
+        dtype = np.dtype(dtype_str)
+        shape = (rows, *trailing)
+        count = int(np.prod(shape))
+        arr = np.frombuffer(buf, dtype=dtype, count=count, offset=offset).reshape(shape)
+        columns[name] = arr
+        nbytes = count * dtype.itemsize
+        offset += nbytes + _pad(nbytes)
+    return Chunk(header["role"], int(header["task"]), int(header["seq"]), columns, header["units"])
+
+
+def _iter_records(path: Path, limit: int | None = None) -> Iterator[tuple[Chunk, int]]:
+    """(chunk, end offset) for each complete record of ``path``, up to ``limit`` bytes.
+
+    Stops quietly at the first torn or corrupt record: with O_APPEND writes a
+    crash can only damage the tail, and a live writer may be mid-append.
+    """
+    try:
+        f = path.open("rb")
+    except FileNotFoundError:
+        return
+    with f:
+        pos = 0
+        size = os.fstat(f.fileno()).st_size
+        while limit is None or pos < limit:
+            prefix = f.read(_PREFIX.size)
+            if len(prefix) < _PREFIX.size:
+                _report_tail(path, pos, len(prefix), corrupt=False)
+                return
+            magic, hlen, blen = _PREFIX.unpack(prefix)
+            need = hlen + blen + _CRC.size
+            if pos + _PREFIX.size + need > size:
+                size = os.fstat(f.fileno()).st_size  # a live writer may have grown it
+            if magic != MAGIC or hlen > _MAX_HEADER:
+                _report_tail(path, pos, size - pos, corrupt=True)
+                return
+            if pos + _PREFIX.size + need > size:
+                _report_tail(path, pos, size - pos, corrupt=False)
+                return
+            rest = f.read(need)
+            if len(rest) < need:
+                _report_tail(path, pos, len(prefix) + len(rest), corrupt=False)
+                return
+            body = memoryview(rest)[: hlen + blen]
+            (crc,) = _CRC.unpack_from(rest, hlen + blen)
+            if zlib.crc32(body, zlib.crc32(prefix)) != crc:
+                _report_tail(path, pos, size - pos, corrupt=True)
+                return
+            header = json.loads(rest[:hlen])
+            pos += _PREFIX.size + need
+            yield _decode(header, rest, hlen), pos
+
+
+def _report_tail(path: Path, pos: int, nbytes: int, *, corrupt: bool) -> None:
+    if nbytes <= 0:
+        return
+    if corrupt:
+        log.warning("%s: ignoring %d bytes from offset %d (corrupt record)", path, nbytes, pos)
+    else:
+        # Normal while a writer is mid-append; after a crash it is the torn record.
+        log.debug("%s: ignoring %d bytes from offset %d (incomplete record)", path, nbytes, pos)
+
+
+def _valid_length(path: Path) -> int:
+    ends = (end for _chunk, end in _iter_records(path))
+    return max(ends, default=0)
+
+
+def _staged_files(jobdir: Path) -> list[Path]:
+    folder = Path(jobdir) / "staging"
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob("*.rec"))
+
+
+def read_chunks(jobdir: Path, role: str | None = None) -> Iterator[Chunk]:
+    """Every complete record of ``role`` (or of every role) in append order.
+
+    Raw records: duplicates are not removed here. A torn or corrupt tail ends
+    the file's records without an error. One chunk in memory at a time.
+    """
+    files = [role_file(jobdir, role)] if role is not None else _staged_files(jobdir)
+    for path in files:
+        for chunk, _end in _iter_records(path):
+            if role is None or chunk.role == role:
+                yield chunk
+
+
+class _SeqSet:
+    """A set of ints kept as sorted disjoint runs: O(1) memory for consecutive seqs."""
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+
+    def add(self, x: int) -> bool:
+        """Add ``x``; False if it was already there."""
+        starts, ends = self._starts, self._ends
+        i = bisect_right(starts, x) - 1
+        if i >= 0 and x <= ends[i]:
+            return False
+        left = i >= 0 and ends[i] == x - 1
+        right = i + 1 < len(starts) and starts[i + 1] == x + 1
+        if left and right:
+            ends[i] = ends[i + 1]
+            del starts[i + 1], ends[i + 1]
+        elif left:
+            ends[i] = x
+        elif right:
+            starts[i + 1] = x
+        else:
+            starts.insert(i + 1, x)
+            ends.insert(i + 1, x)
+        return True
+
+
+def _finite_rows(chunk: Chunk) -> Chunk:
+    uts = chunk.columns["uts"]
+    ok = np.isfinite(uts)
+    if ok.all():
+        return chunk
+    columns = {name: col[ok] for name, col in chunk.columns.items()}
+    return Chunk(chunk.role, chunk.task_index, chunk.seq, columns, chunk.units)
+
+
+def _unique(path: Path, limit: int | None) -> Iterator[tuple[Chunk, int]]:
+    seen: dict[int, _SeqSet] = {}
+    for chunk, end in _iter_records(path, limit):
+        if seen.setdefault(chunk.task_index, _SeqSet()).add(chunk.seq):
+            yield _finite_rows(chunk), end
+
+
+def unique_chunks(summary: RoleSummary) -> Iterator[Chunk]:
+    """The chunks ``summary`` counted, in append order: exactly the records up to
+    ``summary.end``, without duplicates (same task index and seq: a re-sent
+    chunk) and without points whose ``uts`` is not finite."""
+    for chunk, _end in _unique(summary.file, summary.end):
+        if chunk.role == summary.role:
+            yield chunk
+
+
+def common_dtype(a: np.dtype[Any], b: np.dtype[Any]) -> np.dtype[Any]:
+    """The dtype that holds both: numeric promotion, or str if either is str."""
+    if a == b:
+        return a
+    if a.kind == "U" or b.kind == "U":
+        width = max(a.itemsize, b.itemsize) // 4
+        return np.dtype(f"<U{max(width, 32)}")
+    return np.result_type(a, b)
+
+
+def summarise(jobdir: Path) -> dict[str, RoleSummary]:
+    """Per role: points, variables (dtype, units, trailing shape), points per task.
+
+    One streaming pass over the staging files; see ``RoleSummary`` for what is
+    counted. Roles are keyed by the name kept in the records.
+    """
+    out: dict[str, RoleSummary] = {}
+    for path in _staged_files(jobdir):
+        summary: RoleSummary | None = None
+        last = -np.inf
+        for chunk, end in _unique(path, None):
+            if summary is None:
+                if chunk.role in out:
+                    log.warning("%s: role %r already staged elsewhere; skipped", path, chunk.role)
+                    break
+                summary = out[chunk.role] = RoleSummary(chunk.role, path)
+            if chunk.role != summary.role:
+                continue  # never written by StagingWriter; ignored like unique_chunks does
+            summary.end = end
+            _add_chunk(summary, chunk)
+            uts = chunk.columns["uts"]
+            if len(uts):
+                if uts[0] < last or (len(uts) > 1 and bool(np.any(np.diff(uts) < 0))):
+                    summary.ordered = False
+                last = max(last, float(uts[-1]))
+    return out
+
+
+def _add_chunk(summary: RoleSummary, chunk: Chunk) -> None:
+    rows = chunk.rows
+    summary.points += rows
+    summary.tasks[chunk.task_index] = summary.tasks.get(chunk.task_index, 0) + rows
+    for name, col in chunk.columns.items():
+        if name == "uts":
+            continue
+        var = summary.variables.get(name)
+        if var is None:
+            var = VarSummary(col.dtype, None, tuple(col.shape[1:]))
+            summary.variables[name] = var
+        else:
+            var.dtype = common_dtype(var.dtype, col.dtype)
+        if var.units is None and chunk.units.get(name):
+            var.units = chunk.units[name]
+        var.points += rows
+
+
+@dataclass
+class _RoleFile:
+    fd: int
+    size: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class StagingWriter:
+    """Appends chunks to ``<jobdir>/staging/``: one ``os.write`` per record on an
+    ``O_APPEND`` descriptor, then ``fsync`` (unless ``fsync=False``).
+
+    Reopening a job's staging after a crash cuts a torn tail first, so new
+    records stay readable. Safe to call from several threads.
+    """
+
+    def __init__(self, jobdir: Path, fsync: bool = True) -> None:
+        self.jobdir = Path(jobdir)
+        self.folder = self.jobdir / "staging"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._fsync = fsync
+        self._files: dict[str, _RoleFile] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def append(
+        self,
+        role: str,
+        task_index: int,
+        seq: int,
+        columns: Mapping[str, np.ndarray],
+        units: Mapping[str, str],
+    ) -> None:
+        """Put one chunk on disk; when this returns, it survives a crash."""
+        data = encode_record(role, task_index, seq, columns, units)
+        rf = self._file(role)
+        with rf.lock:
+            try:
+                view = memoryview(data)
+                while view:  # one write in practice; a loop only if the kernel splits it
+                    view = view[os.write(rf.fd, view) :]
+                if self._fsync:
+                    os.fsync(rf.fd)
+            except BaseException:
+                # Cut the partial record so later appends stay readable.
+                os.ftruncate(rf.fd, rf.size)
+                raise
+            rf.size += len(data)
+
+    def _file(self, role: str) -> _RoleFile:
+        with self._lock:
+            if self._closed:
+                raise StagingError(f"staging writer for {self.jobdir} is closed")
+            rf = self._files.get(role)
+            if rf is None:
+                rf = self._open(role_file(self.jobdir, role))
+                self._files[role] = rf
+            return rf
+
+    def _open(self, path: Path) -> _RoleFile:
+        existed = path.exists()
+        if existed:
+            size, valid = path.stat().st_size, _valid_length(path)
+            if valid < size:
+                log.warning("%s: cutting %d bytes of torn tail", path, size - valid)
+                os.truncate(path, valid)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        fd = os.open(path, flags, 0o644)
+        if not existed and self._fsync:
+            _fsync_dir(self.folder)  # make the new file's name durable too
+        return _RoleFile(fd, os.fstat(fd).st_size)
+
+    def close(self) -> None:
+        """Close every file; further appends raise ``StagingError``."""
+        with self._lock:
+            self._closed = True
+            files, self._files = self._files, {}
+        for rf in files.values():
+            with rf.lock:
+                os.close(rf.fd)
+
+    def __enter__(self) -> StagingWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
