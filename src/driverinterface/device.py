@@ -1,0 +1,368 @@
+"""DeviceManager: one component's worker thread, task queue and data cache."""
+
+import logging
+import math
+import queue
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from sugo.driverinterface.attr import Attr
+from sugo.driverinterface.task import Task
+
+if TYPE_CHECKING:
+    from sugo.driverinterface.model import ModelInterface
+
+logger = logging.getLogger(__name__)
+
+
+class ComponentLog(logging.LoggerAdapter):
+    """Prefixes every log line with the component it is about."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
+        return f"{self.extra['component'] if self.extra else '?'}: {msg}", kwargs
+
+
+class DeviceManager(ABC):
+    """Drives one component `(address, channel)` of a driver.
+
+    A daemon worker thread takes Tasks off `task_list` in order. For each, it
+    applies `task_params` through `set_attr`, then calls `do_task` at
+    t0 + k·Δ for k = 1..N (N = `task.n_points`, Δ = `task.sampling_interval`),
+    on an absolute monotonic schedule, until N points are taken or the task
+    is stopped. `do_task` returns a dict of values (appended to `data` with
+    `uts`) or None (it appended to `data` itself, `uts` included).
+
+    Drivers implement `do_task`, `set_attr`, `get_attr`, `attrs` and
+    `capabilities`; `set_attr` receives values already validated by
+    `check_attr` / `Attr.coerce` when called through the ModelInterface.
+    """
+
+    stop_timeout: float = 5.0
+    """How long `reset` and `teardown` wait for a stopped task to end."""
+
+    def __init__(self, driver: "ModelInterface", key: tuple[str, str], **kwargs: Any) -> None:
+        self.driver = driver
+        self.key: tuple[str, str] = (str(key[0]), str(key[1]))
+        self.kwargs = kwargs
+        self.task_list: queue.Queue[Task | None] = queue.Queue()
+        self.data: dict[str, list[Any]] = {}
+        self.datalock = threading.RLock()
+        self.running = False
+        self.log = ComponentLog(logger, {"component": self.name})
+        # _state guards the bookkeeping below; waiters use it as a Condition.
+        self._state = threading.Condition()
+        self._stop = threading.Event()
+        self._shutdown = threading.Event()
+        self._submitted = 0  # tasks submitted so far: the seq of the newest one
+        self._started = 0  # tasks taken off the queue (run or drained)
+        self._finished = 0  # seq of the last task that ended
+        self._stop_seq = 0  # seq of the task a stop_task() was aimed at
+        self._seq = 0  # seq of the running task
+        self._task: Task | None = None
+        self._technique: str | None = None
+        self._points = 0
+        self._started_at: float | None = None
+        self._error: str | None = None
+        self.thread = threading.Thread(
+            target=self.run, daemon=True, name=f"sugo-dm-{self.key[0]}-{self.key[1]}"
+        )
+        self.thread.start()
+
+    @property
+    def name(self) -> str:
+        """The component as "(address,channel)", for messages and logs."""
+        return f"({self.key[0]},{self.key[1]})"
+
+    @property
+    def points(self) -> int:
+        """Points taken so far by the current (or last) task."""
+        return self._points
+
+    @property
+    def technique(self) -> str | None:
+        """The technique of the running task, or of the last one that ran."""
+        return self._technique
+
+    # ----- to implement in drivers -------------------------------------------------
+
+    @abstractmethod
+    def do_task(
+        self, task: Task, t_start: float, t_now: float, **kwargs: Any
+    ) -> dict[str, Any] | None:
+        """Take one point of `task`; `t_start` is the wall time of the task's
+        t0, `t_now` the wall time of this point."""
+
+    @abstractmethod
+    def set_attr(self, attr: str, val: Any, **kwargs: Any) -> None:
+        """Set `attr` to `val`; raise ValueError if it is not acceptable."""
+
+    @abstractmethod
+    def get_attr(self, attr: str, **kwargs: Any) -> Any:
+        """The current value of `attr`; raise ValueError for an unknown attr."""
+
+    @abstractmethod
+    def attrs(self, **kwargs: Any) -> dict[str, Attr]:
+        """Every attr of this component."""
+
+    @abstractmethod
+    def capabilities(self, **kwargs: Any) -> set[str]:
+        """The techniques this component can run."""
+
+    # ----- validation --------------------------------------------------------------
+
+    def check_attr(self, attr: str, val: Any) -> Any:
+        """Validate a value for setting `attr`: known, writable, coercible.
+        Returns the coerced value; raises ValueError naming the problem."""
+        spec = self.attrs().get(attr)
+        if spec is None:
+            known = ", ".join(sorted(self.attrs()))
+            raise ValueError(f"unknown attr {attr!r} for component {self.name} (known: {known})")
+        if not spec.rw:
+            raise ValueError(f"attr {attr!r} of component {self.name} is read-only")
+        return spec.coerce(val, attr)
+
+    def validate_task(self, task: Task) -> dict[str, Any]:
+        """Check `task` against this component; returns its coerced task_params.
+        Raises ValueError naming the reason."""
+        caps = self.capabilities()
+        if task.technique_name not in caps:
+            known = ", ".join(sorted(caps))
+            raise ValueError(
+                f"unknown technique {task.technique_name!r} for component {self.name} "
+                f"(known: {known})"
+            )
+        attrs = self.attrs()
+        params = {}
+        for name, value in task.task_params.items():
+            spec = attrs.get(name)
+            if spec is None:
+                known = ", ".join(sorted(a for a, s in attrs.items() if s.rw))
+                raise ValueError(
+                    f"unknown task parameter {name!r} for component {self.name} (settable: {known})"
+                )
+            if not spec.rw:
+                raise ValueError(
+                    f"task parameter {name!r}: attr is read-only on component {self.name}"
+                )
+            params[name] = spec.coerce(value, name)
+        return params
+
+    def prepare_task(self, task: Task, **kwargs: Any) -> None:
+        """Apply `task.task_params` through `set_attr`, after validation."""
+        for name, value in self.validate_task(task).items():
+            self.set_attr(name, value)
+
+    # ----- the worker --------------------------------------------------------------
+
+    def submit(self, task: Task) -> int:
+        """Queue `task`; returns its sequence number on this component."""
+        with self._state:
+            self._submitted += 1
+            self.running = True
+            self.task_list.put(task)
+            return self._submitted
+
+    def run(self) -> None:
+        """The worker loop: run queued tasks in order until teardown."""
+        while not self._shutdown.is_set():
+            try:
+                task = self.task_list.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            try:
+                if task is not None:  # None only wakes the loop for teardown
+                    self.task_runner(task)
+            finally:
+                self.task_list.task_done()
+
+    def task_runner(self, task: Task) -> None:
+        """Run one task: prepare it, sample it, record how it ended."""
+        with self._state:
+            self._started += 1
+            self._submitted = max(self._submitted, self._started)
+            seq = self._seq = self._started
+            if self._stop_seq == seq:
+                self._stop.set()  # stopped while still queued
+            else:
+                self._stop.clear()
+            self._task = task
+            self._technique = task.technique_name
+            self._points = 0
+            self._error = None
+            self._started_at = time.time()
+            self.running = True
+        label = task.task_name or task.technique_name
+        try:
+            if not self._stop.is_set():
+                self.log.info("task %r started", label)
+                self.prepare_task(task)
+                self._sample(task)
+                self.log.info("task %r ended after %d points", label, self._points)
+        except Exception as e:
+            self._error = f"{type(e).__name__}: {e}"
+            self.log.exception("task %r failed after %d points", label, self._points)
+        finally:
+            with self._state:
+                self._task = None
+                self._finished = seq
+                self.running = self._started < self._submitted
+                self._state.notify_all()
+
+    def _sample(self, task: Task) -> None:
+        # Kept lean: at Δ = 1 ms every microsecond per point counts.
+        n = task.n_points
+        dt = task.sampling_interval
+        stop = self._stop
+        mono = time.monotonic
+        wall = time.time
+        do_task = self.do_task
+        t0 = mono()
+        wall0 = wall()
+        self._started_at = wall0
+        for k in range(1, n + 1):
+            target = t0 + k * dt
+            while (remaining := target - mono()) > 0:
+                if stop.wait(remaining):
+                    return
+            if stop.is_set():
+                return
+            t_now = wall()
+            point = do_task(task, t_start=wall0, t_now=t_now)
+            self._points = k
+            if point is not None:
+                self._append(point, t_now)
+
+    def _append(self, point: dict[str, Any], t_now: float) -> None:
+        with self.datalock:
+            data = self.data
+            uts = data.get("uts")
+            if uts is None:
+                uts = data["uts"] = []
+            n = len(uts)
+            for name, value in point.items():
+                col = data.get(name)
+                if col is None:
+                    # a variable new in this point: earlier points lack it
+                    col = data[name] = [math.nan] * n
+                col.append(value)
+            if "uts" not in point:
+                uts.append(t_now)
+            if len(data) != len(point) + ("uts" not in point):
+                for col in data.values():
+                    if len(col) == n:
+                        col.append(math.nan)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until no task is running or queued; False on timeout."""
+        with self._state:
+            return self._state.wait_for(lambda: not self.running, timeout)
+
+    def wait_task(self, seq: int, timeout: float | None = None) -> bool:
+        """Block until task number `seq` (from `submit`) has ended or was dropped."""
+        with self._state:
+            return self._state.wait_for(lambda: self._is_done(seq), timeout)
+
+    def _is_done(self, seq: int) -> bool:
+        return self._finished >= seq or (self._task is None and self._started >= seq)
+
+    # ----- control -----------------------------------------------------------------
+
+    def stop_task(self, timeout: float | None = None, **kwargs: Any) -> bool:
+        """Stop the current task (the running one, or else the next to start);
+        later queued tasks still run. With `timeout`, wait that long for it to
+        end and return whether it did; without, return True once asked."""
+        target = self._request_stop()
+        if target is None:
+            return True
+        self.log.info("stopping task %d", target)
+        if timeout is None:
+            return True
+        return self.wait_task(target, timeout)
+
+    def _request_stop(self) -> int | None:
+        """Aim a stop at the current task; returns its seq, None if there is none."""
+        with self._state:
+            if self._task is not None:
+                target = self._seq
+                self._stop.set()
+            elif self._started < self._submitted:
+                target = self._started + 1
+            else:
+                return None
+            self._stop_seq = target
+            return target
+
+    def get_data(self, **kwargs: Any) -> dict[str, list[Any]]:
+        """Return the cached points and clear the cache, atomically."""
+        with self.datalock:
+            data = self.data
+            self.data = {}
+        return data
+
+    def status(self, **kwargs: Any) -> dict[str, Any]:
+        """Runtime state of this component; never calls into the instrument."""
+        with self._state:
+            task = self._task
+            return {
+                "running": self.running,
+                "task": None if task is None else (task.task_name or task.technique_name),
+                "technique": None if task is None else task.technique_name,
+                "points": self._points,
+                "started_at": self._started_at,
+                "error": self._error,
+                "queued": self._submitted - self._started,
+                "finished": self._finished,
+            }
+
+    def reset(self, **kwargs: Any) -> None:
+        """Back to an idle, known state: stop the task, drop queued ones,
+        clear the cache and restore attr defaults."""
+        self.log.info("resetting")
+        self._drain()
+        if not self.stop_task(timeout=self.stop_timeout):
+            self.log.warning("task still running %.1f s after reset", self.stop_timeout)
+        with self.datalock:
+            self.data = {}
+        with self._state:
+            self._error = None
+        self.reset_attrs()
+
+    def reset_attrs(self) -> None:
+        """Set every writable attr that declares a default back to it."""
+        for name, spec in self.attrs().items():
+            if spec.rw and spec.default is not None:
+                self.set_attr(name, spec.coerce(spec.default, name))
+
+    def teardown(self, timeout: float | None = None) -> bool:
+        """Stop the worker thread; returns whether it ended within `timeout`
+        (default `stop_timeout`)."""
+        self._shutdown.set()
+        self._drain()
+        self._request_stop()  # not stop_task(): a driver may override that to refuse
+        self.task_list.put(None)
+        self.thread.join(self.stop_timeout if timeout is None else timeout)
+        if self.thread.is_alive():
+            self.log.warning("worker thread did not end on teardown")
+            return False
+        return True
+
+    def _drain(self) -> None:
+        with self._state:
+            while True:
+                try:
+                    task = self.task_list.get_nowait()
+                except queue.Empty:
+                    break
+                self.task_list.task_done()
+                if task is not None:
+                    self._started += 1
+            self.running = self._task is not None
+            self._state.notify_all()
+
+    def variable_units(self) -> dict[str, str]:
+        """Units of the recorded variables: those of attrs with units. Drivers
+        add their other variables (which may depend on `self.technique`)."""
+        return {name: spec.units for name, spec in self.attrs().items() if spec.units}

@@ -1,0 +1,81 @@
+"""The counter: a simulated instrument for demos and tests.
+
+Techniques:
+- ``count``: `value` is the whole seconds since the task started (units s).
+- ``random``: `value` is uniform between attrs `min` and `max`.
+
+Every point records `uts`, `value` and the current value of every attr
+(numbers as plain floats in the attr's units).
+
+Driver settings (optional): ``reset_delay`` (seconds) makes every reset that
+slow, to simulate a slow instrument in scale tests.
+"""
+
+import math
+import random
+import time
+from typing import Any
+
+from sugo.driverinterface import Attr, DeviceManager, ModelInterface, Task
+from sugo.driverinterface.attr import is_quantity
+
+ATTRS = {
+    "max": Attr(type=float, rw=True, default=1.0),
+    "min": Attr(type=float, rw=True, default=0.0),
+    "param": Attr(type=float, rw=True, units="s", minimum="0.1 s", default=1.0),
+    "choice": Attr(type=str, rw=True, options=("red", "green", "blue"), default="red"),
+}
+
+
+class CounterManager(DeviceManager):
+    """One simulated counter channel."""
+
+    def __init__(self, driver: ModelInterface, key: tuple[str, str], **kwargs: Any) -> None:
+        super().__init__(driver, key, **kwargs)
+        self.values: dict[str, Any] = {}
+        # what each point records, kept ready so do_task stays cheap
+        self.plain: dict[str, Any] = {}
+        self.reset_attrs()
+
+    def capabilities(self, **kwargs: Any) -> set[str]:
+        return {"count", "random"}
+
+    def attrs(self, **kwargs: Any) -> dict[str, Attr]:
+        return ATTRS
+
+    def set_attr(self, attr: str, val: Any, **kwargs: Any) -> None:
+        value = self.check_attr(attr, val)
+        self.values[attr] = value
+        self.plain[attr] = float(value.magnitude) if is_quantity(value) else value
+
+    def get_attr(self, attr: str, **kwargs: Any) -> Any:
+        if attr not in ATTRS:
+            raise ValueError(f"unknown attr {attr!r} for component {self.name}")
+        return self.values[attr]
+
+    def do_task(
+        self, task: Task, t_start: float, t_now: float, **kwargs: Any
+    ) -> dict[str, Any] | None:
+        if task.technique_name == "count":
+            value = float(math.floor(t_now - t_start))
+        else:
+            value = random.uniform(self.plain["min"], self.plain["max"])
+        return {"value": value, **self.plain}
+
+    def variable_units(self) -> dict[str, str]:
+        units = super().variable_units()
+        if self.technique == "count":
+            units["value"] = "s"
+        return units
+
+    def reset(self, **kwargs: Any) -> None:
+        delay = float(self.driver.settings.get("reset_delay", 0.0))
+        super().reset()
+        if delay > 0:
+            time.sleep(delay)  # a slow instrument, on purpose
+
+
+class DriverInterface(ModelInterface):
+    """The counter driver."""
+
+    DeviceManager = CounterManager

@@ -1,0 +1,147 @@
+"""The faulty driver: a simulated device that misbehaves on demand, for tests.
+
+Technique ``count``: like the counter, `value` is the whole seconds since the
+task started (units s); each point records `uts` and `value`.
+
+Each behaviour is an attr (rw) whose default comes from the driver setting of
+the same name, so it can be set for a whole driver in settings.toml or for one
+component with `dev_set_attr` / a task parameter; `reset` restores the setting.
+
+- ``fail_register`` (setting or `dev_register` keyword only): true, or a list
+  of channels, makes `dev_register` of those components fail with a clear
+  message.
+- ``fail_after`` (int, -1 = off): after N points of a task, `do_task` raises,
+  so the task ends with an error and the worker serves the next task.
+- ``kill_after`` (int, -1 = off): after N points of a task, the whole process
+  kills itself with SIGKILL (a crashing driver host).
+- ``hang_verb`` (str, "" = none) with ``hang_seconds`` (float, s, default
+  10 s): that verb (e.g. "task_status", "dev_get_attr", "task_data") blocks
+  for `hang_seconds` before answering, on this component only.
+- ``reset_delay`` (float, s, default 0): every reset takes that long.
+- ``ignore_stop`` (bool): `stop_task` is ignored; the task runs until its
+  `max_duration` ends (a teardown still stops it).
+"""
+
+import math
+import os
+import signal
+import time
+from typing import Any
+
+from sugo.driverinterface import Attr, ModelInterface, Task
+from sugo.driverinterface import DeviceManager as BaseManager
+from sugo.driverinterface.attr import is_quantity
+
+VERBS = (
+    "",
+    "dev_status",
+    "dev_get_attr",
+    "dev_set_attr",
+    "dev_reset",
+    "capabilities",
+    "attrs",
+    "task_validate",
+    "task_start",
+    "task_status",
+    "task_stop",
+    "task_data",
+)
+
+DEFAULTS: dict[str, Any] = {
+    "fail_after": -1,
+    "kill_after": -1,
+    "hang_verb": "",
+    "hang_seconds": 10.0,
+    "reset_delay": 0.0,
+    "ignore_stop": False,
+}
+
+
+def _fails_register(setting: Any, channel: str) -> bool:
+    if isinstance(setting, list | tuple | set):
+        return channel in {str(c) for c in setting}
+    return bool(setting)
+
+
+class FaultyManager(BaseManager):
+    """One misbehaving component."""
+
+    def __init__(self, driver: ModelInterface, key: tuple[str, str], **kwargs: Any) -> None:
+        setting = kwargs.get("fail_register", driver.settings.get("fail_register", False))
+        if _fails_register(setting, str(key[1])):
+            # before super().__init__, so no worker thread is left behind
+            raise RuntimeError(f"component ({key[0]},{key[1]}) refuses to register (fail_register)")
+        defaults = {k: driver.settings.get(k, v) for k, v in DEFAULTS.items()}
+        self._attrs = {
+            "fail_after": Attr(type=int, rw=True, minimum=-1, default=defaults["fail_after"]),
+            "kill_after": Attr(type=int, rw=True, minimum=-1, default=defaults["kill_after"]),
+            "hang_verb": Attr(type=str, rw=True, options=VERBS, default=defaults["hang_verb"]),
+            "hang_seconds": Attr(
+                type=float, rw=True, units="s", minimum=0, default=defaults["hang_seconds"]
+            ),
+            "reset_delay": Attr(
+                type=float, rw=True, units="s", minimum=0, default=defaults["reset_delay"]
+            ),
+            "ignore_stop": Attr(type=bool, rw=True, default=defaults["ignore_stop"]),
+        }
+        self.values: dict[str, Any] = {}
+        super().__init__(driver, key, **kwargs)
+        self.reset_attrs()
+
+    def capabilities(self, **kwargs: Any) -> set[str]:
+        return {"count"}
+
+    def attrs(self, **kwargs: Any) -> dict[str, Attr]:
+        return self._attrs
+
+    def set_attr(self, attr: str, val: Any, **kwargs: Any) -> None:
+        value = self.check_attr(attr, val)
+        self.values[attr] = float(value.magnitude) if is_quantity(value) else value
+
+    def get_attr(self, attr: str, **kwargs: Any) -> Any:
+        if attr not in self._attrs:
+            raise ValueError(f"unknown attr {attr!r} for component {self.name}")
+        return self.values[attr]
+
+    def do_task(
+        self, task: Task, t_start: float, t_now: float, **kwargs: Any
+    ) -> dict[str, Any] | None:
+        done = self.points  # points taken before this one
+        if 0 <= self.values["kill_after"] <= done:
+            self.log.warning("kill_after=%d: killing the process", done)
+            os.kill(os.getpid(), signal.SIGKILL)
+        if 0 <= self.values["fail_after"] <= done:
+            raise RuntimeError(f"simulated failure after {done} points (fail_after)")
+        return {"value": float(math.floor(t_now - t_start))}
+
+    def variable_units(self) -> dict[str, str]:
+        # the behaviour attrs are settings, not recorded variables
+        return {"value": "s"}
+
+    def stop_task(self, timeout: float | None = None, **kwargs: Any) -> bool:
+        if self.values["ignore_stop"]:
+            self.log.warning("ignore_stop: not stopping the task")
+            return False
+        return super().stop_task(timeout)
+
+    def reset(self, **kwargs: Any) -> None:
+        delay = self.values["reset_delay"]
+        super().reset()
+        if delay > 0:
+            time.sleep(delay)  # a slow instrument, on purpose
+
+    def hang(self, verb: str) -> None:
+        """Block for `hang_seconds` if `verb` is the one set to hang."""
+        if verb and verb == self.values["hang_verb"]:
+            self.log.warning("hang_verb: %s blocks for %.3g s", verb, self.values["hang_seconds"])
+            time.sleep(self.values["hang_seconds"])
+
+
+class DriverInterface(ModelInterface):
+    """The faulty driver."""
+
+    DeviceManager = FaultyManager
+
+    def before_verb(self, verb: str, dm: BaseManager) -> None:
+        if isinstance(dm, FaultyManager):
+            dm.hang(verb)
