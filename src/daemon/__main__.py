@@ -1,0 +1,5 @@
+import sys
+
+from sugo.daemon.main import main
+
+sys.exit(main())

@@ -1,0 +1,142 @@
+"""The daemon: owns the store, the driver hosts and the job runners, and
+serves the CLI. Everything that changes state runs on the loop thread."""
+
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from sugo import __version__
+from sugo.config.devices import DevicesConfig, load_devices
+from sugo.config.settings import Settings, load_settings
+from sugo.daemon import reload as reloading
+from sugo.daemon.components import ComponentCommands
+from sugo.daemon.drivers import DriverManager
+from sugo.daemon.events import Events
+from sugo.daemon.jobs import JobManager
+from sugo.daemon.launcher import Launcher
+from sugo.daemon.pipelines import PipelineCommands
+from sugo.daemon.scheduler import Scheduler
+from sugo.daemon.status import status_info
+from sugo.daemon.store import Store
+from sugo.errors import SugoError
+from sugo.protocol import daemon_api as api
+from sugo.protocol.server import DEFERRED, Call, ServerLoop
+from sugo.protocol.wire import to_builtins
+
+log = logging.getLogger("sugo.daemon")
+
+STOP_JOBS_TIMEOUT = 10.0  # how long `stop --force` waits for cancelled jobs to write data
+
+
+class Daemon:
+    def __init__(self, appdir: Path, port: int, settings: Settings, devices: DevicesConfig):
+        self.appdir = appdir
+        self.port = port
+        self.settings = settings
+        self.devices = devices
+        self.stopping = False
+        settings.logdir.mkdir(parents=True, exist_ok=True)
+        settings.jobs.storage.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.store = Store(settings.jobs.dbpath)
+        self.events = Events(self.store)
+        self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="daemon-io")
+        self.drivers = DriverManager(self)
+        self.jobs = JobManager(self)
+        self.scheduler = Scheduler(self)
+        self.launcher = Launcher(settings.logdir / f"forkserver-{port}.log")
+        registry: dict[type, Any] = {
+            api.Ping: self.on_ping,
+            api.Status: self.on_status,
+            api.Stop: self.on_stop,
+            api.Reload: self.on_reload,
+        }
+        for part in (
+            self.drivers,
+            self.jobs,
+            PipelineCommands(self),
+            ComponentCommands(self),
+        ):
+            registry.update(part.handlers())
+        self.loop = ServerLoop(
+            "daemon",
+            registry,
+            bind=settings.daemon.bind,
+            port=port,
+            max_bytes=settings.daemon.max_message_bytes,
+        )
+
+    def run(self) -> None:
+        self.store.set_meta("pid", os.getpid())
+        self.store.set_meta("port", self.port)
+        reloading.sync_store(self, self.devices)
+        self.launcher.start()
+        self.jobs.recover()
+        self.jobs.start_watch()
+        self.drivers.start_all()
+        self.events.emit("daemon.started", f"port {self.port}", pid=os.getpid())
+        log.info("daemon: serving on port %d (pid %d)", self.port, os.getpid())
+        self.scheduler.kick()
+        try:
+            self.loop.run()
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        self.stopping = True
+        self.jobs.stop_watch()
+        self.drivers.stop()
+        self.launcher.close()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.events.emit("daemon.stopped", f"port {self.port}")
+        self.store.delete_meta("pid")
+        self.store.close()
+        self.loop.close()
+        log.info("daemon: stopped")
+
+    # -- handlers -------------------------------------------------------------------
+
+    def on_ping(self, req: api.Ping, call: Call) -> Any:
+        return to_builtins(
+            api.PingInfo(
+                pid=os.getpid(), port=self.port, version=__version__, appdir=str(self.appdir)
+            )
+        )
+
+    def on_status(self, req: api.Status, call: Call) -> Any:
+        return to_builtins(status_info(self))
+
+    def on_reload(self, req: api.Reload, call: Call) -> Any:
+        settings = load_settings(self.appdir / "settings.toml")
+        devices = load_devices(settings.devices.config)
+        reloading.check(self, settings, devices)
+        return reloading.apply(self, settings, devices)
+
+    def on_stop(self, req: api.Stop, call: Call) -> Any:
+        running = self.store.running_jobs()
+        if running and not req.force:
+            names = ", ".join(str(j.id) for j in running)
+            raise SugoError(f"jobs are running ({names}); cancel them or use stop --force")
+        self.stopping = True
+        ids = self.jobs.cancel_all_running()
+        deadline = time.monotonic() + STOP_JOBS_TIMEOUT
+
+        def finish_when_jobs_end() -> None:
+            if self.store.running_jobs() and time.monotonic() < deadline:
+                self.loop.call_later(0.05, finish_when_jobs_end)
+                return
+            if self.store.running_jobs():
+                self.jobs.kill_all_runners()
+            call.reply({"stopped": True, "cancelled": ids, "pid": os.getpid()})
+            # Let the reply leave before the loop ends.
+            self.loop.call_later(0.05, self.loop.stop)
+
+        finish_when_jobs_end()
+        return DEFERRED
+
+
+def load_config(appdir: Path) -> tuple[Settings, DevicesConfig]:
+    settings = load_settings(appdir / "settings.toml")
+    return settings, load_devices(settings.devices.config)

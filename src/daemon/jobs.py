@@ -1,0 +1,515 @@
+"""Jobs on the daemon side: submit, start, progress, end, cancel, snapshot,
+and the recovery of jobs whose runner died.
+
+All state changes happen on the loop thread. Work that talks to driver hosts
+(validating a payload, resetting components) runs in the worker pool and
+posts its outcome back.
+"""
+
+import json
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sugo.daemon.processes import Tracked
+from sugo.daemon.scheduler import can_run
+from sugo.daemon.states import FINAL, ComponentState, JobStatus
+from sugo.daemon.store import ComponentRow, JobRow, PipelineRow
+from sugo.errors import RequestFailed, SugoError
+from sugo.protocol import daemon_api as api
+from sugo.protocol import host_api
+from sugo.protocol.client import endpoint
+from sugo.protocol.server import DEFERRED, Call
+from sugo.protocol.wire import to_builtins
+
+if TYPE_CHECKING:
+    from sugo.daemon.core import Daemon
+    from sugo.jobs.payload import Payload
+
+log = logging.getLogger("sugo.daemon.jobs")
+
+WATCH_EVERY = 0.2  # seconds between checks that running job runners are alive
+SNAPSHOT_TIMEOUT = 30.0
+FINAL_FILE = "final.json"  # a runner's own record of how its job ended
+
+
+@dataclass
+class TaskProgress:
+    index: int
+    role: str
+    technique: str
+    state: str = "pending"  # pending, running, completed, cancelled, error
+    started_at: float | None = None
+    ended_at: float | None = None
+    points: int = 0
+    error: str | None = None
+
+
+def respath_of(output_dir: str, prefix: str | None, jobid: int) -> str:
+    return str(Path(output_dir) / f"{prefix or f'results.{jobid}'}.nc")
+
+
+def resolve_output(payload: "Payload", cwd: str) -> tuple[str, str | None]:
+    """Output folder and prefix of a payload; relative paths must stay inside
+    the submit folder (give an absolute path to write elsewhere)."""
+    out = payload.settings.output
+    base = Path(cwd).resolve()
+    folder = base
+    if out.path:
+        given = Path(out.path).expanduser()
+        folder = given if given.is_absolute() else (base / given).resolve()
+        if not given.is_absolute() and not folder.is_relative_to(base):
+            raise SugoError(
+                f"output.path {out.path!r} leaves the submit folder {base};"
+                " give an absolute path to write elsewhere"
+            )
+    prefix = out.prefix
+    if prefix is not None and (
+        prefix in ("", ".", "..") or "/" in prefix or "\\" in prefix or "\0" in prefix
+    ):
+        raise SugoError(f"output.prefix {prefix!r} must be a plain file name")
+    return str(folder), prefix
+
+
+class JobManager:
+    def __init__(self, daemon: "Daemon") -> None:
+        self.d = daemon
+        self.runners: dict[int, Tracked] = {}
+        self.progress: dict[int, dict[int, TaskProgress]] = {}
+        self._snapshot_waiters: dict[int, list[Call]] = {}
+        self._lock = threading.Lock()  # guards `runners` for the watcher thread
+        self._stop_watch = threading.Event()
+
+    def handlers(self) -> dict[type, Any]:
+        return {
+            api.Submit: self.on_submit,
+            api.Jobs: self.on_jobs,
+            api.Cancel: self.on_cancel,
+            api.Snapshot: self.on_snapshot,
+            api.Search: self.on_search,
+            api.JobSpecRequest: self.on_job_spec,
+            api.JobEvent: self.on_job_event,
+            api.JobDone: self.on_job_done,
+        }
+
+    # -- queries --------------------------------------------------------------------
+
+    def info(self, job: JobRow) -> dict[str, Any]:
+        out = job.to_json()
+        out["tasks"] = [to_builtins(t.__dict__) for t in self.progress.get(job.id, {}).values()]
+        return out
+
+    def on_jobs(self, req: api.Jobs, call: Call) -> Any:
+        if req.ids:
+            jobs = []
+            for i in req.ids:
+                job = self.d.store.get_job(i)
+                if job is None:
+                    raise SugoError(f"no job {i}")
+                jobs.append(job)
+        else:
+            jobs = self.d.store.list_jobs()
+        return {"jobs": [self.info(j) for j in jobs]}
+
+    def on_search(self, req: api.Search, call: Call) -> Any:
+        return {"jobs": [self.info(j) for j in self.d.store.search_jobs(req.text)]}
+
+    def components_in_use(self) -> set[str]:
+        used: set[str] = set()
+        for p in self.d.store.list_pipelines():
+            if p.jobid is not None:
+                used.update(p.components.values())
+        return used
+
+    def component_in_use(self, name: str) -> bool:
+        return name in self.components_in_use()
+
+    # -- submit -----------------------------------------------------------------------
+
+    def on_submit(self, req: api.Submit, call: Call) -> Any:
+        from sugo.jobs.payload import parse_payload
+
+        payload = parse_payload(req.payload, req.fmt, req.source)
+        if payload.user.identifier is None:
+            payload = payload.with_user(req.user or "unknown")
+        output_dir, prefix = resolve_output(payload, req.cwd)
+        store = self.d.store
+        components = {c.name: c for c in store.list_components()}
+        pipelines = store.list_pipelines()
+        reasons = {p.name: can_run(payload, p, components) for p in pipelines}
+        candidates = _distinct([p for p in pipelines if reasons[p.name] is None], components)
+        if not candidates:
+            why = "; ".join(f"{n}: {r}" for n, r in reasons.items()) or "no pipelines configured"
+            raise SugoError(f"no pipeline can run {req.source}: {why}")
+
+        def validate() -> None:
+            failures = []
+            for p in candidates:
+                problem = self._validate_on(payload, p, components)
+                if problem is None:
+                    self.d.loop.post(lambda: self._accept(call, req, payload, output_dir, prefix))
+                    return
+                failures.append(f"{p.name}: {problem}")
+            call.fail(f"{req.source} rejected: " + "; ".join(failures))
+
+        self.d.pool.submit(validate)
+        return DEFERRED
+
+    def _validate_on(
+        self, payload: "Payload", p: PipelineRow, components: dict[str, ComponentRow]
+    ) -> str | None:
+        for role in payload.roles():
+            comp = components[p.components[role]]
+            try:
+                with self.d.drivers.client_for(comp.driver, timeout=3.0) as client:
+                    for i, task in payload.tasks_of(role):
+                        try:
+                            client.call(
+                                host_api.TaskValidate(
+                                    address=comp.address,
+                                    channel=comp.channel,
+                                    task=task.model_dump(mode="json"),
+                                )
+                            )
+                        except RequestFailed as e:
+                            return f"method[{i}] ({role}): {e}"
+            except SugoError as e:
+                return f"cannot validate on {comp.name}: {e}"
+        return None
+
+    def _accept(
+        self,
+        call: Call,
+        req: api.Submit,
+        payload: "Payload",
+        output_dir: str,
+        prefix: str | None,
+    ) -> None:
+        store = self.d.store
+        job = store.add_job(
+            payload_json=payload.model_dump_json(),
+            jobname=req.jobname,
+            sample=payload.sample.identifier,
+            user=payload.user.identifier or "unknown",
+            output_dir=output_dir,
+            prefix=prefix,
+            unlock_when_done=payload.settings.unlock_when_done,
+            jobdir_root=self.d.settings.jobs.storage,
+        )
+        job = store.update_job(job.id, respath=respath_of(output_dir, prefix, job.id))
+        self.progress[job.id] = {
+            i: TaskProgress(i, t.component_role, t.technique_name)
+            for i, t in enumerate(payload.method)
+        }
+        self.d.events.emit("job.queued", f"job {job.id}", sample=job.sample)
+        self.d.scheduler.kick()
+        call.reply(self.info(job))
+
+    # -- start --------------------------------------------------------------------------
+
+    def start(self, job: JobRow, p: PipelineRow) -> None:
+        store = self.d.store
+        jobdir = Path(job.jobdir)
+        jobdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        store.set_job_status(job.id, JobStatus.R)
+        store.update_job(job.id, pipeline=p.name)
+        store.set_pipeline(p.name, ready=False, jobid=job.id)
+        for name in p.components.values():
+            store.set_component_state(name, ComponentState.BUSY)
+        argv = ["run", str(job.id), "--daemon", endpoint("127.0.0.1", self.d.port)]
+        tracked = self.d.launcher.spawn(argv, jobdir / "job.log")
+        store.update_job(job.id, runner_pid=tracked.pid, runner_started=tracked.create_time)
+        with self._lock:
+            self.runners[job.id] = tracked
+        self.d.events.emit("job.started", f"job {job.id}", pipeline=p.name, pid=tracked.pid)
+        log.info("job %d: started on %s (runner pid %d)", job.id, p.name, tracked.pid)
+
+    def on_job_spec(self, req: api.JobSpecRequest, call: Call) -> Any:
+        store = self.d.store
+        job = store.get_job(req.jobid)
+        if job is None or job.pipeline is None:
+            raise SugoError(f"job {req.jobid} has not been started")
+        p = store.get_pipeline(job.pipeline)
+        if p is None:
+            raise SugoError(f"job {req.jobid}: pipeline {job.pipeline} is gone")
+        payload = self.d.scheduler.payload_of(job)
+        roles = []
+        for role in payload.roles():
+            comp = store.get_component(p.components[role])
+            if comp is None:
+                raise SugoError(f"job {job.id}: component of role {role!r} is gone")
+            dp = self.d.drivers.procs.get(comp.driver)
+            host = dp.endpoint if dp and dp.endpoint else ""
+            tasks = [
+                api.TaskSpec(index=i, task=t.model_dump(mode="json"))
+                for i, t in payload.tasks_of(role)
+            ]
+            roles.append(
+                api.RoleSpec(role=role, component=_component_info(comp), host=host, tasks=tasks)
+            )
+        record = job.to_json()
+        record["payload"] = json.loads(job.payload)
+        snap = payload.settings.snapshot
+        spec = api.JobSpec(
+            jobid=job.id,
+            jobname=job.jobname,
+            jobdir=job.jobdir,
+            respath=job.respath or respath_of(job.output_dir, job.prefix, job.id),
+            fsync=self.d.settings.jobs.fsync,
+            verbosity=payload.settings.verbosity,
+            snapshot_interval=snap.interval if snap else None,
+            snappath=str(Path(job.output_dir) / f"snapshot.{job.id}.nc"),
+            roles=roles,
+            job_json=json.dumps(record),
+        )
+        return to_builtins(spec)
+
+    # -- progress and end ------------------------------------------------------------
+
+    def on_job_event(self, req: api.JobEvent, call: Call) -> Any:
+        job = self.d.store.get_job(req.jobid)
+        if job is None:
+            raise SugoError(f"no job {req.jobid}")
+        if req.kind == "snapshot":
+            self.d.store.update_job(job.id, snappath=req.path)
+            for waiter in self._snapshot_waiters.pop(job.id, []):
+                if req.error:
+                    waiter.fail(f"job {job.id}: snapshot failed: {req.error}")
+                else:
+                    waiter.reply({"jobid": job.id, "snappath": req.path})
+            return {"ok": True}
+        tasks = self.progress.setdefault(job.id, {})
+        t = tasks.get(req.task_index) or TaskProgress(req.task_index, req.role, "")
+        tasks[req.task_index] = t
+        now = time.time()
+        if req.kind == "task_started":
+            t.state, t.started_at = "running", now
+        elif req.kind == "task_ended":
+            t.ended_at, t.points, t.error = now, req.points, req.error
+            t.state = "error" if req.error else "completed"
+        elif req.kind == "task_cancelled":
+            t.ended_at, t.points, t.state = now, req.points, "cancelled"
+        self.d.events.emit(
+            f"job.{req.kind}", f"job {job.id}", role=req.role, task=req.task_index,
+            points=req.points, error=req.error,
+        )  # fmt: skip
+        return {"ok": True}
+
+    def on_job_done(self, req: api.JobDone, call: Call) -> Any:
+        self.finish(req.jobid, JobStatus(req.status), req.error, req.respath)
+        return {"ok": True}
+
+    def finish(self, jobid: int, status: JobStatus, error: str | None, respath: str | None) -> None:
+        store = self.d.store
+        job = store.get_job(jobid)
+        if job is None or job.status in FINAL:
+            return  # a final status is never overwritten
+        job = store.set_job_status(jobid, status, error=error)
+        if respath:
+            job = store.update_job(jobid, respath=respath)
+        log.info("job %d: ended %s%s", jobid, status, f" ({error})" if error else "")
+        self.d.events.emit("job.ended", f"job {jobid}", status=str(status), error=error)
+        for waiter in self._snapshot_waiters.pop(jobid, []):
+            waiter.fail(f"job {jobid} ended ({status}) before the snapshot was taken")
+        self._release(job)
+
+    def _release(self, job: JobRow) -> None:
+        store = self.d.store
+        with self._lock:
+            self.runners.pop(job.id, None)
+        self.d.scheduler.forget(job.id)
+        if job.pipeline:
+            p = store.get_pipeline(job.pipeline)
+            if p is not None and p.jobid == job.id:
+                ready = job.unlock_when_done and job.status == JobStatus.C
+                store.set_pipeline(p.name, jobid=None, ready=ready)
+                for name in p.components.values():
+                    comp = store.get_component(name)
+                    if comp is not None and comp.state == ComponentState.BUSY:
+                        store.set_component_state(name, ComponentState.IDLE)
+                self.d.events.emit("pipeline.freed", p.name, jobid=job.id, ready=ready)
+        self.d.scheduler.kick()
+
+    # -- cancel and snapshot ------------------------------------------------------------
+
+    def on_cancel(self, req: api.Cancel, call: Call) -> Any:
+        refused = []
+        done = []
+        for jobid in req.ids:
+            job = self.d.store.get_job(jobid)
+            if job is None:
+                refused.append(f"no job {jobid}")
+            elif job.status in (JobStatus.Q, JobStatus.QW):
+                self.d.store.set_job_status(jobid, JobStatus.CD)
+                self.d.events.emit("job.ended", f"job {jobid}", status="cd")
+                self.d.scheduler.forget(jobid)
+                done.append(jobid)
+            elif job.status == JobStatus.R:
+                self.d.store.set_job_status(jobid, JobStatus.RD)
+                self._signal_runner(jobid, signal.SIGTERM)
+                self.d.events.emit("job.cancel_requested", f"job {jobid}")
+                done.append(jobid)
+            elif job.status == JobStatus.RD:
+                done.append(jobid)
+            else:
+                refused.append(f"job {jobid} has already ended ({job.status})")
+        if refused:
+            raise SugoError("; ".join(refused))
+        return {"cancelled": done}
+
+    def _signal_runner(self, jobid: int, sig: int) -> None:
+        with self._lock:
+            tracked = self.runners.get(jobid)
+        if tracked is not None:
+            tracked.signal(sig)
+
+    def on_snapshot(self, req: api.Snapshot, call: Call) -> Any:
+        job = self.d.store.get_job(req.jobid)
+        if job is None:
+            raise SugoError(f"no job {req.jobid}")
+        if job.status not in (JobStatus.R, JobStatus.RD):
+            where = f"; its results are in {job.respath}" if job.status in FINAL else ""
+            raise SugoError(f"job {job.id} is not running ({job.status}){where}")
+        self._snapshot_waiters.setdefault(job.id, []).append(call)
+        self._signal_runner(job.id, signal.SIGUSR1)
+
+        def expire() -> None:
+            waiters = self._snapshot_waiters.get(job.id, [])
+            if call in waiters:
+                waiters.remove(call)
+                call.fail(f"job {job.id}: no snapshot within {SNAPSHOT_TIMEOUT:g} s")
+
+        self.d.loop.call_later(SNAPSHOT_TIMEOUT, expire)
+        return DEFERRED
+
+    # -- runner supervision and recovery ----------------------------------------------
+
+    def recover(self) -> None:
+        """After a daemon restart: re-attach to live runners, settle the rest."""
+        for job in self.d.store.running_jobs():
+            tracked = None
+            if job.runner_pid and job.runner_started:
+                tracked = Tracked.attach(job.runner_pid, job.runner_started)
+            if tracked is not None and tracked.alive():
+                with self._lock:
+                    self.runners[job.id] = tracked
+                log.info("job %d: re-attached to its runner (pid %d)", job.id, tracked.pid)
+            else:
+                self.runner_lost(job.id, job.runner_pid)
+
+    def start_watch(self) -> None:
+        def watch() -> None:
+            while not self._stop_watch.wait(WATCH_EVERY):
+                with self._lock:
+                    items = list(self.runners.items())
+                for jobid, tracked in items:
+                    if not tracked.alive():
+                        self._post_lost(jobid, tracked.pid)
+
+        threading.Thread(target=watch, name="watch-runners", daemon=True).start()
+
+    def _post_lost(self, jobid: int, pid: int) -> None:
+        self.d.loop.post(lambda: self.runner_lost(jobid, pid))
+
+    def stop_watch(self) -> None:
+        self._stop_watch.set()
+
+    def runner_lost(self, jobid: int, pid: int | None) -> None:
+        with self._lock:
+            if jobid in self.runners and self.runners[jobid].pid != pid:
+                return
+            self.runners.pop(jobid, None)
+        job = self.d.store.get_job(jobid)
+        if job is None or job.status in FINAL:
+            return
+        final = Path(job.jobdir) / FINAL_FILE
+        if final.exists():
+            try:
+                rec = json.loads(final.read_text())
+                self.finish(jobid, JobStatus(rec["status"]), rec.get("error"), rec.get("respath"))
+                return
+            except (OSError, ValueError, KeyError) as e:
+                log.error("job %d: unreadable %s: %s", jobid, final, e)
+        error = f"job runner (pid {pid}) died unexpectedly"
+        log.error("job %d: %s; writing the data it had staged", jobid, error)
+        self.finish(jobid, JobStatus.CE, error, None)
+        self._reset_components(job)
+        argv = ["finalize", str(jobid), "--daemon", endpoint("127.0.0.1", self.d.port)]
+        self.d.launcher.spawn(argv, Path(job.jobdir) / "job.log")
+
+    def _reset_components(self, job: JobRow) -> None:
+        p = self.d.store.get_pipeline(job.pipeline) if job.pipeline else None
+        if p is None:
+            return
+        comps = [self.d.store.get_component(n) for n in p.components.values()]
+
+        def work() -> None:
+            for comp in comps:
+                if comp is None:
+                    continue
+                try:
+                    with self.d.drivers.client_for(comp.driver, timeout=5.0) as client:
+                        client.call(host_api.DevReset(address=comp.address, channel=comp.channel))
+                except SugoError as e:
+                    log.warning("job %d: reset of %s failed: %s", job.id, comp.name, e)
+
+        self.d.pool.submit(work)
+
+    def cancel_all_running(self) -> list[int]:
+        ids = [j.id for j in self.d.store.running_jobs()]
+        for jobid in ids:
+            job = self.d.store.get_job(jobid)
+            if job is not None and job.status == JobStatus.R:
+                self.d.store.set_job_status(jobid, JobStatus.RD)
+            self._signal_runner(jobid, signal.SIGTERM)
+        return ids
+
+    def kill_all_runners(self) -> None:
+        with self._lock:
+            items = list(self.runners.items())
+        for jobid, tracked in items:
+            log.warning("job %d: runner pid %d did not stop in time: SIGKILL", jobid, tracked.pid)
+            tracked.signal(signal.SIGKILL)
+            self.runner_lost(jobid, tracked.pid)
+
+    def runner_pids(self) -> list[int]:
+        with self._lock:
+            return [t.pid for t in self.runners.values()]
+
+
+def _component_info(comp: ComponentRow) -> api.ComponentInfo:
+    return api.ComponentInfo(
+        name=comp.name,
+        driver=comp.driver,
+        device=comp.device,
+        address=comp.address,
+        channel=comp.channel,
+        capabilities=list(comp.capabilities),
+        state=str(comp.state),
+        pollrate=comp.pollrate,
+    )
+
+
+def _distinct(
+    pipelines: list[PipelineRow], components: dict[str, ComponentRow]
+) -> list[PipelineRow]:
+    """One pipeline per distinct set of (role, driver, device): the others
+    would validate the payload the same way."""
+    seen: set[tuple[tuple[str, str, str], ...]] = set()
+    out = []
+    for p in pipelines:
+        key = tuple(
+            sorted(
+                (role, components[n].driver, components[n].device)
+                for role, n in p.components.items()
+                if n in components
+            )
+        )
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out

@@ -1,0 +1,44 @@
+"""Entry point of the daemon process: `python -m sugo.daemon --appdir D --port N`."""
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from sugo.errors import SugoError
+from sugo.logs import setup_logging
+
+log = logging.getLogger("sugo.daemon")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sugo-daemon")
+    parser.add_argument("--appdir", required=True, type=Path)
+    parser.add_argument("--port", required=True, type=int)
+    parser.add_argument("--verbosity", default="INFO")
+    args = parser.parse_args(argv)
+
+    from sugo.daemon.core import Daemon, load_config
+
+    try:
+        settings, devices = load_config(args.appdir)
+    except SugoError as e:
+        print(f"sugo daemon: {e}", file=sys.stderr)
+        return 1
+    setup_logging(settings.logdir / f"daemon-{args.port}.log", args.verbosity, "daemon")
+    try:
+        daemon = Daemon(args.appdir, args.port, settings, devices)
+    except (SugoError, OSError) as e:
+        log.error("daemon: cannot start: %s", e)
+        print(f"sugo daemon: cannot start: {e}", file=sys.stderr)
+        return 1
+    # SIGTERM is a stop request: finish the loop and shut down in order.
+    signal.signal(signal.SIGTERM, lambda *_: daemon.loop.stop())
+    signal.signal(signal.SIGINT, lambda *_: daemon.loop.stop())
+    daemon.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Pipeline commands: load a sample, eject it, mark ready."""
+
+from typing import TYPE_CHECKING, Any
+
+from sugo.daemon.store import PipelineRow
+from sugo.errors import SugoError
+from sugo.protocol import daemon_api as api
+from sugo.protocol.server import Call
+
+if TYPE_CHECKING:
+    from sugo.daemon.core import Daemon
+
+
+class PipelineCommands:
+    def __init__(self, daemon: "Daemon") -> None:
+        self.d = daemon
+
+    def handlers(self) -> dict[type, Any]:
+        return {
+            api.PipelineLoad: self.on_load,
+            api.PipelineEject: self.on_eject,
+            api.PipelineReady: self.on_ready,
+        }
+
+    def _get(self, name: str) -> PipelineRow:
+        p = self.d.store.get_pipeline(name)
+        if p is None:
+            known = ", ".join(q.name for q in self.d.store.list_pipelines()) or "none"
+            raise SugoError(f"no pipeline {name!r} (pipelines: {known})")
+        return p
+
+    def _idle(self, p: PipelineRow, what: str) -> None:
+        if p.jobid is not None:
+            raise SugoError(f"cannot {what} pipeline {p.name}: job {p.jobid} is running on it")
+
+    def on_load(self, req: api.PipelineLoad, call: Call) -> Any:
+        p = self._get(req.pipeline)
+        if not req.sample.strip():
+            raise SugoError("the sample name must not be empty")
+        if p.sample == req.sample:
+            return p.to_json()  # loading the same sample again changes nothing
+        if p.sample is not None:
+            raise SugoError(f"pipeline {p.name} already holds sample {p.sample!r}; eject it first")
+        self._idle(p, "load")
+        p = self.d.store.set_pipeline(p.name, sample=req.sample, ready=False)
+        self.d.events.emit("pipeline.loaded", p.name, sample=req.sample)
+        return p.to_json()
+
+    def on_eject(self, req: api.PipelineEject, call: Call) -> Any:
+        p = self._get(req.pipeline)
+        self._idle(p, "eject")
+        if p.sample is None and not p.ready:
+            return p.to_json()
+        p = self.d.store.set_pipeline(p.name, sample=None, ready=False)
+        self.d.events.emit("pipeline.ejected", p.name)
+        self.d.scheduler.kick()
+        return p.to_json()
+
+    def on_ready(self, req: api.PipelineReady, call: Call) -> Any:
+        p = self._get(req.pipeline)
+        self._idle(p, "mark ready")
+        if not p.ready:
+            p = self.d.store.set_pipeline(p.name, ready=True)
+            self.d.events.emit("pipeline.ready", p.name, sample=p.sample)
+            self.d.scheduler.kick()
+        return p.to_json()

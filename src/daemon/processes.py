@@ -1,0 +1,102 @@
+"""Child processes tracked by PID: spawn, liveness, and stop on a clock."""
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Tracked:
+    """A process we own or re-attached to, identified by PID and create time
+    (so a PID reused by an unrelated process is never mistaken for ours)."""
+
+    pid: int
+    create_time: float
+    popen: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def attach(cls, pid: int, create_time: float | None = None) -> "Tracked | None":
+        try:
+            proc = psutil.Process(pid)
+            ct = proc.create_time()
+        except psutil.Error:
+            return None
+        if create_time is not None and abs(ct - create_time) > 0.01:
+            return None
+        return cls(pid, ct)
+
+    def alive(self) -> bool:
+        if self.popen is not None:
+            return self.popen.poll() is None
+        try:
+            proc = psutil.Process(self.pid)
+            return (
+                abs(proc.create_time() - self.create_time) <= 0.01
+                and proc.status() != psutil.STATUS_ZOMBIE
+            )
+        except psutil.Error:
+            return False
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def wait(self, timeout: float) -> bool:
+        """Wait until the process is gone; True if it is."""
+        deadline = time.monotonic() + timeout
+        if self.popen is not None:
+            try:
+                self.popen.wait(max(0.0, timeout))
+                return True
+            except subprocess.TimeoutExpired:
+                return False
+        try:
+            psutil.Process(self.pid).wait(timeout=max(0.0, deadline - time.monotonic()))
+        except psutil.TimeoutExpired:
+            return not self.alive()
+        except psutil.Error:
+            pass
+        return True
+
+    def stop(self, grace: float = 2.0, term_wait: float = 1.0) -> None:
+        """Wait ``grace`` for a requested exit, then SIGTERM, then SIGKILL."""
+        if self.wait(grace):
+            return
+        log.warning("pid %d did not exit in %.1f s: SIGTERM", self.pid, grace)
+        self.signal(signal.SIGTERM)
+        if self.wait(term_wait):
+            return
+        log.warning("pid %d ignored SIGTERM: SIGKILL", self.pid)
+        self.signal(signal.SIGKILL)
+        self.wait(2.0)
+
+
+def spawn_python(module: str, args: list[str], logfile: Path | None) -> Tracked:
+    """Start ``python -m module args`` in its own session (it outlives a daemon crash)."""
+    out = open(logfile, "ab") if logfile else subprocess.DEVNULL  # noqa: SIM115
+    try:
+        popen = subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            close_fds=True,
+        )
+    finally:
+        if logfile:
+            out.close()  # type: ignore[union-attr]
+    tracked = Tracked.attach(popen.pid) or Tracked(popen.pid, time.time())
+    tracked.popen = popen
+    return tracked

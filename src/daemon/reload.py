@@ -1,0 +1,118 @@
+"""Applying a (new) settings and devices configuration to the running daemon.
+
+``check`` refuses any change that would touch a running job: its pipeline,
+one of its components (address, channel, device, driver) or its driver's
+settings. ``apply`` then starts new drivers, stops removed ones, restarts
+drivers whose settings changed, and syncs components and pipelines.
+"""
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from sugo.errors import SugoError
+from sugo.protocol import host_api
+
+if TYPE_CHECKING:
+    from sugo.config.devices import DevicesConfig
+    from sugo.config.settings import Settings
+    from sugo.daemon.core import Daemon
+
+log = logging.getLogger("sugo.daemon.reload")
+
+
+def check(d: "Daemon", settings: "Settings", devices: "DevicesConfig") -> None:
+    """Raise SugoError naming the job and the reason if the change hits a running job."""
+    if settings.jobs.dbpath != d.settings.jobs.dbpath:
+        raise SugoError("reload cannot move the database (jobs.dbpath); restart the daemon")
+    new_pipelines = {p.name: p for p in devices.pipelines()}
+    old_pipelines = {p.name: p for p in d.devices.pipelines()}
+    for p in d.store.list_pipelines():
+        if p.jobid is None:
+            continue
+        old = old_pipelines.get(p.name)
+        new = new_pipelines.get(p.name)
+        where = f"job {p.jobid} runs on pipeline {p.name}"
+        if new is None:
+            raise SugoError(f"reload refused: it deletes pipeline {p.name}, but {where}")
+        if old is not None and old != new:
+            raise SugoError(f"reload refused: it changes pipeline {p.name}, but {where}")
+        for comp in new.components.values():
+            if d.settings.driver_settings(comp.driver) != settings.driver_settings(comp.driver):
+                raise SugoError(
+                    f"reload refused: it changes the settings of driver {comp.driver}, but {where}"
+                )
+            old_devices = {dev.name: dev for dev in d.devices.devices}
+            new_devices = {dev.name: dev for dev in devices.devices}
+            if old_devices.get(comp.device) != new_devices.get(comp.device):
+                raise SugoError(f"reload refused: it changes device {comp.device}, but {where}")
+
+
+def sync_store(d: "Daemon", devices: "DevicesConfig") -> None:
+    """Make the store's pipelines match ``devices`` (state of kept ones is kept)."""
+    wanted = {p.name: p for p in devices.pipelines()}
+    for row in d.store.list_pipelines():
+        if row.name not in wanted and row.jobid is None:
+            d.store.delete_pipeline(row.name)
+            d.events.emit("pipeline.removed", row.name)
+    for name, spec in wanted.items():
+        existed = d.store.get_pipeline(name) is not None
+        d.store.upsert_pipeline(name, {role: c.name for role, c in spec.components.items()})
+        if not existed:
+            d.events.emit("pipeline.added", name)
+
+
+def apply(d: "Daemon", settings: "Settings", devices: "DevicesConfig") -> dict[str, Any]:
+    old_devices, old_settings = d.devices, d.settings
+    old_drivers = set(old_devices.drivers())
+    new_drivers = set(devices.drivers())
+    added = sorted(new_drivers - old_drivers)
+    removed = sorted(old_drivers - new_drivers)
+    restarted = sorted(
+        n
+        for n in old_drivers & new_drivers
+        if old_settings.driver_settings(n) != settings.driver_settings(n)
+    )
+    old_comps = {c.name: c for c in old_devices.components()}
+    new_comps = {c.name: c for c in devices.components()}
+    gone = [c for name, c in old_comps.items() if name not in new_comps]
+    d.settings, d.devices = settings, devices
+
+    if removed or restarted:
+        d.drivers.stop(removed + restarted)
+    for name in removed:
+        d.store.delete_driver(name)  # its components go with it
+        d.events.emit("driver.removed", f"driver {name}")
+    for comp in gone:
+        if comp.driver in new_drivers and comp.driver not in restarted:
+            _teardown(d, comp.driver, comp.address, comp.channel)
+        d.store.delete_component(comp.name)
+        d.events.emit("component.removed", comp.name)
+    sync_store(d, devices)
+    for name in added + restarted:
+        d.drivers.start(name)
+    # Kept drivers: register whatever components are new (registering is idempotent).
+    changed = {
+        c.driver
+        for name, c in new_comps.items()
+        if old_comps.get(name) != c and c.driver not in added + restarted
+    }
+    for name in sorted(changed):
+        d.drivers.reregister(name)
+    d.scheduler.kick()
+    summary = {
+        "drivers_added": added,
+        "drivers_removed": removed,
+        "drivers_restarted": restarted,
+        "components_removed": sorted(c.name for c in gone),
+        "pipelines": sorted(p.name for p in devices.pipelines()),
+    }
+    log.info("reload applied: %s", summary)
+    return summary
+
+
+def _teardown(d: "Daemon", driver: str, address: str, channel: str) -> None:
+    try:
+        with d.drivers.client_for(driver, timeout=2.0) as client:
+            client.call(host_api.DevTeardown(address=address, channel=channel))
+    except SugoError as e:
+        log.warning("teardown of %s:(%s,%s) failed: %s", driver, address, channel, e)

@@ -1,0 +1,71 @@
+"""The daemon's answer to `sugo status`: pipelines, drivers, devices, components."""
+
+import os
+from typing import TYPE_CHECKING
+
+from sugo import __version__
+from sugo.daemon.states import ComponentState, DriverState
+from sugo.protocol import daemon_api as api
+
+if TYPE_CHECKING:
+    from sugo.daemon.core import Daemon
+
+
+def status_info(d: "Daemon") -> api.StatusInfo:
+    store = d.store
+    drivers = []
+    for row in store.list_drivers():
+        dp = d.drivers.procs.get(row.name)
+        drivers.append(
+            api.DriverInfo(
+                name=row.name,
+                pid=row.pid,
+                port=row.port,
+                state=str(row.state),
+                version=row.version or "",
+                error=dp.error if dp else None,
+            )
+        )
+    components = [
+        api.ComponentInfo(
+            name=c.name,
+            driver=c.driver,
+            device=c.device,
+            address=c.address,
+            channel=c.channel,
+            capabilities=list(c.capabilities),
+            state=str(c.state),
+            pollrate=c.pollrate,
+        )
+        for c in store.list_components()
+    ]
+    pipelines = [
+        api.PipelineInfo(
+            name=p.name, ready=p.ready, sample=p.sample, jobid=p.jobid, components=p.components
+        )
+        for p in store.list_pipelines()
+    ]
+    devices = [
+        api.DeviceInfo(
+            name=dev.name,
+            driver=dev.driver,
+            address=dev.address,
+            channels=list(dev.channels),
+            pollrate=dev.pollrate,
+        )
+        for dev in d.devices.devices
+    ]
+    ready = all(r.state == DriverState.READY for r in store.list_drivers()) and all(
+        c.state not in (ComponentState.REGISTERING,) for c in store.list_components()
+    )
+    return api.StatusInfo(
+        port=d.port,
+        pid=os.getpid(),
+        version=__version__,
+        appdir=str(d.appdir),
+        pipelines=pipelines,
+        drivers=drivers,
+        devices=devices,
+        components=components,
+        ready=ready and not d.stopping,
+    )

@@ -1,0 +1,279 @@
+"""The driver host: one process that serves one driver's ModelInterface.
+
+Each component gets its own single-thread worker, so verbs about one component
+run in order while a slow or hung verb never delays another component. Only
+the loop thread touches the socket; ``ping`` is answered on the loop itself,
+so a host is alive exactly when its loop runs.
+"""
+
+import argparse
+import logging
+import os
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sugo import __version__
+from sugo.driverinterface.jsonable import jsonable
+from sugo.errors import DriverError, SugoError
+from sugo.protocol import arrays, host_api
+from sugo.protocol.client import Client
+from sugo.protocol.daemon_api import HostHello
+from sugo.protocol.server import DEFERRED, Call, Result, ServerLoop
+from sugo.protocol.wire import Request, to_builtins
+
+log = logging.getLogger("sugo.host")
+
+Key = tuple[str, str]
+# Verbs that change state: a retried request with a seen id gets the first reply.
+_NON_IDEMPOTENT = (
+    host_api.TaskStart,
+    host_api.TaskStop,
+    host_api.DevReset,
+    host_api.DevSetAttr,
+    host_api.DevRegister,
+    host_api.DevTeardown,
+)
+
+
+class ChunkBuffer:
+    """Data of one component, kept until the job runner acknowledges it."""
+
+    def __init__(self) -> None:
+        self.next_seq = 1
+        self.pending: list[tuple[host_api.ChunkHeader, list[bytes]]] = []
+
+    def take(self, ack: int, columns: dict[str, list[Any]], units: dict[str, str]) -> None:
+        self.pending = [c for c in self.pending if c[0].seq > ack]
+        if columns and any(len(v) for v in columns.values()):
+            cols = {k: arrays.to_array(v) for k, v in columns.items()}
+            header, frames = arrays.encode_chunk(self.next_seq, cols, units)
+            self.pending.append((header, frames))
+            self.next_seq += 1
+
+    def reset(self) -> None:
+        self.pending.clear()
+
+
+class DriverHost:
+    """Serves the verbs of one ModelInterface over a ServerLoop."""
+
+    def __init__(self, driver_name: str, bind: str, interface: Any = None) -> None:
+        self.driver_name = driver_name
+        # Set before the loop runs; None only between binding and the daemon's hello reply.
+        self.interface = interface
+        self.loop = ServerLoop(f"driver {driver_name}", self._registry(), bind=bind)
+        self._workers: dict[Key, ThreadPoolExecutor] = {}
+        self._general = ThreadPoolExecutor(max_workers=4, thread_name_prefix="host-general")
+        self._buffers: dict[Key, ChunkBuffer] = {}
+        self._recent: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _registry(self) -> dict[type[Request], Any]:
+        reg: dict[type[Request], Any] = {
+            host_api.HostPing: self._ping,
+            host_api.HostStatus: self._general_verb,
+            host_api.HostReset: self._general_verb,
+            host_api.HostShutdown: self._shutdown,
+        }
+        for verb in host_api.COMPONENT_VERBS.values():
+            reg[verb] = self._component_verb
+        return reg
+
+    # -- handlers (loop thread) ----------------------------------------------------
+
+    def _ping(self, req: host_api.HostPing, call: Call) -> Any:
+        return to_builtins(
+            host_api.HostPingReply(
+                driver=self.driver_name,
+                pid=os.getpid(),
+                version=__version__,
+                components=len(self.interface.devmap) if self.interface else 0,
+            )
+        )
+
+    def _shutdown(self, req: host_api.HostShutdown, call: Call) -> Any:
+        def work() -> None:
+            self.teardown_all()
+            call.reply({"stopped": True})
+            self.loop.stop()
+
+        threading.Thread(target=work, name="host-shutdown", daemon=True).start()
+        return DEFERRED
+
+    def _general_verb(self, req: Request, call: Call) -> Any:
+        def work() -> None:
+            verb = "status" if isinstance(req, host_api.HostStatus) else "reset"
+            self._answer(call, req, lambda: self._invoke(verb, {}))
+
+        self._general.submit(work)
+        return DEFERRED
+
+    def _component_verb(self, req: host_api.ComponentRequest, call: Call) -> Any:
+        key = (req.address, req.channel)
+        with self._lock:
+            worker = self._workers.get(key)
+            if worker is None:
+                worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"dev-{key}")
+                self._workers[key] = worker
+        worker.submit(self._answer, call, req, lambda: self._run_component_verb(req))
+        return DEFERRED
+
+    # -- worker threads ------------------------------------------------------------
+
+    def _answer(self, call: Call, req: Request, fn: Callable[[], Result]) -> None:
+        cached = self._recent.get(req.id) if req.id else None
+        if cached is not None:
+            log.info("%s: repeated request %s answered from cache", self.driver_name, req.id)
+            result = cached
+        else:
+            try:
+                result = fn()
+            except SugoError as e:
+                call.fail(str(e))
+                return
+            except Exception as e:
+                log.exception("%s: %s failed", self.driver_name, call.cmd)
+                call.fail(f"{self.driver_name}: {call.cmd} failed: {e}")
+                return
+            if isinstance(req, _NON_IDEMPOTENT) and req.id:
+                with self._lock:
+                    self._recent[req.id] = result
+                    while len(self._recent) > 4096:
+                        self._recent.popitem(last=False)
+        if isinstance(result, Result):
+            call.reply(result.data, result.frames)
+        else:
+            call.fail(str(result))
+
+    def _invoke(self, verb: str, kwargs: dict[str, Any]) -> Result:
+        """Call one ModelInterface verb; a failed Reply becomes an error reply."""
+        reply = getattr(self.interface, verb)(**kwargs)
+        if not reply.success:
+            raise DriverError(reply.msg)
+        return Result(data=jsonable(reply.data) if reply.data is not None else {"msg": reply.msg})
+
+    def _run_component_verb(self, req: host_api.ComponentRequest) -> Result:
+        comp = {"address": req.address, "channel": req.channel}
+        name = f"{self.driver_name}:({req.address},{req.channel})"
+        match req:
+            case host_api.TaskData():
+                return self._task_data(req, comp)
+            case host_api.DevRegister():
+                result = self._invoke("dev_register", {**comp, **req.kwargs})
+                log.info("%s: registered", name)
+                return result
+            case host_api.DevSetAttr():
+                return self._invoke("dev_set_attr", {**comp, "attr": req.attr, "val": req.val})
+            case host_api.DevGetAttr():
+                return self._invoke("dev_get_attr", {**comp, "attr": req.attr})
+            case host_api.TaskStart() | host_api.TaskValidate():
+                verb = str(type(req).__struct_config__.tag)
+                result = self._invoke(verb, {**comp, "task": req.task})
+                if isinstance(req, host_api.TaskStart):
+                    log.info("%s: task started: %s", name, req.task.get("technique_name"))
+                return result
+            case host_api.DevReset() | host_api.DevTeardown():
+                self._buffer(req).reset()
+                verb = str(type(req).__struct_config__.tag)
+                log.info("%s: %s", name, verb)
+                return self._invoke(verb, comp)
+            case _:
+                return self._invoke(str(type(req).__struct_config__.tag), comp)
+
+    def _buffer(self, req: host_api.ComponentRequest) -> ChunkBuffer:
+        key = (req.address, req.channel)
+        with self._lock:
+            return self._buffers.setdefault(key, ChunkBuffer())
+
+    def _task_data(self, req: host_api.TaskData, comp: dict[str, str]) -> Result:
+        status = self.interface.task_status(**comp)
+        if not status.success:
+            raise DriverError(status.msg)
+        # Read the running flag before taking the data: once it is False, this
+        # reply holds everything the task produced.
+        running = bool((status.data or {}).get("running", False))
+        error = (status.data or {}).get("error")
+        got = self.interface.task_data_columns(**comp)
+        if not got.success:
+            raise DriverError(got.msg)
+        buf = self._buffer(req)
+        buf.take(req.ack, got.data["columns"], got.data.get("units", {}))
+        headers = [h for h, _ in buf.pending]
+        frames = [f for _, fs in buf.pending for f in fs]
+        data = host_api.TaskDataReply(chunks=headers, running=running, error=error)
+        return Result(data=to_builtins(data), frames=frames)
+
+    def teardown_all(self) -> None:
+        for address, channel in list(self.interface.devmap):
+            try:
+                self.interface.dev_teardown(address=address, channel=channel)
+            except Exception:
+                log.exception("%s: teardown of (%s,%s) failed", self.driver_name, address, channel)
+
+    def close(self) -> None:
+        for w in self._workers.values():
+            w.shutdown(wait=False, cancel_futures=True)
+        self._general.shutdown(wait=False, cancel_futures=True)
+        self.loop.close()
+
+
+def say_hello(daemon: str, driver: str, port: int, timeout: float) -> dict[str, Any]:
+    """Announce this host to the daemon; the reply carries the driver settings."""
+    with Client(daemon, timeout=timeout) as client:
+        data = client.call(HostHello(driver=driver, port=port, pid=os.getpid()), retries=2)
+    return dict(data.get("settings") or {})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sugo-driver-host")
+    parser.add_argument("--driver", required=True)
+    parser.add_argument("--daemon", required=True, help="daemon endpoint, tcp://host:port")
+    parser.add_argument("--bind", default="127.0.0.1")
+    parser.add_argument("--logfile")
+    parser.add_argument("--verbosity", default="INFO")
+    args = parser.parse_args(argv)
+
+    from sugo.logs import setup_logging
+
+    setup_logging(args.logfile, args.verbosity, f"driver {args.driver}")
+    from sugo.driverinterface.loader import load_driver
+
+    try:
+        cls = load_driver(args.driver)
+    except DriverError as e:
+        log.error("%s", e)
+        return 1
+
+    t0 = time.monotonic()
+    # Bind first: the hello carries our port and its reply carries the settings
+    # the interface is built with. Nothing is served before loop.run().
+    host = DriverHost(args.driver, bind=args.bind)
+    try:
+        settings = say_hello(args.daemon, args.driver, host.loop.port, timeout=5.0)
+        host.interface = cls(settings)
+    except SugoError as e:
+        log.error("driver %s: cannot start: %s", args.driver, e)
+        host.close()
+        return 1
+    log.info(
+        "driver %s: serving on port %d (pid %d, up in %.3f s)",
+        args.driver,
+        host.loop.port,
+        os.getpid(),
+        time.monotonic() - t0,
+    )
+    try:
+        host.loop.run()
+    finally:
+        host.close()
+    log.info("driver %s: stopped", args.driver)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""A warm parent for job runners: it has already imported numpy and h5netcdf,
+so starting a runner costs a fork, not a cold interpreter.
+
+Protocol on stdin/stdout, one JSON object per line (no pickle):
+  request  {"argv": [...runner arguments...], "logfile": "..."}
+  answer   {"pid": N} or {"error": "..."}
+The server is single-threaded and creates no ZeroMQ context, so forking is safe.
+Children start a new session: they outlive the server and the daemon.
+"""
+
+import json
+import os
+import signal
+import sys
+
+
+def _preload() -> None:
+    import h5netcdf  # noqa: F401
+    import numpy  # noqa: F401
+    import zmq  # noqa: F401
+
+    import sugo.jobs.runner
+    import sugo.jobs.staging
+    import sugo.jobs.writer  # noqa: F401
+
+
+def _child(argv: list[str], logfile: str | None) -> None:
+    os.setsid()
+    fd = os.open(logfile or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    os.close(null)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    from sugo.jobs.runner import main
+
+    code = 1
+    try:
+        code = main(argv)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def serve() -> int:
+    _preload()
+    # Children are reaped by the kernel: no zombies, and the daemon tracks them by PID.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    out = sys.stdout
+    print(json.dumps({"ready": True, "pid": os.getpid()}), file=out, flush=True)
+    for line in sys.stdin:
+        try:
+            request = json.loads(line)
+            argv = [str(a) for a in request["argv"]]
+            logfile = request.get("logfile")
+        except (ValueError, KeyError, TypeError) as e:
+            print(json.dumps({"error": f"bad request: {e}"}), file=out, flush=True)
+            continue
+        pid = os.fork()
+        if pid == 0:
+            _child(argv, logfile)
+        print(json.dumps({"pid": pid}), file=out, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve())
