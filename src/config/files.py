@@ -111,6 +111,8 @@ def format_error(source: str, exc: ValidationError) -> ConfigError:
         message = "unknown key"
     elif kind == "missing":
         message = "missing required key"
+    elif kind == "too_short" and ctx.get("actual_length") == 0:
+        message = "must not be empty"
     else:
         message = first["msg"].removeprefix("Value error, ")
     where = format_loc(loc) or "top level"

@@ -1,6 +1,7 @@
 """settings.toml: where sugo keeps its data and logs, and how the daemon runs."""
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,7 +29,7 @@ def _resolve(value: Path, info: ValidationInfo) -> Path:
     value = value.expanduser()
     base = info.context.get("base") if isinstance(info.context, dict) else None
     if base is not None and not value.is_absolute():
-        value = Path(base) / value
+        value = Path(os.path.abspath(Path(base) / value))
     return value
 
 
@@ -91,4 +92,5 @@ def load_settings(path: Path) -> Settings:
     """
     path = Path(path)
     data = load_mapping(path)
-    return validate(Settings, data, str(path), context={"base": path.absolute().parent})
+    base = Path(os.path.abspath(path)).parent
+    return validate(Settings, data, str(path), context={"base": base})
