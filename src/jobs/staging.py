@@ -22,8 +22,8 @@ exact; object arrays of ``str`` are converted to that on append.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
+import math
 import os
 import struct
 import threading
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import msgspec
 import numpy as np
 
 from sugo.errors import SugoError
@@ -153,7 +154,7 @@ def encode_record(
         "columns": [[n, a.dtype.str, list(a.shape[1:])] for n, a in arrays.items()],
         "units": {str(k): str(v) for k, v in units.items() if v},
     }
-    hbytes = json.dumps(header, separators=(",", ":")).encode()
+    hbytes = msgspec.json.encode(header)
     hbytes += b" " * _pad(_PREFIX.size + len(hbytes))
     parts: list[Any] = [b"", hbytes]
     blen = 0
@@ -175,7 +176,7 @@ def _decode(header: dict[str, Any], buf: bytes, offset: int) -> Chunk:
     for name, dtype_str, trailing in header["columns"]:
         dtype = np.dtype(dtype_str)
         shape = (rows, *trailing)
-        count = int(np.prod(shape))
+        count = math.prod(shape)
         arr = np.frombuffer(buf, dtype=dtype, count=count, offset=offset).reshape(shape)
         columns[name] = arr
         nbytes = count * dtype.itemsize
@@ -220,9 +221,14 @@ def _iter_records(path: Path, limit: int | None = None) -> Iterator[tuple[Chunk,
             if zlib.crc32(body, zlib.crc32(prefix)) != crc:
                 _report_tail(path, pos, size - pos, corrupt=True)
                 return
-            header = json.loads(rest[:hlen])
+            try:
+                chunk = _decode(msgspec.json.decode(body[:hlen]), rest, hlen)
+            except (msgspec.DecodeError, KeyError, TypeError, ValueError):
+                # A valid checksum over a header we cannot use: not our writer's.
+                _report_tail(path, pos, size - pos, corrupt=True)
+                return
             pos += _PREFIX.size + need
-            yield _decode(header, rest, hlen), pos
+            yield chunk, pos
 
 
 def _report_tail(path: Path, pos: int, nbytes: int, *, corrupt: bool) -> None:
@@ -405,6 +411,8 @@ class StagingWriter:
         data = encode_record(role, task_index, seq, columns, units)
         rf = self._file(role)
         with rf.lock:
+            if rf.fd < 0:
+                raise StagingError(f"staging writer for {self.jobdir} is closed")
             try:
                 view = memoryview(data)
                 while view:  # one write in practice; a loop only if the kernel splits it
@@ -448,6 +456,7 @@ class StagingWriter:
         for rf in files.values():
             with rf.lock:
                 os.close(rf.fd)
+                rf.fd = -1  # an append that got this file before close must not reuse the number
 
     def __enter__(self) -> StagingWriter:
         return self
