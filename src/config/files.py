@@ -86,6 +86,8 @@ def format_loc(loc: Sequence[str | int]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif part == "[key]":  # pydantic's marker: the problem is the key itself
+            out += " (key)"
         elif re.fullmatch(r"[A-Za-z0-9_-]+", part):
             out += f".{part}" if out else part
         else:
@@ -116,7 +118,8 @@ def format_error(source: str, exc: ValidationError) -> ConfigError:
     else:
         message = first["msg"].removeprefix("Value error, ")
     where = format_loc(loc) or "top level"
-    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+    others = len(errors) - 1
+    more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
     return ConfigError(_one_line(f"{source}: {where}: {message}{more}"))
 
 

@@ -9,7 +9,7 @@ import pytest
 from sugo.config.devices import load_devices
 from sugo.config.settings import load_settings
 from sugo.errors import ConfigError
-from sugo.jobs.payload import load_payload
+from sugo.jobs.payload import load_payload, parse_payload
 
 MALFORMED = Path(__file__).resolve().parents[1] / "data" / "malformed"
 
@@ -93,3 +93,24 @@ def test_malformed_file_gives_one_clear_line(name: str) -> None:
     assert message.removeprefix(f"{path}: ").startswith(EXPECTED[name]), message
     assert "\n" not in message
     assert "more problems" not in message  # each file has exactly one problem
+
+
+def test_several_problems_report_the_first_and_count_the_rest() -> None:
+    text = (
+        "sample: {identifier: s}\n"
+        "method: [{component_role: c, technique_name: t, max_duration: 1,"
+        " sampling_interval: 1, x: 1, y: 2}]\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_payload(text, "yaml", "wire payload")
+    assert str(info.value) == "wire payload: method[0].x: unknown key (and 1 more problem)"
+
+
+def test_a_bad_key_is_named_as_a_key() -> None:
+    text = (
+        "sample: {identifier: s}\n"
+        "method: [{component_role: c, technique_name: t, max_duration: 1,"
+        " sampling_interval: 1, task_params: {1: x}}]\n"
+    )
+    with pytest.raises(ConfigError, match=r"^p\.yml: method\[0\]\.task_params\[1\] \(key\): "):
+        parse_payload(text, "yaml", "p.yml")
