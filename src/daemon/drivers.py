@@ -266,6 +266,7 @@ class DriverManager:
             row = self.d.store.get_component(spec.name)
             if row is not None and row.state != ComponentState.REGISTERING:
                 self.d.store.set_component_state(spec.name, ComponentState.REGISTERING)
+        self.d.jobs.wake_runners_using(dp.name)
         if dp.proc is not None:
             dp.proc.signal(9)  # it may be hung: SIGKILL is the only sure stop
             dp.proc.wait(1.0)

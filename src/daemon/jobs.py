@@ -468,6 +468,16 @@ class JobManager:
             self._signal_runner(jobid, signal.SIGTERM)
         return ids
 
+    def wake_runners_using(self, driver: str) -> None:
+        """Make the runners of jobs on this driver poll now (its host was lost),
+        so they notice at once instead of at their next poll."""
+        for p in self.d.store.list_pipelines():
+            if p.jobid is None:
+                continue
+            comps = [self.d.store.get_component(n) for n in p.components.values()]
+            if any(c is not None and c.driver == driver for c in comps):
+                self._signal_runner(p.jobid, signal.SIGUSR2)
+
     def kill_all_runners(self) -> None:
         with self._lock:
             items = list(self.runners.items())

@@ -1,0 +1,380 @@
+"""The job runner: one process per running job.
+
+Each role runs in its own thread, its tasks in order, honouring
+``start_with_task_name`` / ``stop_with_task_name`` across roles. Every chunk
+polled from a driver host is appended to the staging store before the next
+poll and acknowledged only then, so a lost reply never loses data. At the end
+the components are reset and the results file is written atomically.
+
+Signals: SIGTERM cancels the job, SIGUSR1 asks for a snapshot, SIGUSR2 wakes
+every role to poll now (the daemon sends it when a driver host was lost).
+"""
+
+import argparse
+import json
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sugo import __version__
+from sugo.errors import RequestFailed, SugoError
+from sugo.jobs.staging import StagingWriter
+from sugo.protocol import arrays, host_api
+from sugo.protocol import daemon_api as api
+from sugo.protocol.client import Client
+from sugo.protocol.wire import convert
+
+log = logging.getLogger("sugo.job")
+
+HOST_TIMEOUT = 1.0  # per request to a driver host; one retry with the same id
+HOST_RETRIES = 1
+DAEMON_TIMEOUT = 2.0
+DONE_DEADLINE = 30.0  # how long to keep telling the daemon the job ended
+FINAL_FILE = "final.json"
+
+
+@dataclass
+class Shared:
+    """What the role threads of one job share."""
+
+    cancel: threading.Event = field(default_factory=threading.Event)
+    failed: threading.Event = field(default_factory=threading.Event)
+    wake: threading.Condition = field(default_factory=threading.Condition)
+    started: set[str] = field(default_factory=set)  # task names that have started
+    errors: list[str] = field(default_factory=list)
+    generation: int = 0  # bumped on every wake, so waiters notice
+
+    def notify(self) -> None:
+        with self.wake:
+            self.generation += 1
+            self.wake.notify_all()
+
+    def wait(self, timeout: float, seen: int) -> int:
+        """Sleep until ``timeout`` passes or someone notifies; return the generation."""
+        with self.wake:
+            if self.generation == seen:
+                self.wake.wait(timeout)
+            return self.generation
+
+    def fail(self, message: str) -> None:
+        with self.wake:
+            self.errors.append(message)
+        self.failed.set()
+        self.notify()
+
+    @property
+    def stopping(self) -> bool:
+        return self.cancel.is_set() or self.failed.is_set()
+
+
+class Reporter:
+    """Sends progress to the daemon from its own thread; never blocks a role."""
+
+    def __init__(self, daemon: str, jobid: int) -> None:
+        self.daemon = daemon
+        self.jobid = jobid
+        self.queue: queue.SimpleQueue[api.JobEvent | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="reporter", daemon=True)
+        self.thread.start()
+
+    def event(self, kind: str, **kw: Any) -> None:
+        self.queue.put(api.JobEvent(jobid=self.jobid, kind=kind, **kw))
+
+    def _run(self) -> None:
+        with Client(self.daemon, timeout=DAEMON_TIMEOUT) as client:
+            while (ev := self.queue.get()) is not None:
+                try:
+                    client.call(ev, retries=1)
+                except SugoError as e:
+                    log.warning("job %d: progress not reported (%s): %s", self.jobid, ev.kind, e)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join(DAEMON_TIMEOUT * 3)
+
+
+class RoleRunner:
+    """Runs the tasks of one role on its component."""
+
+    def __init__(
+        self, spec: api.RoleSpec, job: "JobRunner", shared: Shared, staging: StagingWriter
+    ) -> None:
+        self.spec = spec
+        self.job = job
+        self.shared = shared
+        self.staging = staging
+        self.comp = spec.component
+        self.last_seq = 0
+        self.points = 0
+        self.thread = threading.Thread(target=self.run, name=f"role-{spec.role}", daemon=True)
+
+    def _call(self, client: Client, req: Any) -> tuple[Any, list[bytes]]:
+        reply, frames = client.request(req, retries=HOST_RETRIES)
+        if not reply.ok:
+            raise RequestFailed(f"{self.comp.name}: {reply.error}")
+        return reply.data, frames
+
+    def run(self) -> None:
+        try:
+            with Client(self.spec.host, timeout=HOST_TIMEOUT) as client:
+                for ts in self.spec.tasks:
+                    if self.shared.stopping:
+                        self.job.reporter.event(
+                            "task_cancelled", role=self.spec.role, task_index=ts.index
+                        )
+                        continue
+                    self._run_task(client, ts)
+        except SugoError as e:
+            log.error("job %d: role %s failed: %s", self.job.jobid, self.spec.role, e)
+            self.shared.fail(f"{self.spec.role}: {e}")
+        except Exception as e:
+            log.exception("job %d: role %s crashed", self.job.jobid, self.spec.role)
+            self.shared.fail(f"{self.spec.role}: internal error: {e}")
+
+    def _wait_start_trigger(self, name: str | None) -> bool:
+        seen = -1
+        while name is not None and name not in self.shared.started:
+            if self.shared.stopping:
+                return False
+            seen = self.shared.wait(1.0, seen)
+        return not self.shared.stopping
+
+    def _run_task(self, client: Client, ts: api.TaskSpec) -> None:
+        task = ts.task
+        role = self.spec.role
+        if not self._wait_start_trigger(task.get("start_with_task_name")):
+            self.job.reporter.event("task_cancelled", role=role, task_index=ts.index)
+            return
+        stop_with = task.get("stop_with_task_name")
+        self._call(
+            client,
+            host_api.TaskStart(address=self.comp.address, channel=self.comp.channel, task=task),
+        )
+        log.info(
+            "job %d: %s: task %d (%s) started on %s",
+            self.job.jobid, role, ts.index, task["technique_name"], self.comp.name,
+        )  # fmt: skip
+        if task.get("task_name"):
+            with self.shared.wake:
+                self.shared.started.add(task["task_name"])
+            self.shared.notify()
+        self.job.reporter.event("task_started", role=role, task_index=ts.index)
+        pollrate = task.get("polling_interval") or self.comp.pollrate
+        start_points, stopped, seen = self.points, False, -1
+        cancelled = False
+        while True:
+            stop_now = self.shared.stopping or (stop_with in self.shared.started)
+            if stop_now and not stopped:
+                cancelled = self.shared.stopping
+                self._call(
+                    client, host_api.TaskStop(address=self.comp.address, channel=self.comp.channel)
+                )
+                stopped = True
+            running, error = self._poll(client, ts.index)
+            if not running:
+                break
+            seen = self.shared.wait(pollrate, seen)
+        points = self.points - start_points
+        if error:
+            self.job.reporter.event(
+                "task_ended", role=role, task_index=ts.index, points=points, error=error
+            )
+            raise SugoError(f"task {ts.index} failed: {error}")
+        kind = "task_cancelled" if cancelled else "task_ended"
+        self.job.reporter.event(kind, role=role, task_index=ts.index, points=points)
+        log.info("job %d: %s: task %d done, %d points", self.job.jobid, role, ts.index, points)
+
+    def _poll(self, client: Client, task_index: int) -> tuple[bool, str | None]:
+        """Fetch new chunks, stage them, and acknowledge what is staged."""
+        data, frames = self._call(
+            client,
+            host_api.TaskData(
+                address=self.comp.address, channel=self.comp.channel, ack=self.last_seq
+            ),
+        )
+        reply = convert(data, host_api.TaskDataReply)
+        offset = 0
+        for header in reply.chunks:
+            n = len(header.variables)
+            chunk_frames, offset = frames[offset : offset + n], offset + n
+            if header.seq <= self.last_seq:
+                continue  # already staged: its acknowledgement was lost
+            columns = arrays.decode_chunk(header, chunk_frames)
+            units = {v.name: v.units for v in header.variables if v.units}
+            self.staging.append(self.spec.role, task_index, header.seq, columns, units)
+            self.last_seq = header.seq
+            self.points += header.points
+        return reply.running, reply.error
+
+
+class JobRunner:
+    def __init__(self, spec: api.JobSpec, daemon: str) -> None:
+        self.spec = spec
+        self.jobid = spec.jobid
+        self.daemon = daemon
+        self.jobdir = Path(spec.jobdir)
+        self.shared = Shared()
+        self.snapshot_requested = threading.Event()
+        self.reporter = Reporter(daemon, spec.jobid)
+
+    def install_signals(self) -> None:
+        def cancel(*_: object) -> None:
+            log.info("job %d: cancel requested", self.jobid)
+            self.shared.cancel.set()
+            self.shared.notify()
+
+        def snapshot(*_: object) -> None:
+            self.snapshot_requested.set()
+
+        signal.signal(signal.SIGTERM, cancel)
+        signal.signal(signal.SIGUSR1, snapshot)
+        signal.signal(signal.SIGUSR2, lambda *_: self.shared.notify())
+
+    def run(self) -> int:
+        spec = self.spec
+        log.info("job %d: running %d role(s)", self.jobid, len(spec.roles))
+        self._reset_components("start")
+        with StagingWriter(self.jobdir, fsync=spec.fsync) as staging:
+            roles = [RoleRunner(r, self, self.shared, staging) for r in spec.roles]
+            snapper = threading.Thread(target=self._snapshots, name="snapshots", daemon=True)
+            snapper.start()
+            for r in roles:
+                r.thread.start()
+            for r in roles:
+                r.thread.join()
+        self._reset_components("end")
+        if self.shared.failed.is_set():
+            status, error = "ce", "; ".join(self.shared.errors)
+        elif self.shared.cancel.is_set():
+            status, error = "cd", None
+        else:
+            status, error = "c", None
+        respath: str | None = spec.respath
+        try:
+            write_job_file(spec, Path(spec.respath), status, error)
+        except Exception as e:
+            log.exception("job %d: results file not written", self.jobid)
+            status = "ce"
+            error = f"{error + '; ' if error else ''}cannot write {spec.respath}: {e}"
+            respath = None
+        self._done(status, error, respath)
+        return 0
+
+    def _reset_components(self, when: str) -> None:
+        for r in self.spec.roles:
+            comp = r.component
+            try:
+                with Client(r.host, timeout=10.0) as client:
+                    client.call(host_api.DevReset(address=comp.address, channel=comp.channel))
+            except SugoError as e:
+                log.warning("job %d: reset of %s at %s failed: %s", self.jobid, comp.name, when, e)
+
+    def _snapshots(self) -> None:
+        interval = self.spec.snapshot_interval
+        next_at = time.monotonic() + interval if interval else None
+        while True:
+            timeout = None if next_at is None else max(0.0, next_at - time.monotonic())
+            asked = self.snapshot_requested.wait(timeout)
+            self.snapshot_requested.clear()
+            if not asked and next_at is not None:
+                next_at += interval or 0
+            try:
+                write_job_file(self.spec, Path(self.spec.snappath), "r", None)
+                self.reporter.event("snapshot", path=self.spec.snappath)
+            except Exception as e:
+                log.exception("job %d: snapshot failed", self.jobid)
+                self.reporter.event("snapshot", error=str(e))
+
+    def _done(self, status: str, error: str | None, respath: str | None) -> None:
+        record = {"status": status, "error": error, "respath": respath}
+        final = self.jobdir / FINAL_FILE
+        tmp = final.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, final)
+        self.reporter.close()
+        log.info("job %d: ended %s%s", self.jobid, status, f" ({error})" if error else "")
+        deadline = time.monotonic() + DONE_DEADLINE
+        with Client(self.daemon, timeout=DAEMON_TIMEOUT) as client:
+            while time.monotonic() < deadline:
+                try:
+                    client.call(
+                        api.JobDone(jobid=self.jobid, status=status, error=error, respath=respath)
+                    )
+                    return
+                except SugoError as e:
+                    log.warning("job %d: daemon not told yet: %s", self.jobid, e)
+        log.error("job %d: daemon unreachable; it will read %s", self.jobid, final)
+
+
+def write_job_file(spec: api.JobSpec, path: Path, status: str, error: str | None) -> Path:
+    """Write the results (or a snapshot) file from the staging store."""
+    from sugo.jobs.writer import GroupInfo, write_results
+
+    record = json.loads(spec.job_json)
+    record.update(status=status, error=error)
+    if status in ("c", "ce", "cd"):
+        record["completed_at"] = record.get("completed_at") or time.time()
+    groups = {
+        r.role: GroupInfo(
+            attrs={"sugo_component": json.dumps(convert_builtins(r.component))},
+            tasks=[
+                {
+                    "index": t.index,
+                    "task_name": t.task.get("task_name") or "",
+                    "technique_name": t.task["technique_name"],
+                }
+                for t in r.tasks
+            ],
+        )
+        for r in spec.roles
+    }
+    root = {"sugo_version": __version__, "sugo_job": json.dumps(record)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_results(Path(spec.jobdir), path, root_attrs=root, groups=groups)
+
+
+def convert_builtins(obj: Any) -> Any:
+    from sugo.protocol.wire import to_builtins
+
+    return to_builtins(obj)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sugo-job-runner")
+    parser.add_argument("mode", choices=["run", "finalize"])
+    parser.add_argument("jobid", type=int)
+    parser.add_argument("--daemon", required=True)
+    args = parser.parse_args(argv)
+    from sugo.logs import setup_logging
+
+    setup_logging(None, "INFO", f"job {args.jobid}")
+    try:
+        with Client(args.daemon, timeout=DAEMON_TIMEOUT) as client:
+            spec = client.call(api.JobSpecRequest(jobid=args.jobid), api.JobSpec, retries=2)
+    except SugoError as e:
+        log.error("job %d: cannot get the job from the daemon: %s", args.jobid, e)
+        return 1
+    logging.getLogger().setLevel(spec.verbosity)
+    if args.mode == "finalize":
+        status = json.loads(spec.job_json).get("status", "ce")
+        try:
+            write_job_file(spec, Path(spec.respath), status, json.loads(spec.job_json)["error"])
+            log.info("job %d: results written from the staging store", args.jobid)
+        except Exception:
+            log.exception("job %d: cannot write the results file", args.jobid)
+            return 1
+        return 0
+    runner = JobRunner(spec, args.daemon)
+    runner.install_signals()
+    return runner.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
