@@ -38,6 +38,8 @@ HOST_RETRIES = 1
 DAEMON_TIMEOUT = 2.0
 DONE_DEADLINE = 30.0  # how long to keep telling the daemon the job ended
 FINAL_FILE = "final.json"
+END_SLACK = 0.003  # poll this long after a task's expected end
+OVERDUE_POLL = 0.02  # poll period once a task runs past its expected end
 
 
 @dataclass
@@ -167,6 +169,9 @@ class RoleRunner:
             self.shared.notify()
         self.job.reporter.event("task_started", role=role, task_index=ts.index)
         pollrate = task.get("polling_interval") or self.comp.pollrate
+        # Poll at the pollrate, and also right when the task should end, so the
+        # job learns of its end at once whatever the pollrate.
+        expected_end = time.monotonic() + float(task["max_duration"])
         start_points, stopped, seen = self.points, False, -1
         cancelled = False
         while True:
@@ -180,7 +185,9 @@ class RoleRunner:
             running, error = self._poll(client, ts.index)
             if not running:
                 break
-            seen = self.shared.wait(pollrate, seen)
+            until_end = expected_end - time.monotonic()
+            wait = min(pollrate, until_end + END_SLACK if until_end > 0 else OVERDUE_POLL)
+            seen = self.shared.wait(wait, seen)
         points = self.points - start_points
         if error:
             self.job.reporter.event(

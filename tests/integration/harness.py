@@ -1,0 +1,175 @@
+"""A real sugo daemon in a temporary appdir on a free port, for integration tests.
+
+The daemon runs as a subprocess exactly as `sugo start` runs it. Readiness is
+awaited with a deadline; teardown stops it by request and then by PID, and
+fails the test if any process of this daemon survives.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from sugo.config.defaults import render_devices, render_settings
+from sugo.errors import SugoError
+from sugo.protocol import daemon_api as api
+from sugo.protocol.client import Client
+
+DATA = Path(__file__).parent.parent / "data"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.02) -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            got = check()
+        except SugoError:
+            got = None
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(every)
+
+
+class DaemonHarness:
+    def __init__(self, root: Path, devices_text: str | None = None, devices_name: str = "devices.toml",
+                 extra_settings: str = "") -> None:  # fmt: skip
+        self.root = root
+        self.appdir = root / "app"
+        self.appdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        text = render_settings(self.appdir, self.appdir / "data", self.appdir / "logs")
+        if devices_name != "devices.toml":
+            text = text.replace('config = "devices.toml"', f'config = "{devices_name}"')
+        (self.appdir / "settings.toml").write_text(text + extra_settings)
+        (self.appdir / devices_name).write_text(devices_text or render_devices())
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.pids: set[int] = set()
+
+    @property
+    def endpoint(self) -> str:
+        return f"tcp://127.0.0.1:{self.port}"
+
+    def client(self, timeout: float = 10.0) -> Client:
+        return Client(self.endpoint, timeout=timeout)
+
+    def call(self, req: Any, timeout: float = 10.0) -> Any:
+        with self.client(timeout) as c:
+            return c.call(req)
+
+    def cli(self, *args: str, timeout: float = 60.0, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        """Run the real `sugo` command against this daemon."""
+        env = {**os.environ, "SUGO_PORT": str(self.port), "SUGO_APPDIR": str(self.appdir)}
+        return subprocess.run(
+            [sys.executable, "-m", "sugo.cli.main", *args],
+            capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd or self.root,
+        )  # fmt: skip
+
+    def start(self, timeout: float = 30.0) -> dict[str, Any]:
+        log = open(self.root / "daemon.out", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sugo.daemon", "--appdir", str(self.appdir), "--port", str(self.port)],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        log.close()
+        self.pids.add(self.proc.pid)
+        return self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 30.0) -> dict[str, Any]:
+        def ready() -> Any:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited: {self.logs()}")
+            status = self.call(api.Status(), timeout=1.0)
+            return status if status["ready"] else None
+
+        status = wait_for(ready, timeout, "the daemon to be ready")
+        self.remember(status)
+        return status
+
+    def remember(self, status: dict[str, Any]) -> None:
+        self.pids.add(status["pid"])
+        self.pids.update(d["pid"] for d in status["drivers"] if d["pid"])
+
+    def status(self) -> dict[str, Any]:
+        status = self.call(api.Status())
+        self.remember(status)
+        return status
+
+    def driver_pid(self, name: str) -> int:
+        for d in self.status()["drivers"]:
+            if d["name"] == name:
+                return int(d["pid"])
+        raise KeyError(name)
+
+    def job(self, jobid: int) -> dict[str, Any]:
+        job = self.call(api.Jobs(ids=[jobid]))["jobs"][0]
+        if job.get("runner_pid"):
+            self.pids.add(job["runner_pid"])
+        return job
+
+    def submit(self, payload: Path | str, fmt: str | None = None, cwd: Path | None = None,
+               jobname: str | None = None) -> dict[str, Any]:  # fmt: skip
+        if isinstance(payload, Path):
+            text, fmt, source = payload.read_text(), fmt or payload.suffix.lstrip("."), payload.name
+        else:
+            text, source = payload, "payload." + (fmt or "toml")
+        req = api.Submit(payload=text, fmt=fmt or "toml", source=source,
+                         cwd=str(cwd or self.root), jobname=jobname, user="tester")  # fmt: skip
+        return self.call(req)
+
+    def load_ready(self, pipeline: str, sample: str) -> None:
+        self.call(api.PipelineLoad(pipeline=pipeline, sample=sample))
+        self.call(api.PipelineReady(pipeline=pipeline))
+
+    def wait_job(self, jobid: int, statuses: tuple[str, ...] = ("c", "ce", "cd"),
+                 timeout: float = 60.0) -> dict[str, Any]:  # fmt: skip
+        return wait_for(
+            lambda: (j := self.job(jobid))["status"] in statuses and j, timeout,
+            f"job {jobid} to reach {statuses}",
+        )  # fmt: skip
+
+    def logs(self) -> str:
+        out = []
+        for f in sorted((self.appdir / "logs").glob("*")) + [self.root / "daemon.out"]:
+            if f.is_file():
+                out.append(f"--- {f.name}\n" + "\n".join(f.read_text().splitlines()[-30:]))
+        return "\n".join(out)
+
+    def stop(self, force: bool = True, timeout: float = 20.0) -> None:
+        """Stop by request, then by PID; assert no process of this daemon survives."""
+        try:
+            self.call(api.Stop(force=force), timeout=timeout)
+        except SugoError:
+            pass
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        survivors = [p for p in self.pids if _alive(p)]
+        for pid in survivors:
+            os.kill(pid, signal.SIGKILL)
+        assert not survivors, f"processes survived the daemon's stop: {survivors}\n{self.logs()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
