@@ -20,8 +20,12 @@ def make_daemon(tmp_path: Path) -> Iterator[type]:
     """Build daemons with other devices files; each is stopped at teardown."""
     made: list[DaemonHarness] = []
 
-    def make(devices_text: str | None = None, devices_name: str = "devices.toml",
-             extra_settings: str = "", start: bool = True) -> DaemonHarness:  # fmt: skip
+    def make(
+        devices_text: str | None = None,
+        devices_name: str = "devices.toml",
+        extra_settings: str = "",
+        start: bool = True,
+    ) -> DaemonHarness:
         h = DaemonHarness(tmp_path / f"d{len(made)}", devices_text, devices_name, extra_settings)
         made.append(h)
         if start:

@@ -5,6 +5,7 @@ awaited with a deadline; teardown stops it by request and then by PID, and
 fails the test if any process of this daemon survives.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -47,8 +48,13 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float =
 
 
 class DaemonHarness:
-    def __init__(self, root: Path, devices_text: str | None = None, devices_name: str = "devices.toml",
-                 extra_settings: str = "") -> None:  # fmt: skip
+    def __init__(
+        self,
+        root: Path,
+        devices_text: str | None = None,
+        devices_name: str = "devices.toml",
+        extra_settings: str = "",
+    ) -> None:
         self.root = root
         self.appdir = root / "app"
         self.appdir.mkdir(parents=True, exist_ok=True)
@@ -72,20 +78,38 @@ class DaemonHarness:
         with self.client(timeout) as c:
             return c.call(req)
 
-    def cli(self, *args: str, timeout: float = 60.0, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    def cli(
+        self, *args: str, timeout: float = 60.0, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run the real `sugo` command against this daemon."""
         env = {**os.environ, "SUGO_PORT": str(self.port), "SUGO_APPDIR": str(self.appdir)}
         return subprocess.run(
             [sys.executable, "-m", "sugo.cli.main", *args],
-            capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd or self.root,
-        )  # fmt: skip
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=cwd or self.root,
+        )
 
     def start(self, timeout: float = 30.0) -> dict[str, Any]:
         log = open(self.root / "daemon.out", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sugo.daemon", "--appdir", str(self.appdir), "--port", str(self.port)],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "sugo.daemon",
+                "--appdir",
+                str(self.appdir),
+                "--port",
+                str(self.port),
+            ],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         self.pids.add(self.proc.pid)
         return self.wait_ready(timeout)
@@ -122,40 +146,51 @@ class DaemonHarness:
             self.pids.add(job["runner_pid"])
         return job
 
-    def submit(self, payload: Path | str, fmt: str | None = None, cwd: Path | None = None,
-               jobname: str | None = None) -> dict[str, Any]:  # fmt: skip
+    def submit(
+        self,
+        payload: Path | str,
+        fmt: str | None = None,
+        cwd: Path | None = None,
+        jobname: str | None = None,
+    ) -> dict[str, Any]:
         if isinstance(payload, Path):
             text, fmt, source = payload.read_text(), fmt or payload.suffix.lstrip("."), payload.name
         else:
             text, source = payload, "payload." + (fmt or "toml")
-        req = api.Submit(payload=text, fmt=fmt or "toml", source=source,
-                         cwd=str(cwd or self.root), jobname=jobname, user="tester")  # fmt: skip
+        req = api.Submit(
+            payload=text,
+            fmt=fmt or "toml",
+            source=source,
+            cwd=str(cwd or self.root),
+            jobname=jobname,
+            user="tester",
+        )
         return self.call(req)
 
     def load_ready(self, pipeline: str, sample: str) -> None:
         self.call(api.PipelineLoad(pipeline=pipeline, sample=sample))
         self.call(api.PipelineReady(pipeline=pipeline))
 
-    def wait_job(self, jobid: int, statuses: tuple[str, ...] = ("c", "ce", "cd"),
-                 timeout: float = 60.0) -> dict[str, Any]:  # fmt: skip
+    def wait_job(
+        self, jobid: int, statuses: tuple[str, ...] = ("c", "ce", "cd"), timeout: float = 60.0
+    ) -> dict[str, Any]:
         return wait_for(
-            lambda: (j := self.job(jobid))["status"] in statuses and j, timeout,
+            lambda: (j := self.job(jobid))["status"] in statuses and j,
+            timeout,
             f"job {jobid} to reach {statuses}",
-        )  # fmt: skip
+        )
 
     def logs(self) -> str:
         out = []
-        for f in sorted((self.appdir / "logs").glob("*")) + [self.root / "daemon.out"]:
+        for f in [*sorted((self.appdir / "logs").glob("*")), self.root / "daemon.out"]:
             if f.is_file():
                 out.append(f"--- {f.name}\n" + "\n".join(f.read_text().splitlines()[-30:]))
         return "\n".join(out)
 
     def stop(self, force: bool = True, timeout: float = 20.0) -> None:
         """Stop by request, then by PID; assert no process of this daemon survives."""
-        try:
+        with contextlib.suppress(SugoError):
             self.call(api.Stop(force=force), timeout=timeout)
-        except SugoError:
-            pass
         if self.proc is not None:
             try:
                 self.proc.wait(timeout)

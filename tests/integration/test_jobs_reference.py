@@ -1,6 +1,7 @@
 """tomato's reference payloads, unchanged, give what tomato gives (see
 tests/data/tomato/README.md), and the results files have the sugo layout."""
 
+import itertools
 import json
 import time
 from pathlib import Path
@@ -134,7 +135,7 @@ def test_unlock_when_done_chain_in_submission_order(counter_daemon: DaemonHarnes
     starts = [j["started_at"] for j in jobs]
     ends = [j["completed_at"] for j in jobs]
     assert starts == sorted(starts) and ends == sorted(ends)
-    for prev, nxt in zip(jobs, jobs[1:], strict=False):
+    for prev, nxt in itertools.pairwise(jobs):
         assert nxt["started_at"] >= prev["completed_at"]
     assert all(points(j["respath"]) == {"counter": 2} for j in jobs)
     assert h.call(api.Status())["pipelines"][2]["ready"] is True
