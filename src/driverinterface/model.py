@@ -122,12 +122,12 @@ class ModelInterface:
         try:
             dm = self.CreateDeviceManager(key, **kwargs)
         except Exception as e:
-            logger.exception("registering component %s failed", name)
-            return Reply(False, f"registering component {name} failed: {_one_line(e)}")
-        finally:
             with self._lock:
                 self._registering.discard(key)
+            logger.exception("registering component %s failed", name)
+            return Reply(False, f"registering component {name} failed: {_one_line(e)}")
         with self._lock:
+            self._registering.discard(key)
             self.devmap[key] = dm
         dm.log.info("registered")
         return self._capabilities_reply(dm, f"component {name} registered")
