@@ -163,6 +163,15 @@ class DriverHost:
         match req:
             case host_api.TaskData():
                 return self._task_data(req, comp)
+            case host_api.TaskStop():
+                # The stop hands back the points not yet fetched: keep them in the
+                # buffer, so the next task_data delivers them with a sequence number.
+                reply = self.interface.task_stop_columns(**comp)
+                if not reply.success:
+                    raise DriverError(reply.msg)
+                self._buffer(req).take(0, reply.data["columns"], reply.data.get("units", {}))
+                log.info("%s: task stopped", name)
+                return Result(data={"msg": reply.msg})
             case host_api.DevRegister():
                 result = self._invoke("dev_register", {**comp, **req.kwargs})
                 log.info("%s: registered", name)

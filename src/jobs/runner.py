@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sugo import __version__
-from sugo.errors import RequestFailed, SugoError
+from sugo.errors import RequestFailed, RequestTimeout, SugoError
 from sugo.jobs.staging import StagingWriter
 from sugo.protocol import arrays, host_api
 from sugo.protocol import daemon_api as api
@@ -39,7 +39,8 @@ DAEMON_TIMEOUT = 2.0
 DONE_DEADLINE = 30.0  # how long to keep telling the daemon the job ended
 FINAL_FILE = "final.json"
 END_SLACK = 0.003  # poll this long after a task's expected end
-OVERDUE_POLL = 0.02  # poll period once a task runs past its expected end
+OVERDUE_POLL = 0.02
+RESET_TIMEOUT = 5.0  # poll period once a task runs past its expected end
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Shared:
     wake: threading.Condition = field(default_factory=threading.Condition)
     started: set[str] = field(default_factory=set)  # task names that have started
     errors: list[str] = field(default_factory=list)
+    lost_hosts: set[str] = field(default_factory=set)  # hosts that stopped answering
     generation: int = 0  # bumped on every wake, so waiters notice
 
     def notify(self) -> None:
@@ -133,6 +135,11 @@ class RoleRunner:
                         )
                         continue
                     self._run_task(client, ts)
+        except RequestTimeout as e:
+            log.error("job %d: role %s lost its driver host: %s", self.job.jobid, self.spec.role, e)
+            with self.shared.wake:
+                self.shared.lost_hosts.add(self.spec.host)
+            self.shared.fail(f"{self.spec.role}: {e}")
         except SugoError as e:
             log.error("job %d: role %s failed: %s", self.job.jobid, self.spec.role, e)
             self.shared.fail(f"{self.spec.role}: {e}")
@@ -256,7 +263,7 @@ class JobRunner:
                 r.thread.start()
             for r in roles:
                 r.thread.join()
-        self._reset_components("end")
+        self._reset_components("end", frozenset(self.shared.lost_hosts))
         if self.shared.failed.is_set():
             status, error = "ce", "; ".join(self.shared.errors)
         elif self.shared.cancel.is_set():
@@ -274,14 +281,26 @@ class JobRunner:
         self._done(status, error, respath)
         return 0
 
-    def _reset_components(self, when: str) -> None:
-        for r in self.spec.roles:
+    def _reset_components(self, when: str, skip: frozenset[str] = frozenset()) -> None:
+        """Reset every component at once (a reset may be slow); skip lost hosts."""
+
+        def reset(r: api.RoleSpec) -> None:
             comp = r.component
             try:
-                with Client(r.host, timeout=10.0) as client:
+                with Client(r.host, timeout=RESET_TIMEOUT) as client:
                     client.call(host_api.DevReset(address=comp.address, channel=comp.channel))
             except SugoError as e:
                 log.warning("job %d: reset of %s at %s failed: %s", self.jobid, comp.name, when, e)
+
+        threads = [
+            threading.Thread(target=reset, args=(r,), daemon=True)
+            for r in self.spec.roles
+            if r.host not in skip
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(RESET_TIMEOUT * 2)
 
     def _snapshots(self) -> None:
         interval = self.spec.snapshot_interval

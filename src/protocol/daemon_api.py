@@ -1,0 +1,234 @@
+"""Requests served by the daemon, and the typed data of its replies.
+
+Clients are the CLI (and ``sugo.client``), driver hosts (``host_hello``) and
+job runners (``job_*``). The reply shapes are the ``--json`` contract of CLI.md.
+"""
+
+from typing import Any
+
+import msgspec
+
+from sugo.protocol.wire import Request
+
+# -- CLI requests -------------------------------------------------------------------
+
+
+class Ping(Request, tag="ping"):
+    pass
+
+
+class Status(Request, tag="status"):
+    pass
+
+
+class Stop(Request, tag="stop"):
+    force: bool = False
+
+
+class Reload(Request, tag="reload"):
+    pass
+
+
+class PipelineLoad(Request, tag="pipeline_load"):
+    pipeline: str
+    sample: str
+
+
+class PipelineEject(Request, tag="pipeline_eject"):
+    pipeline: str
+
+
+class PipelineReady(Request, tag="pipeline_ready"):
+    pipeline: str
+
+
+class Submit(Request, tag="submit"):
+    payload: str  # the payload file's text; the daemon parses and validates it
+    fmt: str  # "toml", "yaml" or "json"
+    source: str  # the file name, for error messages
+    cwd: str  # where relative output paths resolve
+    jobname: str | None = None
+    user: str | None = None
+
+
+class Jobs(Request, tag="jobs"):
+    ids: list[int] = []
+
+
+class Cancel(Request, tag="cancel"):
+    ids: list[int]
+
+
+class Snapshot(Request, tag="snapshot"):
+    jobid: int
+
+
+class Search(Request, tag="search"):
+    text: str
+
+
+class ComponentCall(Request, tag="component"):
+    """Forward one ModelInterface verb to the component's driver host."""
+
+    name: str
+    verb: str
+    args: dict[str, Any] = {}
+    force: bool = False
+
+
+# -- driver hosts and job runners ---------------------------------------------------
+
+
+class HostHello(Request, tag="host_hello"):
+    driver: str
+    port: int
+    pid: int
+
+
+class JobSpecRequest(Request, tag="job_spec"):
+    jobid: int
+
+
+class JobEvent(Request, tag="job_event"):
+    """Progress of a running job: a task started or ended on a role."""
+
+    jobid: int
+    kind: str  # "task_started", "task_ended", "snapshot"
+    role: str = ""
+    task_index: int = -1
+    points: int = 0
+    error: str | None = None
+    path: str | None = None
+
+
+class JobDone(Request, tag="job_done"):
+    jobid: int
+    status: str  # "c", "ce" or "cd"
+    error: str | None = None
+    respath: str | None = None
+
+
+DAEMON_REQUESTS: list[type[Request]] = [
+    Ping,
+    Status,
+    Stop,
+    Reload,
+    PipelineLoad,
+    PipelineEject,
+    PipelineReady,
+    Submit,
+    Jobs,
+    Cancel,
+    Snapshot,
+    Search,
+    ComponentCall,
+    HostHello,
+    JobSpecRequest,
+    JobEvent,
+    JobDone,
+]
+
+# -- reply data ---------------------------------------------------------------------
+
+
+class PingInfo(msgspec.Struct):
+    pid: int
+    port: int
+    version: str
+    appdir: str
+
+
+class PipelineInfo(msgspec.Struct):
+    name: str
+    ready: bool
+    sample: str | None
+    jobid: int | None
+    components: dict[str, str]
+
+
+class DriverInfo(msgspec.Struct):
+    name: str
+    pid: int | None
+    port: int | None
+    state: str
+    version: str
+    error: str | None = None
+
+
+class DeviceInfo(msgspec.Struct):
+    name: str
+    driver: str
+    address: str
+    channels: list[str]
+    pollrate: float
+
+
+class ComponentInfo(msgspec.Struct):
+    name: str
+    driver: str
+    device: str
+    address: str
+    channel: str
+    capabilities: list[str]
+    state: str
+    pollrate: float
+
+
+class StatusInfo(msgspec.Struct):
+    port: int
+    pid: int
+    version: str
+    appdir: str
+    pipelines: list[PipelineInfo]
+    drivers: list[DriverInfo]
+    devices: list[DeviceInfo]
+    components: list[ComponentInfo]
+    ready: bool  # every driver and component is up
+
+
+class JobInfo(msgspec.Struct):
+    id: int
+    jobname: str | None
+    status: str
+    pipeline: str | None
+    sample: str
+    user: str | None
+    submitted_at: float
+    started_at: float | None
+    completed_at: float | None
+    respath: str | None
+    snappath: str | None
+    error: str | None
+    jobdir: str
+    tasks: list[dict[str, Any]] = []
+
+
+class JobsInfo(msgspec.Struct):
+    jobs: list[JobInfo]
+
+
+class TaskSpec(msgspec.Struct):
+    index: int  # position in the payload's method
+    task: dict[str, Any]
+
+
+class RoleSpec(msgspec.Struct):
+    role: str
+    component: ComponentInfo
+    host: str  # the driver host's endpoint
+    tasks: list[TaskSpec]
+
+
+class JobSpec(msgspec.Struct):
+    """Everything a job runner needs, from the daemon's job_spec reply."""
+
+    jobid: int
+    jobname: str | None
+    jobdir: str
+    respath: str
+    fsync: bool
+    verbosity: str
+    snapshot_interval: float | None
+    snappath: str
+    roles: list[RoleSpec]
+    job_json: str  # the job record (with payload) as JSON, for the results file
