@@ -1,0 +1,129 @@
+"""`sugo submit | jobs | cancel | snapshot | wait | search`."""
+
+from collections.abc import Sequence
+
+from sugo.cli.context import FAILED, OK, TIMED_OUT, Context
+from sugo.cli.output import STATUS_STYLES, CliError, Output, fmt_time
+from sugo.protocol import daemon_api as api
+from sugo.protocol.wire import to_builtins
+
+JOB_HEADERS = [
+    "ID", "NAME", "STATUS", "PIPELINE", "SAMPLE", "SUBMITTED", "STARTED", "COMPLETED",
+]  # fmt: skip
+
+
+def show_jobs(out: Output, jobs: Sequence[api.JobInfo], details: bool = False) -> None:
+    """The jobs as a table; with ``details``, each job's results and error below."""
+    out.table(
+        JOB_HEADERS,
+        [
+            [
+                str(j.id),
+                j.jobname or "-",
+                (j.status, STATUS_STYLES.get(j.status, "")),
+                j.pipeline or "-",
+                j.sample,
+                fmt_time(j.submitted_at),
+                fmt_time(j.started_at),
+                fmt_time(j.completed_at),
+            ]
+            for j in jobs
+        ],
+    )
+    if not details:
+        return
+    for j in jobs:
+        if j.respath:
+            out.line(f"  job {j.id}: results {j.respath}")
+        if j.snappath:
+            out.line(f"  job {j.id}: snapshot {j.snappath}")
+        if j.error:
+            out.line(f"  job {j.id}: " + out.paint(f"error: {j.error}", "red"))
+
+
+def _ended_badly(jobs: Sequence[api.JobInfo]) -> str:
+    bad = [
+        f"{j.id} ({j.status}{': ' + j.error if j.error else ''})" for j in jobs if j.status != "c"
+    ]
+    return "not all jobs completed: " + ", ".join(bad) if bad else ""
+
+
+def cmd_submit(ctx: Context) -> int:
+    args = ctx.args
+    client = ctx.client()
+    job = client.submit(args.payload, jobname=args.jobname)
+    if not args.wait:
+        if ctx.out.json_mode:
+            ctx.out.json(job)
+        else:
+            ctx.out.line(str(job.id))
+        return OK
+    if not ctx.out.json_mode:
+        ctx.out.line(str(job.id))
+    ctx.out.note(f"sugo: waiting for job {job.id}...")
+    [job] = client.wait([job.id])
+    if ctx.out.json_mode:
+        ctx.out.json(job)
+    else:
+        show_jobs(ctx.out, [job], details=True)
+    problem = _ended_badly([job])
+    if problem:
+        ctx.out.reason(problem)
+        return FAILED
+    return OK
+
+
+def cmd_jobs(ctx: Context) -> int:
+    jobs = ctx.client().jobs(ctx.args.ids)
+    if ctx.out.json_mode:
+        ctx.out.json({"jobs": to_builtins(jobs)})
+    else:
+        show_jobs(ctx.out, jobs, details=bool(ctx.args.ids))
+    return OK
+
+
+def cmd_search(ctx: Context) -> int:
+    jobs = ctx.client().search(ctx.args.text)
+    if ctx.out.json_mode:
+        ctx.out.json({"jobs": to_builtins(jobs)})
+    else:
+        show_jobs(ctx.out, jobs)
+    return OK
+
+
+def cmd_cancel(ctx: Context) -> int:
+    reply = ctx.client().cancel(ctx.args.ids)
+    if ctx.out.json_mode:
+        ctx.out.json(reply)
+    else:
+        ids = ", ".join(str(i) for i in reply.get("cancelled", ctx.args.ids))
+        ctx.out.line(f"sugo: cancelling job(s) {ids} (see 'sugo jobs' for their status)")
+    return OK
+
+
+def cmd_snapshot(ctx: Context) -> int:
+    path = ctx.client().snapshot(ctx.args.id)
+    if ctx.out.json_mode:
+        ctx.out.json({"id": ctx.args.id, "snappath": path})
+    else:
+        ctx.out.line(path)
+    return OK
+
+
+def cmd_wait(ctx: Context) -> int:
+    try:
+        jobs = ctx.client().wait(ctx.args.ids, timeout=ctx.args.timeout)
+    except TimeoutError as e:
+        raise CliError(str(e), code=TIMED_OUT) from None
+    problem = _ended_badly(jobs)
+    if ctx.out.json_mode:
+        doc: dict[str, object] = {"jobs": to_builtins(jobs)}
+        if problem:
+            doc["error"] = problem
+        ctx.out.json(doc)
+    else:
+        show_jobs(ctx.out, jobs, details=True)
+    if problem:
+        ctx.out.reason(problem)
+        return FAILED
+    return OK

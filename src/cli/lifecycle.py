@@ -1,0 +1,304 @@
+"""`sugo start` and `sugo stop`: the daemon as a background process.
+
+Both wait on a deadline (polling every 20 ms) for an observable fact: the
+daemon reports every driver and component up, or its pid is gone and its port
+free again.
+"""
+
+import errno
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sugo.cli.context import OK, Context
+from sugo.cli.output import CliError, Output
+from sugo.client import DaemonUnreachable, SugoClient
+from sugo.errors import RequestFailed, RequestTimeout, SugoError
+from sugo.paths import settings_path
+from sugo.protocol import daemon_api as api
+
+POLL = 0.02
+TAIL_LINES = 20
+
+# Daemons this process started, by pid: polled by `stop` so that a caller
+# that runs start and stop in one process (tests, `sugo demo`) reaps its child
+# instead of waiting on a zombie.
+_spawned: dict[int, "subprocess.Popen[bytes]"] = {}
+
+
+@dataclass
+class Started:
+    """A daemon that `start_daemon` brought up."""
+
+    port: int
+    pid: int
+    seconds: float
+    status: api.StatusInfo
+    logfile: Path
+
+
+# -- ports ------------------------------------------------------------------------
+
+
+def connect_host(bind: str) -> str:
+    """Where a local client reaches a daemon bound to ``bind``."""
+    return "127.0.0.1" if bind in ("", "0.0.0.0", "*") else bind
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when nothing listens on host:port.
+
+    SO_REUSEADDR is on, as ZeroMQ sets it for the daemon's own bind: the bind
+    then fails only for a listening socket, not for connections of a stopped
+    daemon lingering in TIME_WAIT (which would not stop the daemon either).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (the OS's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _check_port_unused(port: int, bind: str) -> None:
+    if port_free(port, bind):
+        return
+    try:
+        with SugoClient(port, host=connect_host(bind), timeout=1.0) as client:
+            info = client.ping()
+    except SugoError:
+        raise CliError(
+            f"port {port} is taken by another program; choose another with --port"
+        ) from None
+    raise CliError(
+        f"a daemon is already running on port {port} (pid {info.pid}, appdir {info.appdir})"
+    )
+
+
+# -- process and logs -------------------------------------------------------------
+
+
+def _tail(path: Path, start: int = 0, lines: int = TAIL_LINES) -> list[str]:
+    try:
+        with path.open("rb") as f:
+            f.seek(start)
+            text = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    return text.splitlines()[-lines:]
+
+
+def _gone(pid: int) -> bool:
+    proc = _spawned.get(pid)
+    if proc is not None:
+        if proc.poll() is None:
+            return False
+        del _spawned[pid]
+        return True
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def kill_spawned(grace: float = 5.0) -> None:
+    """Terminate the daemons this process started that still run (SIGTERM,
+    then SIGKILL after ``grace`` seconds): the last resort of `sugo demo`."""
+    for pid, proc in list(_spawned.items()):
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(grace)
+        del _spawned[pid]
+
+
+def _not_up(st: api.StatusInfo) -> list[str]:
+    """What keeps a daemon that says it is ready from being fully up."""
+    problems = [
+        f"driver {d.name}: {d.error or d.state}"
+        for d in st.drivers
+        if d.error or d.state != "ready"
+    ]
+    problems += [f"component {c.name}: {c.state}" for c in st.components if c.state == "failed"]
+    return problems
+
+
+def start_daemon(
+    appdir: Path, port: int, timeout: float = 30.0, verbose: int = 0, out: Output | None = None
+) -> Started:
+    """Start the daemon of ``appdir`` on ``port`` in the background and return
+    once it reports every driver and component up. CliError says what failed."""
+    sfile = settings_path(appdir)
+    if not sfile.exists():
+        raise CliError(f"no settings file {sfile}; run 'sugo init' first")
+    # Validate here, so a bad file is one clear line instead of a dead daemon.
+    from sugo.config import load_devices, load_settings
+
+    settings = load_settings(sfile)
+    load_devices(settings.devices.config)
+    bind = settings.daemon.bind
+    _check_port_unused(port, bind)
+
+    logdir = settings.logdir
+    logdir.mkdir(parents=True, exist_ok=True)
+    outfile = logdir / f"daemon-{port}.out"
+    logfile = logdir / f"daemon-{port}.log"
+    log_start = logfile.stat().st_size if logfile.exists() else 0
+    cmd = [sys.executable, "-m", "sugo.daemon", "--appdir", str(appdir), "--port", str(port)]
+    if verbose >= 2:
+        cmd += ["--verbosity", "DEBUG"]
+    t0 = time.monotonic()
+    with outfile.open("wb") as sink:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # survives the shell; not hit by its Ctrl-C
+            cwd=appdir,
+        )
+    _spawned[proc.pid] = proc
+
+    def died(reason: str) -> CliError:
+        out_tail = _tail(outfile)
+        log_tail = _tail(logfile, log_start)
+        if out is not None and not out.json_mode:
+            for name, tail in ((outfile, out_tail), (logfile, log_tail)):
+                if tail:
+                    out.note(f"--- last lines of {name}:")
+                    for line in tail:
+                        out.note(f"    {line}")
+        return CliError(reason, out=out_tail, log=log_tail)
+
+    deadline = t0 + timeout
+    last: api.StatusInfo | None = None
+    with SugoClient(port, host=connect_host(bind), timeout=1.0) as client:
+        while True:
+            code = proc.poll()
+            if code is not None:
+                _spawned.pop(proc.pid, None)
+                raise died(f"the daemon exited with code {code} while starting (see {logfile})")
+            try:
+                st = client.status()
+            except (DaemonUnreachable, RequestTimeout, RequestFailed):
+                pass  # not listening or not serving yet
+            else:
+                last = st
+                if st.pid != proc.pid:
+                    raise CliError(f"another daemon (pid {st.pid}) answers on port {port}")
+                if st.ready:
+                    break
+                failed = [d for d in st.drivers if d.state == "failed"]
+                if failed:
+                    raise died(
+                        f"daemon on port {port} (pid {proc.pid}) is running, but "
+                        + "; ".join(f"driver {d.name} failed: {d.error}" for d in failed)
+                    )
+            if time.monotonic() >= deadline:
+                waiting = _waiting_for(last)
+                raise died(
+                    f"daemon on port {port} (pid {proc.pid}) not up after {timeout:g} s"
+                    f"{waiting}; it is still running: see 'sugo status' or 'sugo stop'"
+                )
+            time.sleep(POLL)
+    seconds = time.monotonic() - t0
+    problems = _not_up(last)
+    if problems:
+        raise CliError(
+            f"daemon up on port {port} (pid {proc.pid}), but not all of it: " + "; ".join(problems),
+            port=port,
+            pid=proc.pid,
+        )
+    return Started(port=port, pid=proc.pid, seconds=seconds, status=last, logfile=logfile)
+
+
+def _waiting_for(st: api.StatusInfo | None) -> str:
+    if st is None:
+        return " (it never answered)"
+    pending = [f"driver {d.name} ({d.state})" for d in st.drivers if d.state != "ready"]
+    pending += [f"component {c.name}" for c in st.components if c.state == "registering"]
+    return f" (waiting for {', '.join(pending)})" if pending else ""
+
+
+def stop_daemon(client: SugoClient, force: bool = False, timeout: float = 30.0) -> dict[str, Any]:
+    """Ask the daemon to stop, then wait until its process is gone and its
+    port free. Returns the daemon's reply plus ``seconds``."""
+    t0 = time.monotonic()
+    reply = client.stop(force=force, timeout=timeout)
+    pid = int(reply["pid"])
+    deadline = t0 + timeout
+    while not (_gone(pid) and port_free(client.port, client.host)):
+        if time.monotonic() >= deadline:
+            raise CliError(
+                f"the daemon (pid {pid}) accepted to stop but still runs after {timeout:g} s"
+            )
+        time.sleep(POLL)
+    return {**reply, "port": client.port, "seconds": time.monotonic() - t0}
+
+
+# -- commands ---------------------------------------------------------------------
+
+
+def cmd_start(ctx: Context) -> int:
+    started = start_daemon(
+        ctx.appdir, ctx.port, timeout=ctx.args.timeout, verbose=ctx.verbose, out=ctx.out
+    )
+    st = started.status
+    if ctx.out.json_mode:
+        ctx.out.json(
+            {
+                "port": started.port,
+                "pid": started.pid,
+                "seconds": round(started.seconds, 3),
+                "drivers": len(st.drivers),
+                "components": len(st.components),
+                "pipelines": len(st.pipelines),
+                "log": str(started.logfile),
+            }
+        )
+        return OK
+    ctx.out.line(
+        f"sugo: daemon up on port {started.port} (pid {started.pid}): "
+        f"{_count(len(st.drivers), 'driver')}, {_count(len(st.components), 'component')}, "
+        f"{_count(len(st.pipelines), 'pipeline')} in {started.seconds:.2f} s"
+    )
+    return OK
+
+
+def cmd_stop(ctx: Context) -> int:
+    done = stop_daemon(ctx.client(), force=ctx.args.force, timeout=ctx.args.timeout)
+    if ctx.out.json_mode:
+        ctx.out.json({**done, "seconds": round(done["seconds"], 3)})
+        return OK
+    cancelled = done.get("cancelled") or []
+    extra = f"; cancelled jobs {', '.join(map(str, cancelled))}" if cancelled else ""
+    ctx.out.line(
+        f"sugo: daemon on port {done['port']} (pid {done['pid']}) stopped "
+        f"in {done['seconds']:.2f} s{extra}"
+    )
+    return OK
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"

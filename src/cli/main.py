@@ -1,0 +1,97 @@
+"""Entry point of the `sugo` command: parse, run one command, map errors to
+exit codes (0 ok, 1 refused/failed, 2 usage, 3 daemon not reachable, 4 wait
+timed out).
+
+Only the module of the command being run is imported, so that queue and status
+commands stay fast (no numpy, xarray, pydantic or pint).
+"""
+
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from sugo.cli.context import FAILED, UNREACHABLE, USAGE, Context
+from sugo.cli.output import CliError, Output
+from sugo.cli.parser import COMMON_DEFAULTS, build_parser
+from sugo.errors import RequestTimeout, SugoError
+
+INTERRUPTED = 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `sugo` with ``argv`` (default: the process's arguments); returns the
+    exit code instead of exiting, so tests and scripts can call it."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, usage errors
+        return e.code if isinstance(e.code, int) else USAGE
+    for key, value in COMMON_DEFAULTS.items():
+        if not hasattr(args, key):
+            setattr(args, key, value)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_usage(sys.stderr)
+        print("sugo: error: a command is required (see 'sugo --help')", file=sys.stderr)
+        return USAGE
+    _setup_logging(args.verbose, args.quiet)
+    ctx = Context(args, Output(json_mode=args.json, quiet=args.quiet > 0))
+    try:
+        return _run(ctx, handler)
+    finally:
+        ctx.close()
+
+
+def _run(ctx: Context, handler: str) -> int:
+    module, func = handler.split(":")
+    try:
+        command = getattr(importlib.import_module(f"sugo.cli.{module}"), func)
+        return int(command(ctx))
+    except CliError as e:
+        ctx.out.error(e.message, **e.extra)
+        return e.code
+    except RequestTimeout as e:
+        return _not_answering(ctx, e)
+    except SugoError as e:  # refused by the daemon, bad file, bad reply...
+        ctx.out.error(str(e))
+        return FAILED
+    except OSError as e:
+        ctx.out.error(str(e))
+        return FAILED
+    except KeyboardInterrupt:
+        ctx.out.error("interrupted")
+        return INTERRUPTED
+
+
+def _not_answering(ctx: Context, e: RequestTimeout) -> int:
+    from sugo.client import DaemonUnreachable
+
+    port = ctx.port
+    hint = "start it with 'sugo start'"
+    if isinstance(e, DaemonUnreachable):
+        ctx.out.error(f"no daemon on port {port} (connection refused); {hint}")
+        return UNREACHABLE
+    # A slow answer to one request is not a dead daemon: ask it directly.
+    try:
+        ctx.client(timeout=1.0).ping()
+    except SugoError:
+        ctx.out.error(f"no daemon answers on port {port} ({e}); {hint}")
+        return UNREACHABLE
+    ctx.out.error(str(e))
+    return FAILED
+
+
+def _setup_logging(verbose: int, quiet: int) -> None:
+    if not verbose and not quiet:
+        return  # Python's default: warnings and errors on stderr
+    level = logging.WARNING - 10 * verbose + 10 * quiet
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=max(logging.DEBUG, min(level, logging.CRITICAL)),
+        format="sugo: %(levelname)s %(name)s: %(message)s",
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

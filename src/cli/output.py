@@ -1,0 +1,162 @@
+"""What the CLI prints: one JSON document with ``--json``, compact human text
+otherwise (aligned tables, colour only on a terminal), errors as one line.
+"""
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import msgspec
+
+#: A table cell: its text, or (text, style) with a style name of STYLES.
+Cell = str | tuple[str, str]
+
+STYLES = {
+    "bold": "1",
+    "dim": "2",
+    "red": "31",
+    "green": "32",
+    "yellow": "33",
+    "blue": "34",
+    "cyan": "36",
+}
+
+#: Job status → style, so the eye finds failures at once.
+STATUS_STYLES = {
+    "q": "dim",
+    "qw": "cyan",
+    "r": "blue",
+    "rd": "yellow",
+    "c": "green",
+    "ce": "red",
+    "cd": "yellow",
+}
+
+
+class CliError(Exception):
+    """End the command with ``code`` and a one-line ``message``; ``extra``
+    keys go into the ``--json`` error document."""
+
+    def __init__(self, message: str, code: int = 1, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.extra = extra
+
+
+def fmt_time(t: float | None) -> str:
+    """Seconds since the epoch → local ``YYYY-MM-DD HH:MM:SS``; ``-`` for none."""
+    if t is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def fmt_value(value: Any) -> str:
+    """A value from a driver: quantities (``{"value", "units"}``) as ``1.5 s``."""
+    if isinstance(value, dict) and set(value) == {"value", "units"}:
+        units = value["units"]
+        return f"{value['value']} {units}" if units else str(value["value"])
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(fmt_value(v) for v in value)
+    return str(value)
+
+
+def to_json_text(obj: Any) -> str:
+    """``obj`` (Structs included) as indented JSON text."""
+    return msgspec.json.format(msgspec.json.encode(obj), indent=2).decode()
+
+
+class Output:
+    """Where and how one command prints."""
+
+    def __init__(
+        self,
+        json_mode: bool = False,
+        quiet: bool = False,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ) -> None:
+        self.json_mode = json_mode
+        self.quiet = quiet
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.colour = _wants_colour(self.out) and not json_mode
+
+    # -- streams --------------------------------------------------------------
+
+    def line(self, text: str = "") -> None:
+        """A line of human output on stdout (never in ``--json`` mode)."""
+        if not self.json_mode:
+            print(text, file=self.out, flush=True)
+
+    def note(self, text: str) -> None:
+        """Chatter on stderr (progress, hints); silenced by ``-q``."""
+        if not self.quiet:
+            print(text, file=self.err, flush=True)
+
+    def json(self, obj: Any) -> None:
+        """The one JSON document of a ``--json`` command."""
+        print(to_json_text(obj), file=self.out, flush=True)
+
+    def error(self, message: str, **extra: Any) -> None:
+        """The reason a command failed: one line on stderr, and the JSON error
+        document on stdout with ``--json``."""
+        one_line = self.reason(message)
+        if self.json_mode:
+            self.json({"error": one_line, **extra})
+
+    def reason(self, message: str) -> str:
+        """Why a command failed, as one ``sugo: ...`` line on stderr only
+        (for commands whose JSON document already says it)."""
+        one_line = " ".join(message.split())
+        print(f"sugo: {one_line}", file=self.err, flush=True)
+        return one_line
+
+    # -- formatting -----------------------------------------------------------
+
+    def paint(self, text: str, style: str | None) -> str:
+        if not self.colour or not style:
+            return text
+        return f"\033[{STYLES[style]}m{text}\033[0m"
+
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
+        """Print rows under headers, columns aligned; ``(none)`` when empty."""
+        for text in self.table_lines(headers, rows):
+            self.line(text)
+
+    def table_lines(self, headers: Sequence[str], rows: Sequence[Sequence[Cell]]) -> list[str]:
+        cells = [[(c, None) if isinstance(c, str) else c for c in row] for row in rows]
+        widths = [len(h) for h in headers]
+        for row in cells:
+            for i, (text, _) in enumerate(row):
+                widths[i] = max(widths[i], len(text))
+        last = len(headers) - 1
+
+        def render(row: Sequence[tuple[str, str | None]]) -> str:
+            # Pad before painting, so escape codes never break the alignment.
+            parts = [
+                self.paint(text if i == last else text.ljust(widths[i]), style)
+                for i, (text, style) in enumerate(row)
+            ]
+            return "  ".join(parts).rstrip()
+
+        lines = [render([(h, "bold") for h in headers])]
+        lines += [render(row) for row in cells]
+        if not cells:
+            lines.append(self.paint("(none)", "dim"))
+        return lines
+
+
+def _wants_colour(stream: TextIO) -> bool:
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

@@ -1,0 +1,125 @@
+"""`sugo status` and `sugo reload`."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from sugo.cli.context import OK, Context
+from sugo.cli.output import Cell, Output, fmt_value
+from sugo.protocol import daemon_api as api
+from sugo.protocol.wire import to_builtins
+
+STATE_STYLES = {
+    "ready": "green",
+    "idle": "green",
+    "busy": "blue",
+    "starting": "yellow",
+    "registering": "yellow",
+    "restarting": "yellow",
+    "failed": "red",
+    "stopped": "dim",
+    "removed": "dim",
+}
+
+
+def _state(state: str) -> Cell:
+    return (state, STATE_STYLES.get(state, ""))
+
+
+def pipeline_rows(pipelines: Sequence[api.PipelineInfo]) -> list[list[Cell]]:
+    return [
+        [
+            p.name,
+            ("yes", "green") if p.ready else ("no", "dim"),
+            p.sample or "-",
+            ("-", "") if p.jobid is None else (str(p.jobid), "blue"),
+            ", ".join(f"{role}={comp}" for role, comp in p.components.items()),
+        ]
+        for p in pipelines
+    ]
+
+
+def show_table(out: Output, st: api.StatusInfo, table: str) -> None:
+    """Print one of the status tables."""
+    if table == "pipelines":
+        out.table(["PIPELINE", "READY", "SAMPLE", "JOB", "COMPONENTS"], pipeline_rows(st.pipelines))
+    elif table == "drivers":
+        out.table(
+            ["DRIVER", "STATE", "PID", "PORT", "VERSION", "ERROR"],
+            [
+                [
+                    d.name,
+                    _state(d.state),
+                    fmt_value(d.pid),
+                    fmt_value(d.port),
+                    d.version or "-",
+                    (d.error, "red") if d.error else "",
+                ]
+                for d in st.drivers
+            ],
+        )
+    elif table == "devices":
+        out.table(
+            ["DEVICE", "DRIVER", "ADDRESS", "CHANNELS", "POLLRATE"],
+            [
+                [d.name, d.driver, d.address, ", ".join(d.channels), f"{d.pollrate:g} s"]
+                for d in st.devices
+            ],
+        )
+    else:
+        out.table(
+            ["COMPONENT", "DRIVER", "DEVICE", "STATE", "CAPABILITIES"],
+            [
+                [c.name, c.driver, c.device, _state(c.state), ", ".join(c.capabilities)]
+                for c in st.components
+            ],
+        )
+
+
+def _summary(out: Output, st: api.StatusInfo) -> str:
+    state = out.paint("ready", "green") if st.ready else out.paint("starting", "yellow")
+    running = sum(1 for p in st.pipelines if p.jobid is not None)
+    return (
+        f"sugo {st.version} daemon on port {st.port} (pid {st.pid}), {state}; "
+        f"appdir {st.appdir}; {len(st.pipelines)} pipelines ({running} running a job), "
+        f"{len(st.drivers)} drivers, {len(st.devices)} devices, {len(st.components)} components"
+    )
+
+
+def cmd_status(ctx: Context) -> int:
+    st = ctx.client().status()
+    table = ctx.args.table
+    out = ctx.out
+    if out.json_mode:
+        data: dict[str, Any] = to_builtins(st)
+        if table:
+            data = {k: data[k] for k in ("port", "pid", "version", "ready", table)}
+        out.json(data)
+        return OK
+    if table:
+        show_table(out, st, table)
+        return OK
+    out.line(_summary(out, st))
+    for name in ("pipelines", "drivers", "components"):
+        out.line()
+        show_table(out, st, name)
+    return OK
+
+
+def cmd_reload(ctx: Context) -> int:
+    changes = ctx.client().reload()
+    if ctx.out.json_mode:
+        ctx.out.json(changes)
+        return OK
+    parts = []
+    for key, label in (
+        ("drivers_added", "drivers added"),
+        ("drivers_removed", "drivers removed"),
+        ("drivers_restarted", "drivers restarted"),
+        ("components_removed", "components removed"),
+    ):
+        if changes.get(key):
+            parts.append(f"{label}: {', '.join(changes[key])}")
+    done = "; ".join(parts) if parts else "no driver or component changes"
+    pipelines = changes.get("pipelines") or []
+    ctx.out.line(f"sugo: reloaded: {done}; {len(pipelines)} pipelines")
+    return OK
