@@ -189,8 +189,9 @@ class DaemonHarness:
 
     def stop(self, force: bool = True, timeout: float = 20.0) -> None:
         """Stop by request, then by PID; assert no process of this daemon survives."""
-        with contextlib.suppress(SugoError):
-            self.call(api.Stop(force=force), timeout=timeout)
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(SugoError):
+                self.call(api.Stop(force=force), timeout=timeout)
         if self.proc is not None:
             try:
                 self.proc.wait(timeout)
