@@ -83,6 +83,7 @@ class SugoClient:
     ``$SUGO_APPDIR``, else the user config folder); resolved only when used.
     ``timeout``: seconds to wait for a reply to a quick request; requests the
     daemon answers after slow work get at least their own bound.
+    ``host``: where the daemon listens (its ``[daemon] bind`` setting).
     Not thread-safe: use one client per thread.
     """
 
@@ -258,6 +259,8 @@ class SugoClient:
         Raises ``TimeoutError`` when ``timeout`` seconds pass first.
         """
         wanted = _ids(ids)
+        if not wanted:
+            return []  # an empty `jobs` request would mean every job
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             jobs = self.jobs(wanted)
@@ -270,7 +273,7 @@ class SugoClient:
                     pending = ", ".join(
                         f"{j.id} ({j.status})" for j in jobs if j.status not in FINAL_STATUSES
                     )
-                    raise TimeoutError(f"jobs not finished after {timeout:g} s: {pending}")
+                    raise TimeoutError(f"timed out after {timeout:g} s; not ended: {pending}")
                 pause = min(poll, left)
             time.sleep(pause)
 

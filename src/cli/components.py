@@ -55,9 +55,13 @@ def _limits(spec: dict[str, Any]) -> str:
     if spec.get("options"):
         return " | ".join(str(o) for o in spec["options"])
     lo, hi = spec.get("minimum"), spec.get("maximum")
-    if lo is None and hi is None:
-        return "-"
-    return f"{'' if lo is None else lo} .. {'' if hi is None else hi}".strip()
+    if lo is not None and hi is not None:
+        return f"{lo} .. {hi}"
+    if lo is not None:
+        return f">= {lo}"
+    if hi is not None:
+        return f"<= {hi}"
+    return "-"
 
 
 def _show_attrs(out: Output, attrs: dict[str, Any]) -> None:

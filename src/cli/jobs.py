@@ -62,11 +62,14 @@ def cmd_submit(ctx: Context) -> int:
         ctx.out.line(str(job.id))
     ctx.out.note(f"sugo: waiting for job {job.id}...")
     [job] = client.wait([job.id])
+    problem = _ended_badly([job])
     if ctx.out.json_mode:
-        ctx.out.json(job)
+        doc = to_builtins(job)
+        if problem:
+            doc["error"] = doc["error"] or problem
+        ctx.out.json(doc)
     else:
         show_jobs(ctx.out, [job], details=True)
-    problem = _ended_badly([job])
     if problem:
         ctx.out.reason(problem)
         return FAILED
