@@ -1,0 +1,105 @@
+"""The driver host in-process: verbs over the wire, concurrency, data acknowledgement."""
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from sugo.driverinterface.host import DriverHost
+from sugo.driverinterface.loader import load_driver
+from sugo.errors import RequestFailed
+from sugo.protocol import arrays, host_api
+from sugo.protocol.client import Client
+from sugo.protocol.wire import convert
+
+
+@pytest.fixture
+def faulty_host() -> Iterator[DriverHost]:
+    host = DriverHost("faulty", bind="127.0.0.1", interface=load_driver("faulty")({}))
+    thread = threading.Thread(target=host.loop.run, daemon=True)
+    thread.start()
+    yield host
+    host.teardown_all()
+    host.loop.stop()
+    thread.join(5)
+    host.close()
+
+
+def client(host: DriverHost, timeout: float = 3.0) -> Client:
+    return Client(f"tcp://127.0.0.1:{host.loop.port}", timeout=timeout)
+
+
+def register(c: Client, channel: str) -> None:
+    c.call(host_api.DevRegister(address="a", channel=channel))
+
+
+TASK = {"component_role": "r", "technique_name": "count", "max_duration": 0.5,
+        "sampling_interval": 0.05}  # fmt: skip
+
+
+def test_data_kept_until_acknowledged(faulty_host: DriverHost) -> None:
+    with client(faulty_host) as c:
+        register(c, "1")
+        c.call(host_api.TaskStart(address="a", channel="1", task=TASK))
+        deadline = time.monotonic() + 5
+        while True:
+            data = convert(
+                c.call(host_api.TaskData(address="a", channel="1")), host_api.TaskDataReply
+            )
+            if not data.running or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        # Nothing was acknowledged (ack=0): every chunk comes again, in order.
+        reply, frames = c.request(host_api.TaskData(address="a", channel="1", ack=0))
+        data = convert(reply.data, host_api.TaskDataReply)
+        seqs = [h.seq for h in data.chunks]
+        assert seqs == sorted(seqs) and len(seqs) >= 2
+        total = sum(h.points for h in data.chunks)
+        assert total == 10
+        first = arrays.decode_chunk(data.chunks[0], frames[: len(data.chunks[0].variables)])
+        assert "uts" in first
+        # Acknowledging the last one drops them all.
+        reply, frames = c.request(host_api.TaskData(address="a", channel="1", ack=seqs[-1]))
+        assert convert(reply.data, host_api.TaskDataReply).chunks == [] and frames == []
+
+
+def test_repeated_task_start_runs_once(faulty_host: DriverHost) -> None:
+    with client(faulty_host) as c:
+        register(c, "2")
+        req = host_api.TaskStart(address="a", channel="2", task=TASK, id="same-id")
+        c.call(req)
+        c.call(req)  # a retry of the same request: answered from the cache
+        status = c.call(host_api.TaskStatus(address="a", channel="2"))
+        assert status["queued"] == 0
+
+
+def test_slow_verb_on_one_component_does_not_delay_another(faulty_host: DriverHost) -> None:
+    with client(faulty_host) as c:
+        register(c, "3")
+        register(c, "4")
+        c.call(host_api.DevSetAttr(address="a", channel="3", attr="hang_verb", val="dev_status"))
+        c.call(host_api.DevSetAttr(address="a", channel="3", attr="hang_seconds", val=2.0))
+
+    def call_hung() -> None:
+        with client(faulty_host, timeout=5) as c:
+            c.call(host_api.DevStatus(address="a", channel="3"))
+
+    hung = threading.Thread(target=call_hung, daemon=True)
+    hung.start()
+    time.sleep(0.1)  # the hung verb is now blocking component 3's worker
+    t0 = time.monotonic()
+    with client(faulty_host) as c:
+        c.call(host_api.DevStatus(address="a", channel="4"))
+        c.call(host_api.HostPing())
+    assert time.monotonic() - t0 < 0.5
+    hung.join(5)
+
+
+def test_driver_errors_are_replies(faulty_host: DriverHost) -> None:
+    with client(faulty_host) as c:
+        with pytest.raises(RequestFailed, match=r"not registered|unknown component"):
+            c.call(host_api.DevStatus(address="nope", channel="9"))
+        with pytest.raises(RequestFailed):
+            c.call(host_api.DevRegister(address="a", channel="5", kwargs={"fail_register": True}))
+        assert c.call(host_api.HostPing())["driver"] == "faulty"
