@@ -233,6 +233,8 @@ def test_stop_leaves_nothing_and_frees_the_port(daemon: DaemonHarness) -> None:
     wait_for(lambda: not any(psutil.pid_exists(p) and _running(p) for p in pids), 10, "exit")
     assert time.monotonic() - t0 < 5
     with socket.socket() as s:
+        # As any server (and zmq) binds: TIME_WAIT of closed clients must not block.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", daemon.port))
     assert daemon.proc is not None
     assert daemon.proc.wait(5) == 0
