@@ -6,10 +6,12 @@ import json
 import time
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 
 from sugo.errors import RequestFailed
+from sugo.jobs.payload import Payload
 from sugo.protocol import daemon_api as api
 from tests.integration.harness import DATA, DaemonHarness
 from tests.integration.results import job_record, open_results, points
@@ -84,11 +86,14 @@ sampling_interval = 0.25
     assert ds["value"].attrs.get("units") is None or isinstance(ds["value"].attrs["units"], str)
     assert ds["param"].attrs["units"] == "s"
     assert ds["uts"].attrs["units"].startswith("seconds since 1970-01-01")
-    comp = json.loads(tree["counter"].attrs["sugo_component"])
-    assert comp["name"] == "counter:(example-addr,4)"
+    # Root and group metadata parse back into the job, payload and component models.
+    comp = msgspec.json.decode(tree["counter"].attrs["sugo_component"], type=api.ComponentInfo)
+    assert comp.name == "counter:(example-addr,4)" and "count" in comp.capabilities
     record = json.loads(tree.attrs["sugo_job"])
-    assert record["id"] == job["id"] and record["status"] == "c"
-    assert record["payload"]["method"][2]["max_duration"] == 0.5
+    info = msgspec.convert({k: v for k, v in record.items() if k != "payload"}, api.JobInfo)
+    assert info.id == job["id"] and info.status == "c" and info.completed_at
+    method = Payload.model_validate(record["payload"]).method
+    assert [t.max_duration for t in method] == [0.3, 0.4, 0.5]
     tree.close()
 
 
