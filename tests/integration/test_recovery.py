@@ -1,6 +1,7 @@
 """Crashes of a job runner, a driver host or the daemon lose no data and
 leave no job or pipeline stuck."""
 
+import contextlib
 import os
 import signal
 import time
@@ -11,6 +12,7 @@ import pytest
 from sugo.protocol import daemon_api as api
 from tests.integration.harness import DaemonHarness, wait_for
 from tests.integration.results import job_record, points
+from tests.integration.test_daemon import _running
 from tests.integration.test_jobs_lifecycle import payload
 
 pytestmark = pytest.mark.integration
@@ -114,3 +116,20 @@ def test_queued_jobs_survive_stop_and_start(daemon: DaemonHarness) -> None:
     assert [daemon.job(i)["status"] for i in ids] == ["qw", "qw"]
     daemon.load_ready("pip-counter-1", "q")
     assert daemon.wait_job(ids[0])["status"] == "c"
+
+
+def test_hung_driver_host_is_replaced(daemon: DaemonHarness) -> None:
+    old = daemon.driver_pid("psutil")
+    os.kill(old, signal.SIGSTOP)
+    t0 = time.monotonic()
+    try:
+        wait_for(
+            lambda: daemon.driver_pid("psutil") != old and daemon.status()["ready"],
+            3.0,
+            "the hung psutil host to be replaced",
+        )
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(old, signal.SIGCONT)
+    assert time.monotonic() - t0 < 3.0
+    assert not _running(old)
