@@ -81,6 +81,37 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL
     );
     """,
+    # 2: the instrument registry: component health, maintenance counters, and
+    # the progress of each task of a job (kept across daemon restarts).
+    """
+    CREATE TABLE component_health (
+        name    TEXT PRIMARY KEY,
+        health  TEXT NOT NULL,
+        updated REAL NOT NULL
+    );
+
+    CREATE TABLE maintenance (
+        device  TEXT NOT NULL,
+        label   TEXT NOT NULL,
+        used    REAL NOT NULL DEFAULT 0,
+        since   REAL NOT NULL,
+        expired INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (device, label)
+    );
+
+    CREATE TABLE job_tasks (
+        jobid      INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        idx        INTEGER NOT NULL,
+        role       TEXT NOT NULL,
+        technique  TEXT NOT NULL,
+        state      TEXT NOT NULL,
+        started_at REAL,
+        ended_at   REAL,
+        points     INTEGER NOT NULL DEFAULT 0,
+        error      TEXT,
+        PRIMARY KEY (jobid, idx)
+    );
+    """,
 )
 
 LATEST = len(MIGRATIONS)

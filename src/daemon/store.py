@@ -21,6 +21,7 @@ from typing import Any, Self, TypeVar
 import msgspec
 
 from sugo.daemon.migrations import migrate
+from sugo.daemon.registry_tables import RegistryTables
 from sugo.daemon.states import (
     FINAL,
     QUEUED,
@@ -216,7 +217,7 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-class Store:
+class Store(RegistryTables):
     """The daemon's SQLite database. Use it from one thread only."""
 
     def __init__(self, path: Path) -> None:

@@ -10,6 +10,7 @@ from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from sugo.driverinterface.attr import Attr
+from sugo.driverinterface.health import Health, StatusCode
 from sugo.driverinterface.task import Task
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ class DeviceManager(ABC):
         self._points = 0
         self._started_at: float | None = None
         self._error: str | None = None
+        self.health = Health()
         self.thread = threading.Thread(
             target=self.run, daemon=True, name=f"sugo-dm-{self.key[0]}-{self.key[1]}"
         )
@@ -110,6 +112,40 @@ class DeviceManager(ABC):
     @abstractmethod
     def capabilities(self, **kwargs: Any) -> set[str]:
         """The techniques this component can run."""
+
+    # ----- health (drivers may override ping and call the set_* helpers) -----------
+
+    def ping(self) -> None:
+        """Check the instrument without a task (the daemon calls this every few
+        seconds). Refresh properties with `set_properties`; raise, or call
+        `set_status(StatusCode.NOT_ANSWERING, ...)`, when it does not answer.
+        The default has nothing to check: simulated devices always answer."""
+        return
+
+    def set_status(self, code: int, text: str = "") -> None:
+        """Set this component's status code (1xx fine, 2xx warning, 3xx device problem)."""
+        self.health.set(code, text)
+
+    def report_error(self, message: str) -> None:
+        """Record an error with its time; `sugo status components` counts them."""
+        self.health.error(message)
+        self.log.error("%s", message)
+
+    def set_properties(self, **props: Any) -> None:
+        """Properties the instrument reports: model, serial, firmware..."""
+        self.health.update_properties(**props)
+
+    def check_health(self) -> dict[str, Any]:
+        """Run `ping` and return the health record; a raising ping means the
+        device does not answer (310)."""
+        try:
+            self.ping()
+            if self.health.code == StatusCode.NOT_ANSWERING:
+                self.health.set(StatusCode.CONNECTED)
+        except Exception as e:
+            self.health.set(StatusCode.NOT_ANSWERING, f"{type(e).__name__}: {e}")
+            self.health.error(f"ping failed: {e}")
+        return self.health.snapshot(running=self.running)
 
     # ----- validation --------------------------------------------------------------
 
@@ -203,6 +239,7 @@ class DeviceManager(ABC):
                 self.log.info("task %r ended after %d points", label, self._points)
         except Exception as e:
             self._error = f"{type(e).__name__}: {e}"
+            self.health.error(f"task {label!r}: {self._error}")
             self.log.exception("task %r failed after %d points", label, self._points)
         finally:
             with self._state:

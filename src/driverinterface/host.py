@@ -19,10 +19,11 @@ from typing import Any
 
 from sugo import __version__
 from sugo.driverinterface.jsonable import jsonable
+from sugo.driverinterface.settings import check_settings
 from sugo.errors import DriverError, SugoError
 from sugo.protocol import arrays, host_api
 from sugo.protocol.client import Client
-from sugo.protocol.daemon_api import HostHello
+from sugo.protocol.daemon_api import HostFailed, HostHello
 from sugo.protocol.server import DEFERRED, Call, Result, ServerLoop
 from sugo.protocol.wire import Request, to_builtins
 
@@ -238,6 +239,14 @@ def say_hello(daemon: str, driver: str, port: int, timeout: float) -> dict[str, 
     return dict(data.get("settings") or {})
 
 
+def report_failure(daemon: str, driver: str, error: str) -> None:
+    try:
+        with Client(daemon, timeout=2.0) as client:
+            client.call(HostFailed(driver=driver, pid=os.getpid(), error=error))
+    except SugoError as e:
+        log.error("driver %s: could not tell the daemon: %s", driver, e)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sugo-driver-host")
     parser.add_argument("--driver", required=True)
@@ -264,9 +273,17 @@ def main(argv: list[str] | None = None) -> int:
     host = DriverHost(args.driver, bind=args.bind)
     try:
         settings = say_hello(args.daemon, args.driver, host.loop.port, timeout=5.0)
-        host.interface = cls(settings)
     except SugoError as e:
+        log.error("driver %s: cannot reach the daemon: %s", args.driver, e)
+        host.close()
+        return 1
+    try:
+        settings = check_settings(args.driver, cls.settings_spec, settings)
+        host.interface = cls(settings)
+    except Exception as e:
+        # Tell the daemon why, so it shows the reason instead of restarting us in a loop.
         log.error("driver %s: cannot start: %s", args.driver, e)
+        report_failure(args.daemon, args.driver, str(e))
         host.close()
         return 1
     log.info(

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sugo.driverinterface.attr import is_quantity
 from sugo.driverinterface.device import DeviceManager as BaseDeviceManager
 from sugo.driverinterface.reply import Reply
+from sugo.driverinterface.settings import Setting
 from sugo.driverinterface.task import Task
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,9 @@ class ModelInterface:
     settings.toml) for its DeviceManagers to read."""
 
     DeviceManager: ClassVar[type[BaseDeviceManager]]
+    settings_spec: ClassVar[dict[str, Setting]] = {}
+    """The settings this driver accepts (see `sugo.driverinterface.settings`);
+    empty means "not declared": anything is passed through."""
     version: ClassVar[str] = "1.0"
     reset_timeout: ClassVar[float] = 60.0
     """How long `reset` waits for all components."""
@@ -197,10 +201,21 @@ class ModelInterface:
         def action(dm: BaseDeviceManager) -> Reply:
             data = dm.status()
             data["attrs"] = {k: dm.get_attr(k) for k, a in dm.attrs().items() if a.status}
+            data["health"] = dm.health.snapshot(running=data["running"])
             state = "running" if data["running"] else "idle"
             return Reply(True, f"component {dm.name} is {state}", data)
 
         return self._call("dev_status", address, channel, action)
+
+    def dev_ping(self, address: str, channel: str) -> Reply:
+        """Check the instrument without a task; data: its health record
+        (code, label, text, errors, properties)."""
+
+        def action(dm: BaseDeviceManager) -> Reply:
+            health = dm.check_health()
+            return Reply(True, f"component {dm.name}: {health['label']}", health)
+
+        return self._call("dev_ping", address, channel, action)
 
     def capabilities(self, address: str, channel: str) -> Reply:
         """The techniques of the component (sorted list)."""

@@ -14,10 +14,11 @@ slow, to simulate a slow instrument in scale tests.
 import math
 import random
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from sugo.driverinterface import Attr, DeviceManager, ModelInterface, Task
 from sugo.driverinterface.attr import is_quantity
+from sugo.driverinterface.settings import Setting
 
 ATTRS = {
     "max": Attr(type=float, rw=True, default=1.0),
@@ -79,3 +80,6 @@ class DriverInterface(ModelInterface):
     """The counter driver."""
 
     DeviceManager = CounterManager
+    settings_spec: ClassVar[dict[str, Setting]] = {
+        "reset_delay": Setting(float, 0.0, description="seconds every reset takes"),
+    }

@@ -26,11 +26,12 @@ import math
 import os
 import signal
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from sugo.driverinterface import Attr, ModelInterface, Task
 from sugo.driverinterface import DeviceManager as BaseManager
 from sugo.driverinterface.attr import is_quantity
+from sugo.driverinterface.settings import Setting
 
 VERBS = (
     "",
@@ -145,3 +146,12 @@ class DriverInterface(ModelInterface):
     def before_verb(self, verb: str, dm: BaseManager) -> None:
         if isinstance(dm, FaultyManager):
             dm.hang(verb)
+
+
+class StrictDriverInterface(DriverInterface):
+    """The faulty driver with a declared, required setting `serial` (str): for
+    testing that a driver missing a required setting does not start."""
+
+    settings_spec: ClassVar[dict[str, Setting]] = {
+        "serial": Setting(str, required=True, description="the device's serial port"),
+    }

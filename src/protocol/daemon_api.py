@@ -85,6 +85,14 @@ class HostHello(Request, tag="host_hello"):
     pid: int
 
 
+class HostFailed(Request, tag="host_failed"):
+    """A driver host cannot start its driver (e.g. a required setting is missing)."""
+
+    driver: str
+    pid: int
+    error: str
+
+
 class JobSpecRequest(Request, tag="job_spec"):
     jobid: int
 
@@ -123,6 +131,7 @@ DAEMON_REQUESTS: list[type[Request]] = [
     Search,
     ComponentCall,
     HostHello,
+    HostFailed,
     JobSpecRequest,
     JobEvent,
     JobDone,

@@ -58,6 +58,10 @@ class DevSetAttr(ComponentRequest, tag="dev_set_attr"):
     val: Any
 
 
+class DevPing(ComponentRequest, tag="dev_ping"):
+    """Check the instrument without a task; the reply is its health record."""
+
+
 class Capabilities(ComponentRequest, tag="capabilities"):
     pass
 
@@ -100,6 +104,7 @@ HOST_REQUESTS: list[type[Request]] = [
     DevStatus,
     DevGetAttr,
     DevSetAttr,
+    DevPing,
     Capabilities,
     Attrs,
     TaskStart,
