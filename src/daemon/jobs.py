@@ -11,11 +11,11 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sugo.daemon.processes import Tracked
+from sugo.daemon.registry_tables import TaskRow
 from sugo.daemon.scheduler import can_run
 from sugo.daemon.states import FINAL, ComponentState, JobStatus
 from sugo.daemon.store import ComponentRow, JobRow, PipelineRow
@@ -35,18 +35,6 @@ log = logging.getLogger("sugo.daemon.jobs")
 WATCH_EVERY = 0.2  # seconds between checks that running job runners are alive
 SNAPSHOT_TIMEOUT = 30.0
 FINAL_FILE = "final.json"  # a runner's own record of how its job ended
-
-
-@dataclass
-class TaskProgress:
-    index: int
-    role: str
-    technique: str
-    state: str = "pending"  # pending, running, completed, cancelled, error
-    started_at: float | None = None
-    ended_at: float | None = None
-    points: int = 0
-    error: str | None = None
 
 
 def respath_of(output_dir: str, prefix: str | None, jobid: int) -> str:
@@ -79,7 +67,6 @@ class JobManager:
     def __init__(self, daemon: "Daemon") -> None:
         self.d = daemon
         self.runners: dict[int, Tracked] = {}
-        self.progress: dict[int, dict[int, TaskProgress]] = {}
         self._snapshot_waiters: dict[int, list[Call]] = {}
         self._lock = threading.Lock()  # guards `runners` for the watcher thread
         self._stop_watch = threading.Event()
@@ -98,10 +85,15 @@ class JobManager:
 
     # -- queries --------------------------------------------------------------------
 
-    def info(self, job: JobRow) -> dict[str, Any]:
+    def info(self, job: JobRow, tasks: list[TaskRow] | None = None) -> dict[str, Any]:
         out = job.to_json()
-        out["tasks"] = [to_builtins(t.__dict__) for t in self.progress.get(job.id, {}).values()]
+        rows = self.d.store.tasks_of(job.id) if tasks is None else tasks
+        out["tasks"] = [_task_json(t) for t in rows]
         return out
+
+    def infos(self, jobs: list[JobRow]) -> list[dict[str, Any]]:
+        tasks = self.d.store.tasks_of_jobs([j.id for j in jobs])
+        return [self.info(j, tasks[j.id]) for j in jobs]
 
     def on_jobs(self, req: api.Jobs, call: Call) -> Any:
         if req.ids:
@@ -113,10 +105,10 @@ class JobManager:
                 jobs.append(job)
         else:
             jobs = self.d.store.list_jobs()
-        return {"jobs": [self.info(j) for j in jobs]}
+        return {"jobs": self.infos(jobs)}
 
     def on_search(self, req: api.Search, call: Call) -> Any:
-        return {"jobs": [self.info(j) for j in self.d.store.search_jobs(req.text)]}
+        return {"jobs": self.infos(self.d.store.search_jobs(req.text))}
 
     def components_in_use(self) -> set[str]:
         used: set[str] = set()
@@ -201,10 +193,12 @@ class JobManager:
             jobdir_root=self.d.settings.jobs.storage,
         )
         job = store.update_job(job.id, respath=respath_of(output_dir, prefix, job.id))
-        self.progress[job.id] = {
-            i: TaskProgress(i, t.component_role, t.technique_name)
-            for i, t in enumerate(payload.method)
-        }
+        store.add_tasks(
+            [
+                TaskRow(job.id, i, t.component_role, t.technique_name, "pending")
+                for i, t in enumerate(payload.method)
+            ]
+        )
         self.d.events.emit("job.queued", f"job {job.id}", sample=job.sample)
         self.d.scheduler.kick()
         call.reply(self.info(job))
@@ -282,17 +276,19 @@ class JobManager:
                 else:
                     waiter.reply({"jobid": job.id, "snappath": req.path})
             return {"ok": True}
-        tasks = self.progress.setdefault(job.id, {})
-        t = tasks.get(req.task_index) or TaskProgress(req.task_index, req.role, "")
-        tasks[req.task_index] = t
         now = time.time()
         if req.kind == "task_started":
-            t.state, t.started_at = "running", now
+            self.d.store.update_task(job.id, req.task_index, state="running", started_at=now)
         elif req.kind == "task_ended":
-            t.ended_at, t.points, t.error = now, req.points, req.error
-            t.state = "error" if req.error else "completed"
+            state = "error" if req.error else "completed"
+            self.d.store.update_task(
+                job.id, req.task_index, state=state, ended_at=now, points=req.points,
+                error=req.error,
+            )  # fmt: skip
         elif req.kind == "task_cancelled":
-            t.ended_at, t.points, t.state = now, req.points, "cancelled"
+            self.d.store.update_task(
+                job.id, req.task_index, state="cancelled", ended_at=now, points=req.points
+            )
         self.d.events.emit(
             f"job.{req.kind}", f"job {job.id}", role=req.role, task=req.task_index,
             points=req.points, error=req.error,
@@ -311,11 +307,22 @@ class JobManager:
         job = store.set_job_status(jobid, status, error=error)
         if respath:
             job = store.update_job(jobid, respath=respath)
+        self._close_tasks(jobid, status)
         log.info("job %d: ended %s%s", jobid, status, f" ({error})" if error else "")
         self.d.events.emit("job.ended", f"job {jobid}", status=str(status), error=error)
         for waiter in self._snapshot_waiters.pop(jobid, []):
             waiter.fail(f"job {jobid} ended ({status}) before the snapshot was taken")
         self._release(job)
+
+    def _close_tasks(self, jobid: int, status: JobStatus) -> None:
+        """Tasks the runner could not report on get an end state too."""
+        now = time.time()
+        for t in self.d.store.tasks_of(jobid):
+            if t.state == "pending":
+                self.d.store.update_task(jobid, t.index, state="cancelled")
+            elif t.state == "running":
+                state = "error" if status == JobStatus.CE else "cancelled"
+                self.d.store.update_task(jobid, t.index, state=state, ended_at=now)
 
     def _release(self, job: JobRow) -> None:
         store = self.d.store
@@ -345,6 +352,7 @@ class JobManager:
                 refused.append(f"no job {jobid}")
             elif job.status in (JobStatus.Q, JobStatus.QW):
                 self.d.store.set_job_status(jobid, JobStatus.CD)
+                self._close_tasks(jobid, JobStatus.CD)
                 self.d.events.emit("job.ended", f"job {jobid}", status="cd")
                 self.d.scheduler.forget(jobid)
                 done.append(jobid)
@@ -489,6 +497,12 @@ class JobManager:
     def runner_pids(self) -> list[int]:
         with self._lock:
             return [t.pid for t in self.runners.values()]
+
+
+def _task_json(t: TaskRow) -> dict[str, Any]:
+    out: dict[str, Any] = to_builtins(t)
+    del out["jobid"]
+    return out
 
 
 def _component_info(comp: ComponentRow) -> api.ComponentInfo:
