@@ -6,8 +6,9 @@ rest of sugo uses.
 """
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictBool, field_validator, model_validator
 
 from sugo.config.files import Channel, FrozenModel, Name, load_mapping, problem, validate
 
@@ -18,6 +19,17 @@ DRIVER_ALIASES = {"example_counter": "counter"}
 EACH = "each"
 
 
+class MaintenanceItem(FrozenModel):
+    """A maintenance reminder of a device: due once `threshold` of `trigger`
+    (hours spent running tasks, jobs run, or calendar days) has passed."""
+
+    label: Name
+    trigger: Literal["task_hours", "jobs", "days"]
+    threshold: float = Field(gt=0, allow_inf_nan=False)
+    message: str = ""
+    blocking: StrictBool = False  # when due, no new job starts on the device
+
+
 class DeviceConfig(FrozenModel):
     """One instrument: a driver, an address and the channels in use."""
 
@@ -26,6 +38,7 @@ class DeviceConfig(FrozenModel):
     address: Name
     channels: list[Channel] = Field(min_length=1)
     pollrate: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    maintenance: list[MaintenanceItem] = Field(default_factory=list)
 
     @field_validator("driver")
     @classmethod
@@ -39,6 +52,11 @@ class DeviceConfig(FrozenModel):
             if channel in seen:
                 raise problem(("channels", i), f"duplicate channel {channel!r}")
             seen.add(channel)
+        labels: set[str] = set()
+        for i, item in enumerate(self.maintenance):
+            if item.label in labels:
+                raise problem(("maintenance", i, "label"), f"duplicate label {item.label!r}")
+            labels.add(item.label)
         return self
 
     def component_name(self, channel: str) -> str:

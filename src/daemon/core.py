@@ -17,6 +17,7 @@ from sugo.daemon.drivers import DriverManager
 from sugo.daemon.events import Events
 from sugo.daemon.jobs import JobManager
 from sugo.daemon.launcher import Launcher
+from sugo.daemon.maintenance import Maintenance
 from sugo.daemon.pipelines import PipelineCommands
 from sugo.daemon.scheduler import Scheduler
 from sugo.daemon.status import status_info
@@ -46,6 +47,7 @@ class Daemon:
         self.drivers = DriverManager(self)
         self.jobs = JobManager(self)
         self.scheduler = Scheduler(self)
+        self.maintenance = Maintenance(self)
         self.launcher = Launcher(settings.logdir / f"forkserver-{port}.log")
         registry: dict[type, Any] = {
             api.Ping: self.on_ping,
@@ -58,6 +60,7 @@ class Daemon:
             self.jobs,
             PipelineCommands(self),
             ComponentCommands(self),
+            self.maintenance,
         ):
             registry.update(part.handlers())
         self.loop = ServerLoop(
@@ -72,6 +75,7 @@ class Daemon:
         self.store.set_meta("pid", os.getpid())
         self.store.set_meta("port", self.port)
         reloading.sync_store(self, self.devices)
+        self.maintenance.start()
         self.launcher.start()
         self.jobs.recover()
         self.jobs.start_watch()

@@ -9,6 +9,8 @@ pool and posts its outcome back, so the loop never waits on a driver.
 import logging
 import os
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 from sugo import __version__
 from sugo.daemon.processes import Tracked, spawn_python
 from sugo.daemon.states import ComponentState, DriverState
+from sugo.driverinterface.health import StatusCode, label
 from sugo.errors import RequestFailed, RequestTimeout, SugoError
 from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
 from sugo.protocol.client import Client, endpoint
-from sugo.protocol.server import Call
+from sugo.protocol.server import DEFERRED, Call
 
 if TYPE_CHECKING:
     from sugo.config.devices import ComponentSpec
@@ -28,10 +31,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sugo.daemon.drivers")
 
+# (component name, capabilities or None, error or None, health record or None)
+Registration = tuple[str, list[str] | None, str | None, dict[str, Any] | None]
+_EMPTY_HEALTH: dict[str, Any] = {
+    "code": 500, "label": "unknown", "severity": "unknown", "text": "", "errors": [],
+    "error_count": 0, "properties": {},
+}  # fmt: skip
+
 PING_EVERY = 0.4  # seconds between liveness pings
 PING_TIMEOUT = 0.5
 MISSES_ALLOWED = 2  # a host missing this many pings in a row is hung (~1.3 s)
 REGISTER_TIMEOUT = 10.0
+HEALTH_EVERY = 2.0  # seconds between dev_ping checks of every component
+HEALTH_TIMEOUT = 2.0
+CRASH_WINDOW = 60.0  # a host that dies CRASH_LIMIT times in this many seconds stays down
+CRASH_LIMIT = 5
 
 
 @dataclass
@@ -46,7 +60,19 @@ class DriverProc:
     generation: int = 0
     error: str | None = None
     restarts: int = 0
+    failed: bool = False  # cannot start (bad settings, crash loop): no more restarts
+    crashes: deque[float] = field(default_factory=lambda: deque(maxlen=CRASH_LIMIT))
     stop_watch: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def code(self) -> int:
+        if self.failed:
+            return int(StatusCode.DRIVER_NOT_STARTED)
+        if self.state == DriverState.READY:
+            return int(StatusCode.CONNECTED)
+        if self.state == DriverState.RESTARTING:
+            return int(StatusCode.HOST_RESTARTING)
+        return int(StatusCode.UNKNOWN)
 
     @property
     def endpoint(self) -> str | None:
@@ -60,7 +86,11 @@ class DriverManager:
         self._stopping = False
 
     def handlers(self) -> dict[type, Callable[[Any, Call], Any]]:
-        return {api.HostHello: self.on_hello}
+        return {
+            api.HostHello: self.on_hello,
+            api.HostFailed: self.on_host_failed,
+            api.ComponentRestart: self.on_component_restart,
+        }
 
     # -- start ---------------------------------------------------------------------
 
@@ -71,6 +101,8 @@ class DriverManager:
     def start(self, name: str) -> None:
         """Re-attach to a host that outlived the previous daemon, or spawn one."""
         dp = self.procs.get(name) or DriverProc(name)
+        dp.failed, dp.error = False, None
+        dp.crashes.clear()
         self.procs[name] = dp
         row = self.d.store.get_driver(name)
         if row and row.pid and row.port and row.create_time:
@@ -109,6 +141,70 @@ class DriverManager:
         self.d.events.emit("driver.started", f"driver {dp.name}", pid=dp.proc.pid)
         log.info("driver %s: host spawned (pid %d)", dp.name, dp.proc.pid)
         self._watch(dp)
+
+    def on_host_failed(self, req: api.HostFailed, call: Call) -> Any:
+        dp = self.procs.get(req.driver)
+        if dp is None or dp.proc is None or dp.proc.pid != req.pid:
+            raise SugoError(f"driver {req.driver}: unexpected host pid {req.pid}")
+        self._give_up(dp, req.error)
+        return {"ok": True}
+
+    def _give_up(self, dp: DriverProc, error: str) -> None:
+        """Mark a driver failed for good (until a reload): it is not restarted."""
+        dp.failed, dp.error = True, error
+        log.error("driver %s: not started: %s", dp.name, error)
+        self._set_state(dp, DriverState.FAILED)
+        self.d.events.emit("driver.failed", f"driver {dp.name}", error=error)
+        for spec in self.components_of(dp.name):
+            if self.d.store.get_component(spec.name) is not None:
+                self.d.store.set_component_state(spec.name, ComponentState.FAILED)
+            self._health(spec.name, StatusCode.DRIVER_NOT_STARTED, error)
+
+    def _health(self, name: str, code: int, text: str = "") -> None:
+        """Set a component's health from the daemon's side (4xx codes)."""
+        old = self.d.store.get_health(name) or {}
+        new = {**_EMPTY_HEALTH, **old, "code": int(code), "label": label(code), "text": text}
+        self._store_health(name, old, new)
+
+    def _store_health(self, name: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+        if new == old:
+            return
+        self.d.store.set_health(name, new)
+        if new.get("code") != old.get("code"):
+            self.d.events.emit(
+                "component.status", name, code=new["code"], label=new.get("label"),
+                text=new.get("text"), was=old.get("code"),
+            )  # fmt: skip
+
+    def on_component_restart(self, req: api.ComponentRestart, call: Call) -> Any:
+        comp = self.d.store.get_component(req.name)
+        if comp is None:
+            raise SugoError(f"no component {req.name!r}")
+        if self.d.jobs.component_in_use(req.name):
+            raise SugoError(f"component {req.name} is used by a running job; cancel it first")
+        dp = self.procs.get(comp.driver)
+        if dp is None or dp.endpoint is None or dp.failed:
+            raise SugoError(f"driver {comp.driver} is not running")
+        self.d.store.set_component_state(req.name, ComponentState.REGISTERING)
+        spec = next(c for c in self.components_of(comp.driver) if c.name == req.name)
+        ep, gen = dp.endpoint, dp.generation
+
+        def work() -> None:
+            with Client(ep, timeout=REGISTER_TIMEOUT) as client:
+                try:
+                    client.call(host_api.DevTeardown(address=spec.address, channel=spec.channel))
+                except SugoError as e:
+                    log.warning("component %s: teardown before restart failed: %s", spec.name, e)
+                result = self._register_one(client, spec)
+            self.d.loop.post(lambda: self._registered(dp, gen, [result], restart=True))
+            if result[1] is None:
+                call.fail(f"component {spec.name}: restart failed: {result[2]}")
+            else:
+                call.reply({"name": spec.name, "capabilities": result[1]})
+
+        self.d.pool.submit(work)
+        self.d.events.emit("component.restarting", req.name)
+        return DEFERRED
 
     def on_hello(self, req: api.HostHello, call: Call) -> Any:
         dp = self.procs.get(req.driver)
@@ -162,30 +258,29 @@ class DriverManager:
             )
 
         def work() -> None:
-            results: list[tuple[str, list[str] | None, str | None]] = []
             with Client(ep or "", timeout=REGISTER_TIMEOUT) as client:
-                for spec in specs:
-                    try:
-                        client.call(
-                            host_api.DevRegister(address=spec.address, channel=spec.channel)
-                        )
-                        caps = client.call(
-                            host_api.Capabilities(address=spec.address, channel=spec.channel)
-                        )
-                        results.append((spec.name, sorted(caps or []), None))
-                    except SugoError as e:
-                        results.append((spec.name, None, str(e)))
+                results = [self._register_one(client, spec) for spec in specs]
             self.d.loop.post(lambda: self._registered(dp, gen, results))
 
         self.d.pool.submit(work)
 
+    @staticmethod
+    def _register_one(client: Client, spec: "ComponentSpec") -> Registration:
+        try:
+            client.call(host_api.DevRegister(address=spec.address, channel=spec.channel))
+            caps = client.call(host_api.Capabilities(address=spec.address, channel=spec.channel))
+            health = client.call(host_api.DevPing(address=spec.address, channel=spec.channel))
+            return (spec.name, sorted(caps or []), None, health)
+        except SugoError as e:
+            return (spec.name, None, str(e), None)
+
     def _registered(
-        self, dp: DriverProc, gen: int, results: list[tuple[str, list[str] | None, str | None]]
+        self, dp: DriverProc, gen: int, results: list[Registration], restart: bool = False
     ) -> None:
         if gen != dp.generation or self._stopping:
             return
         failed = 0
-        for name, caps, error in results:
+        for name, caps, error, health in results:
             row = self.d.store.get_component(name)
             if row is None:
                 continue
@@ -197,6 +292,7 @@ class DriverManager:
                     channel=row.channel, pollrate=row.pollrate, state=ComponentState.FAILED,
                 )  # fmt: skip
                 self.d.events.emit("component.failed", name, error=error)
+                self._health(name, StatusCode.REGISTER_FAILED, error or "")
                 continue
             busy = self.d.jobs.component_in_use(name)
             self.d.store.upsert_component(
@@ -205,6 +301,10 @@ class DriverManager:
                 state=ComponentState.BUSY if busy else ComponentState.IDLE,
             )  # fmt: skip
             self.d.events.emit("component.registered", name, capabilities=caps)
+            self._store_health(name, self.d.store.get_health(name) or {}, health or {})
+        if restart:
+            self.d.scheduler.kick()
+            return
         dp.error = f"{failed} component(s) failed to register" if failed else None
         self._set_state(dp, DriverState.READY)
         log.info("driver %s: ready (%d components, %d failed)", dp.name, len(results), failed)
@@ -238,6 +338,7 @@ class DriverManager:
 
         def watch() -> None:
             misses = 0
+            next_health = time.monotonic() + HEALTH_EVERY
             while not stop.wait(PING_EVERY):
                 if proc is None or not proc.alive():
                     self.d.loop.post(lambda: self._lost(dp, gen, "host process exited"))
@@ -247,6 +348,9 @@ class DriverManager:
                     continue  # not said hello yet; the PID check covers a crash
                 if self._ping(ep):
                     misses = 0
+                    if time.monotonic() >= next_health and dp.state == DriverState.READY:
+                        next_health = time.monotonic() + HEALTH_EVERY
+                        self._check_health(dp, gen, ep)
                     continue
                 misses += 1
                 if misses >= MISSES_ALLOWED:
@@ -255,17 +359,51 @@ class DriverManager:
 
         threading.Thread(target=watch, name=f"watch-{dp.name}", daemon=True).start()
 
+    def _check_health(self, dp: DriverProc, gen: int, ep: str) -> None:
+        """Ping every component (watcher thread); the loop stores what changed."""
+        results: list[tuple[str, dict[str, Any]]] = []
+        with Client(ep, timeout=HEALTH_TIMEOUT) as client:
+            for spec in self.components_of(dp.name):
+                try:
+                    h = client.call(host_api.DevPing(address=spec.address, channel=spec.channel))
+                except RequestFailed as e:
+                    h = {**_EMPTY_HEALTH, "code": 320, "label": label(320), "text": str(e)}
+                except RequestTimeout:
+                    h = {**_EMPTY_HEALTH, "code": 310, "label": label(310),
+                         "text": f"no answer to ping within {HEALTH_TIMEOUT:g} s"}  # fmt: skip
+                results.append((spec.name, h))
+
+        def store() -> None:
+            if gen != dp.generation or self._stopping:
+                return
+            for name, health in results:
+                self._store_health(name, self.d.store.get_health(name) or {}, health)
+
+        self.d.loop.post(store)
+
     def _lost(self, dp: DriverProc, gen: int, reason: str) -> None:
         if gen != dp.generation or self._stopping:
+            return
+        if dp.failed:
+            return  # it said why it cannot start; restarting would only loop
+        self.d.events.emit("driver.died", f"driver {dp.name}", reason=reason)
+        now = time.monotonic()
+        dp.crashes.append(now)
+        if len(dp.crashes) == CRASH_LIMIT and now - dp.crashes[0] < CRASH_WINDOW:
+            if dp.proc is not None:
+                dp.proc.signal(9)
+            self._give_up(
+                dp, f"host died {CRASH_LIMIT} times in {CRASH_WINDOW:g} s ({reason}); see its log"
+            )
             return
         log.error("driver %s: %s; restarting it", dp.name, reason)
         dp.restarts += 1
         self._set_state(dp, DriverState.RESTARTING)
-        self.d.events.emit("driver.died", f"driver {dp.name}", reason=reason)
         for spec in self.components_of(dp.name):
             row = self.d.store.get_component(spec.name)
             if row is not None and row.state != ComponentState.REGISTERING:
                 self.d.store.set_component_state(spec.name, ComponentState.REGISTERING)
+            self._health(spec.name, StatusCode.HOST_RESTARTING, reason)
         self.d.jobs.wake_runners_using(dp.name)
         if dp.proc is not None:
             dp.proc.signal(9)  # it may be hung: SIGKILL is the only sure stop

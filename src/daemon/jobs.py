@@ -89,6 +89,7 @@ class JobManager:
         out = job.to_json()
         rows = self.d.store.tasks_of(job.id) if tasks is None else tasks
         out["tasks"] = [_task_json(t) for t in rows]
+        out["waiting"] = self.d.scheduler.waiting.get(job.id)
         return out
 
     def infos(self, jobs: list[JobRow]) -> list[dict[str, Any]]:
@@ -308,6 +309,8 @@ class JobManager:
         if respath:
             job = store.update_job(jobid, respath=respath)
         self._close_tasks(jobid, status)
+        if job.started_at is not None:
+            self.d.maintenance.record_job(job)
         log.info("job %d: ended %s%s", jobid, status, f" ({error})" if error else "")
         self.d.events.emit("job.ended", f"job {jobid}", status=str(status), error=error)
         for waiter in self._snapshot_waiters.pop(jobid, []):

@@ -88,6 +88,7 @@ def apply(d: "Daemon", settings: "Settings", devices: "DevicesConfig") -> dict[s
         d.store.delete_component(comp.name)
         d.events.emit("component.removed", comp.name)
     sync_store(d, devices)
+    d.maintenance.start()
     for name in added + restarted:
         d.drivers.start(name)
     # Kept drivers: register whatever components are new (registering is idempotent).

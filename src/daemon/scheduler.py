@@ -46,6 +46,7 @@ class Scheduler:
         self.d = daemon
         self._pending = False
         self._payloads: dict[int, Payload] = {}
+        self.waiting: dict[int, str] = {}  # why a queued job cannot start yet
 
     def kick(self) -> None:
         """Schedule one matching pass on the loop (coalesced)."""
@@ -73,6 +74,7 @@ class Scheduler:
         pipelines = store.list_pipelines()
         components = {c.name: c for c in store.list_components()}
         in_use = self.d.jobs.components_in_use()
+        self.waiting.clear()
         for job in store.queued_jobs():
             payload = self.payload_of(job)
             matching = [p for p in pipelines if can_run(payload, p, components) is None]
@@ -97,4 +99,8 @@ class Scheduler:
             comp = components.get(name)
             if comp is None or comp.state != ComponentState.IDLE or name in in_use:
                 return False
+        reason = self.d.maintenance.blocking_reason(p)
+        if reason is not None:
+            self.waiting[job.id] = reason
+            return False
         return True

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 from sugo import __version__
 from sugo.daemon.states import ComponentState, DriverState
+from sugo.driverinterface.health import StatusCode, label
 from sugo.protocol import daemon_api as api
 
 if TYPE_CHECKING:
@@ -24,21 +25,39 @@ def status_info(d: "Daemon") -> api.StatusInfo:
                 state=str(row.state),
                 version=row.version or "",
                 error=dp.error if dp else None,
+                code=dp.code if dp else int(StatusCode.UNKNOWN),
+                label=label(dp.code if dp else int(StatusCode.UNKNOWN)),
             )
         )
-    components = [
-        api.ComponentInfo(
-            name=c.name,
-            driver=c.driver,
-            device=c.device,
-            address=c.address,
-            channel=c.channel,
-            capabilities=list(c.capabilities),
-            state=str(c.state),
-            pollrate=c.pollrate,
+    health = store.all_health()
+    overlay = d.maintenance.overlay()
+    components = []
+    for c in store.list_components():
+        h = health.get(c.name, {})
+        code, text = int(h.get("code", StatusCode.UNKNOWN)), str(h.get("text", ""))
+        due = overlay.get(c.device)
+        if due and code < 200:  # a healthy component shows that maintenance is due
+            code, text = int(StatusCode.MAINTENANCE_DUE), due
+        if c.state == ComponentState.BUSY and code == StatusCode.CONNECTED:
+            code = int(StatusCode.RUNNING)
+        components.append(
+            api.ComponentInfo(
+                name=c.name,
+                driver=c.driver,
+                device=c.device,
+                address=c.address,
+                channel=c.channel,
+                capabilities=list(c.capabilities),
+                state=str(c.state),
+                pollrate=c.pollrate,
+                code=code,
+                label=label(code),
+                text=text,
+                error_count=int(h.get("error_count", 0)),
+                errors=list(h.get("errors", [])),
+                properties=dict(h.get("properties", {})),
+            )
         )
-        for c in store.list_components()
-    ]
     pipelines = [
         api.PipelineInfo(
             name=p.name, ready=p.ready, sample=p.sample, jobid=p.jobid, components=p.components

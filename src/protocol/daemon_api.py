@@ -67,6 +67,21 @@ class Search(Request, tag="search"):
     text: str
 
 
+class MaintenanceStatus(Request, tag="maintenance_status"):
+    pass
+
+
+class MaintenanceDone(Request, tag="maintenance_done"):
+    device: str
+    label: str
+
+
+class ComponentRestart(Request, tag="component_restart"):
+    """Tear one component down and register it again."""
+
+    name: str
+
+
 class ComponentCall(Request, tag="component"):
     """Forward one ModelInterface verb to the component's driver host."""
 
@@ -130,6 +145,9 @@ DAEMON_REQUESTS: list[type[Request]] = [
     Snapshot,
     Search,
     ComponentCall,
+    ComponentRestart,
+    MaintenanceStatus,
+    MaintenanceDone,
     HostHello,
     HostFailed,
     JobSpecRequest,
@@ -162,6 +180,8 @@ class DriverInfo(msgspec.Struct):
     state: str
     version: str
     error: str | None = None
+    code: int = 500
+    label: str = "unknown"
 
 
 class DeviceInfo(msgspec.Struct):
@@ -181,6 +201,12 @@ class ComponentInfo(msgspec.Struct):
     capabilities: list[str]
     state: str
     pollrate: float
+    code: int = 500  # health: 1xx fine, 2xx warning, 3xx device, 4xx driver, 5xx unknown
+    label: str = "unknown"
+    text: str = ""
+    error_count: int = 0
+    errors: list[dict[str, Any]] = []
+    properties: dict[str, Any] = {}
 
 
 class StatusInfo(msgspec.Struct):
@@ -210,6 +236,7 @@ class JobInfo(msgspec.Struct):
     error: str | None
     jobdir: str
     tasks: list[dict[str, Any]] = []
+    waiting: str | None = None  # why a queued job cannot start yet (e.g. maintenance due)
 
 
 class JobsInfo(msgspec.Struct):
