@@ -287,3 +287,37 @@ class SugoClient:
         refused while a job uses the component, unless ``force``.
         """
         return self._call(api.ComponentCall(name=name, verb=verb, args=args, force=force))
+
+    # -- instrument registry ------------------------------------------------------
+
+    def component_restart(self, name: str) -> dict[str, Any]:
+        """Tear one component down and register it again."""
+        out: dict[str, Any] = self._call(api.ComponentRestart(name=name), timeout=15.0)
+        return out
+
+    def events(self, after: int = 0, limit: int = 1000, wait: float = 0.0) -> list[dict[str, Any]]:
+        """Events with id greater than ``after`` (oldest first). With ``wait``,
+        block up to that many seconds for the next one (a long poll)."""
+        req = api.Events(after=after, limit=limit, wait=wait)
+        out = self._call(req, timeout=wait + self.timeout)
+        return list(out["events"])
+
+    def maintenance(self) -> list[dict[str, Any]]:
+        """Every maintenance item: used, threshold, remaining, due, blocking."""
+        return list(self._call(api.MaintenanceStatus())["items"])
+
+    def maintenance_done(self, device: str, label: str) -> dict[str, Any]:
+        """Reset one maintenance item's counter after the work is done."""
+        out: dict[str, Any] = self._call(api.MaintenanceDone(device=device, label=label))
+        return out
+
+    def job_log(self, jobid: int) -> dict[str, Any]:
+        """Where a job's log lines are: its runner's log and the driver logs
+        (with the component patterns that pick its lines)."""
+        out: dict[str, Any] = self._call(api.JobLog(jobid=jobid))
+        return out
+
+    def prune(self, days: float | None = None) -> dict[str, Any]:
+        """Delete records and job folders of jobs that ended over ``days`` ago."""
+        out: dict[str, Any] = self._call(api.JobPrune(days=days))
+        return out

@@ -43,6 +43,17 @@ def seconds(text: str) -> float:
     return value
 
 
+def pixels(text: str) -> tuple[int, int]:
+    """An image size ``WxH`` in pixels, e.g. ``1200x800``."""
+    try:
+        width, height = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size like 1200x800: {text!r}") from None
+    if not (100 <= width <= 20000 and 100 <= height <= 20000):
+        raise argparse.ArgumentTypeError(f"size {text!r}: each side must be 100 to 20000 pixels")
+    return width, height
+
+
 def _common() -> argparse.ArgumentParser:
     # SUPPRESS as default: an option given before the subcommand is not
     # overwritten by the subcommand's own (absent) copy of it.
@@ -161,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("payload", type=Path, help="payload file (.toml, .yml, .yaml or .json)")
     p.add_argument("--jobname", help="a name for the job")
     p.add_argument("--wait", action="store_true", help="wait until the job has ended")
+    p.add_argument(
+        "--watch",
+        dest="handler",
+        action="store_const",
+        const="watch:cmd_submit_watch",
+        help="watch the job live until it has ended (see 'sugo job watch')",
+    )
 
     p = add("jobs", "jobs:cmd_jobs", "the job queue, or the named jobs")
     p.add_argument("ids", nargs="*", type=job_id, metavar="ID")
@@ -178,10 +196,63 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("search", "jobs:cmd_search", "jobs whose name contains TEXT")
     p.add_argument("text", metavar="TEXT")
 
+    p = add("job", None, "more about one job: its log; pruning old jobs")
+    jsub = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    jadd = _Adder(jsub, common)
+    q = jadd("log", "registry:cmd_job_log", "the job's log, with its drivers' lines")
+    q.add_argument("id", type=job_id, metavar="ID")
+    q.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
+    q = jadd("prune", "registry:cmd_job_prune", "delete old finished jobs (not results files)")
+    q.add_argument("--older-than", type=float, metavar="DAYS",
+                   help="default: jobs.retention_days of settings.toml")  # fmt: skip
+
+    p = add("events", "registry:cmd_events", "the event log (--follow to keep watching)")
+    p.add_argument("--follow", "-f", action="store_true", help="wait for new events")
+    p.add_argument("--after", type=int, default=0, metavar="ID", help="events after this id")
+    p.add_argument("--last", type=int, metavar="N", help="start with the last N events")
+
+    p = add("maintenance", None, "maintenance reminders of devices")
+    msub = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    madd = _Adder(msub, common)
+    madd("status", "registry:cmd_maintenance_status", "every item: used, remaining, due")
+    q = madd("done", "registry:cmd_maintenance_done", "reset an item after the work is done")
+    q.add_argument("device", metavar="DEVICE")
+    q.add_argument("label", metavar="LABEL")
+
     p = add("demo", "demo:cmd_demo", "run a short demo job on simulated devices, then clean up")
     p.add_argument(
         "--seconds", type=seconds, default=4.0, help="length of the demo job (default 4)"
     )
+
+    # -- one job: watch, plot ------------------------------------------------
+    p = add("job", None, "look at one job: watch it live, plot its data")
+    jsub = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    jadd = _Adder(jsub, common)
+    q = jadd("watch", "watch:cmd_watch", "a live view of a job until it has ended")
+    q.add_argument("id", type=job_id, metavar="ID")
+    q.add_argument(
+        "--every", type=seconds, help="seconds between refreshes (default 1 on a terminal, else 5)"
+    )
+    q = jadd("plot", "plot:cmd_plot", "plot a job's data, so far or final, into a PNG file")
+    q.add_argument("id", type=job_id, metavar="ID")
+    q.add_argument(
+        "-o", "--output", type=Path, metavar="FILE.png", help="where to write (default plot.ID.png)"
+    )
+    q.add_argument(
+        "--size", type=pixels, metavar="WxH", help="image size in pixels (default: by panels)"
+    )
+
+    # -- payloads and drivers -----------------------------------------------
+    p = add("check", "check:cmd_check", "validate a payload; say which pipelines could run it")
+    p.add_argument("payload", type=Path, help="payload file (.toml, .yml, .yaml or .json)")
+    p = add("schema", "check:cmd_schema", "print the JSON Schema of a file kind (for editors)")
+    p.add_argument("kind", choices=("payload", "devices", "settings"))
+    p = add("driver", None, "start a new driver package")
+    dsub = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    dadd = _Adder(dsub, common)
+    q = dadd("new", "driverkit:cmd_driver_new", "write a ready-to-install driver package")
+    q.add_argument("name", metavar="NAME", help="the driver's name: lowercase letters, digits, _")
+    q.add_argument("--dir", type=Path, help="folder to write it into (default ./sugo-driver-NAME)")
 
     # -- components ---------------------------------------------------------
     p = add("component", None, "look at or act on one component, e.g. 'counter:(sim,1)'")
@@ -198,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("name", metavar="NAME")
         if verb == "reset":
             q.add_argument("--force", action="store_true", help="even while a job uses it")
+    q = cadd("restart", "registry:cmd_component_restart", "tear down and register again")
+    q.add_argument("name", metavar="NAME")
     q = cadd("get", "components:cmd_get", "the values of attrs")
     q.add_argument("name", metavar="NAME")
     q.add_argument("attrs", nargs="+", metavar="ATTR")

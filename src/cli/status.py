@@ -21,6 +21,10 @@ STATE_STYLES = {
 }
 
 
+def _code_style(code: int) -> str:
+    return {1: "green", 2: "yellow", 3: "red", 4: "red"}.get(code // 100, "dim")
+
+
 def _state(state: str) -> Cell:
     return (state, STATE_STYLES.get(state, ""))
 
@@ -44,11 +48,12 @@ def show_table(out: Output, st: api.StatusInfo, table: str) -> None:
         out.table(["PIPELINE", "READY", "SAMPLE", "JOB", "COMPONENTS"], pipeline_rows(st.pipelines))
     elif table == "drivers":
         out.table(
-            ["DRIVER", "STATE", "PID", "PORT", "VERSION", "ERROR"],
+            ["DRIVER", "STATE", "CODE", "PID", "PORT", "VERSION", "ERROR"],
             [
                 [
                     d.name,
                     _state(d.state),
+                    (f"{d.code} {d.label}", _code_style(d.code)),
                     fmt_value(d.pid),
                     fmt_value(d.port),
                     d.version or "-",
@@ -67,9 +72,17 @@ def show_table(out: Output, st: api.StatusInfo, table: str) -> None:
         )
     else:
         out.table(
-            ["COMPONENT", "DRIVER", "DEVICE", "STATE", "CAPABILITIES"],
+            ["COMPONENT", "DEVICE", "STATE", "CODE", "STATUS", "ERRORS", "CAPABILITIES"],
             [
-                [c.name, c.driver, c.device, _state(c.state), ", ".join(c.capabilities)]
+                [
+                    c.name,
+                    c.device,
+                    _state(c.state),
+                    (str(c.code), _code_style(c.code)),
+                    (c.label + (f": {c.text}" if c.text else ""), _code_style(c.code)),
+                    (str(c.error_count), "red") if c.error_count else "0",
+                    ", ".join(c.capabilities),
+                ]
                 for c in st.components
             ],
         )

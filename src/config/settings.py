@@ -68,6 +68,15 @@ class DaemonSettings(FrozenModel):
         return value
 
 
+class HookSettings(FrozenModel):
+    """`[[hooks]]`: a command run on matching events, the event as JSON on stdin."""
+
+    events: list[str] = Field(min_length=1)  # kinds, with * wildcards: "job.ended", "driver.*"
+    command: str | list[str]  # a string is split like a shell would (no shell runs it)
+    timeout: float = Field(default=10.0, gt=0)
+    where: dict[str, Any] = Field(default_factory=dict)  # event data must have these values
+
+
 class Settings(FrozenModel):
     """The whole of settings.toml; `[drivers.<name>]` tables are passed
     unchanged to the driver of that name.
@@ -79,6 +88,7 @@ class Settings(FrozenModel):
     devices: DevicesSettings
     daemon: DaemonSettings = DaemonSettings()
     drivers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    hooks: list[HookSettings] = Field(default_factory=list)
 
     def driver_settings(self, driver: str) -> dict[str, Any]:
         """The `[drivers.<driver>]` table, empty if there is none."""

@@ -42,7 +42,7 @@ class Daemon:
         settings.logdir.mkdir(parents=True, exist_ok=True)
         settings.jobs.storage.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.store = Store(settings.jobs.dbpath)
-        self.events = Events(self.store)
+        self.events = Events(self)
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="daemon-io")
         self.drivers = DriverManager(self)
         self.jobs = JobManager(self)
@@ -61,6 +61,7 @@ class Daemon:
             PipelineCommands(self),
             ComponentCommands(self),
             self.maintenance,
+            self.events,
         ):
             registry.update(part.handlers())
         self.loop = ServerLoop(

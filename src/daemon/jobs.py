@@ -8,6 +8,7 @@ posts its outcome back.
 
 import json
 import logging
+import shutil
 import signal
 import threading
 import time
@@ -81,6 +82,8 @@ class JobManager:
             api.JobSpecRequest: self.on_job_spec,
             api.JobEvent: self.on_job_event,
             api.JobDone: self.on_job_done,
+            api.JobLog: self.on_job_log,
+            api.JobPrune: self.on_job_prune,
         }
 
     # -- queries --------------------------------------------------------------------
@@ -343,6 +346,54 @@ class JobManager:
                         store.set_component_state(name, ComponentState.IDLE)
                 self.d.events.emit("pipeline.freed", p.name, jobid=job.id, ready=ready)
         self.d.scheduler.kick()
+
+    # -- logs and pruning ----------------------------------------------------------------
+
+    def on_job_log(self, req: api.JobLog, call: Call) -> Any:
+        job = self.d.store.get_job(req.jobid)
+        if job is None:
+            raise SugoError(f"no job {req.jobid}")
+        p = self.d.store.get_pipeline(job.pipeline) if job.pipeline else None
+        drivers: dict[str, list[str]] = {}
+        for name in p.components.values() if p else []:
+            comp = self.d.store.get_component(name)
+            if comp is not None:
+                # Lines name a component as "<driver>:(a,c):" or, from its
+                # DeviceManager, "(a,c):"; the colon keeps (a,1) from matching (a,10).
+                drivers.setdefault(comp.driver, []).append(f"({comp.address},{comp.channel}):")
+        logdir = self.d.settings.logdir
+        return {
+            "jobid": job.id,
+            "status": str(job.status),
+            "job_log": str(Path(job.jobdir) / "job.log"),
+            "driver_logs": [
+                {"driver": drv, "path": str(logdir / f"driver-{drv}-{self.d.port}.log"),
+                 "match": patterns}
+                for drv, patterns in sorted(drivers.items())
+            ],
+            "started_at": job.started_at,
+            "completed_at": job.completed_at,
+        }  # fmt: skip
+
+    def on_job_prune(self, req: api.JobPrune, call: Call) -> Any:
+        days = req.days if req.days is not None else self.d.settings.jobs.retention_days
+        if days is None:
+            raise SugoError("give --older-than DAYS, or set jobs.retention_days in settings.toml")
+        if days < 0:
+            raise SugoError("--older-than must not be negative")
+        cutoff = time.time() - days * 86400.0
+        jobs = {j.id: j for j in self.d.store.list_jobs() if j.is_final}
+        pruned = self.d.store.prune_jobs(cutoff)
+        storage = self.d.settings.jobs.storage.resolve()
+        for jobid in pruned:
+            job = jobs.get(jobid)
+            folder = Path(job.jobdir).resolve() if job else None
+            # Only job folders inside the job storage go; results files live elsewhere.
+            if folder is not None and folder.is_relative_to(storage) and folder != storage:
+                shutil.rmtree(folder, ignore_errors=True)
+        if pruned:
+            self.d.events.emit("job.pruned", f"{len(pruned)} jobs", ids=pruned, days=days)
+        return {"pruned": pruned, "days": days}
 
     # -- cancel and snapshot ------------------------------------------------------------
 

@@ -67,6 +67,29 @@ class Search(Request, tag="search"):
     text: str
 
 
+class Events(Request, tag="events"):
+    """Events after id ``after``; with ``wait`` > 0 the reply waits up to that
+    many seconds for a new one (long poll: `sugo events --follow`)."""
+
+    after: int = 0
+    limit: int = 1000
+    wait: float = 0.0
+
+
+class JobLog(Request, tag="job_log"):
+    """Where the log lines of a job are: its runner's log, and the driver logs
+    with the component names to pick their lines by."""
+
+    jobid: int
+
+
+class JobPrune(Request, tag="job_prune"):
+    """Delete the records and job folders of jobs that ended more than
+    ``days`` ago (default: settings jobs.retention_days). Results files stay."""
+
+    days: float | None = None
+
+
 class MaintenanceStatus(Request, tag="maintenance_status"):
     pass
 
@@ -148,6 +171,9 @@ DAEMON_REQUESTS: list[type[Request]] = [
     ComponentRestart,
     MaintenanceStatus,
     MaintenanceDone,
+    Events,
+    JobLog,
+    JobPrune,
     HostHello,
     HostFailed,
     JobSpecRequest,
