@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("search", "jobs:cmd_search", "jobs whose name contains TEXT")
     p.add_argument("text", metavar="TEXT")
 
-    p = add("job", None, "more about one job: its log; pruning old jobs")
+    p = add("job", None, "more about one job: watch, plot, its log; pruning old jobs")
     jsub = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     jadd = _Adder(jsub, common)
     q = jadd("log", "registry:cmd_job_log", "the job's log, with its drivers' lines")
@@ -224,10 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seconds", type=seconds, default=4.0, help="length of the demo job (default 4)"
     )
 
-    # -- one job: watch, plot ------------------------------------------------
-    p = add("job", None, "look at one job: watch it live, plot its data")
-    jsub = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    jadd = _Adder(jsub, common)
+    # -- one job: watch, plot (more verbs of the `job` group above) ---------
     q = jadd("watch", "watch:cmd_watch", "a live view of a job until it has ended")
     q.add_argument("id", type=job_id, metavar="ID")
     q.add_argument(

@@ -1,0 +1,186 @@
+"""`sugo check PAYLOAD` and `sugo schema KIND`.
+
+`check` validates a payload without submitting it: first offline (the file's
+syntax, the schema, durations with units, task names and start/stop
+triggers, tomato versions upgraded), then, when a daemon answers, against its
+pipelines: which could run the job and why each other one cannot. A pipeline
+can run it when it has every role with the techniques the method uses and its
+drivers accept every task (the same checks as `sugo submit`, asked through
+the daemon's read-only `status` and `task_validate`).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sugo.cli.context import FAILED, OK, Context
+from sugo.cli.output import to_json_text
+from sugo.errors import RequestFailed, RequestTimeout, SugoError
+from sugo.protocol import daemon_api as api
+
+if TYPE_CHECKING:
+    from sugo.client import SugoClient
+    from sugo.jobs.payload import Payload
+
+SCHEMA_KINDS = ("payload", "devices", "settings")
+
+
+@dataclass
+class Verdict:
+    """Whether one pipeline could run the payload, and why not."""
+
+    pipeline: str
+    reason: str | None  # None: it can
+    ready: bool
+    sample: str | None
+
+    @property
+    def can_run(self) -> bool:
+        return self.reason is None
+
+
+def missing(
+    payload: "Payload", pipeline: api.PipelineInfo, components: dict[str, api.ComponentInfo]
+) -> str | None:
+    """None if ``pipeline`` has every role with the techniques the payload
+    needs; otherwise the reason it cannot run it (as the daemon decides)."""
+    for role in payload.roles():
+        name = pipeline.components.get(role)
+        if name is None:
+            return f"no role {role!r} (roles: {', '.join(sorted(pipeline.components))})"
+        comp = components.get(name)
+        if comp is None:
+            return f"component {name} of role {role!r} is not configured"
+        if comp.state == "failed":
+            continue  # its techniques are unknown while it is down; validation says more
+        for _, task in payload.tasks_of(role):
+            if task.technique_name not in comp.capabilities:
+                known = ", ".join(comp.capabilities) or "none known yet"
+                return (
+                    f"role {role!r} ({name}) has no technique {task.technique_name!r}"
+                    f" (capabilities: {known})"
+                )
+    return None
+
+
+def refused_task(
+    client: "SugoClient", payload: "Payload", pipeline: api.PipelineInfo
+) -> str | None:
+    """The first task the pipeline's drivers refuse (bad task parameters...), or None."""
+    for role in payload.roles():
+        name = pipeline.components[role]
+        for i, task in payload.tasks_of(role):
+            try:
+                client.component(name, "task_validate", task=task.model_dump(mode="json"))
+            except RequestFailed as e:
+                return f"method[{i}] ({role}): {e}"
+    return None
+
+
+def verdicts(client: "SugoClient", payload: "Payload", status: api.StatusInfo) -> list[Verdict]:
+    """One verdict per pipeline of the daemon."""
+    components = {c.name: c for c in status.components}
+    out = []
+    for p in status.pipelines:
+        reason = missing(payload, p, components)
+        if reason is None:
+            reason = refused_task(client, payload, p)
+        out.append(Verdict(p.name, reason, p.ready, p.sample))
+    return out
+
+
+def _describe(payload: "Payload") -> str:
+    roles = payload.roles()
+    longest = max(sum(t.max_duration for _, t in payload.tasks_of(r)) for r in roles)
+    from sugo.cli.watch import fmt_seconds
+
+    return (
+        f"{len(payload.method)} task(s) on role(s) {', '.join(roles)},"
+        f" sample {payload.sample.identifier!r}, at most {fmt_seconds(longest)}"
+    )
+
+
+def _original_version(path: Path) -> str | None:
+    from sugo.config.files import load_mapping
+
+    try:
+        version = load_mapping(path).get("version")
+    except SugoError:
+        return None
+    return None if version is None else str(version)
+
+
+def _next_step(v: Verdict, sample: str) -> str:
+    if v.sample == sample and v.ready:
+        return "can run it now"
+    if v.sample == sample:
+        return "can run it once marked ready"
+    loaded = f"{v.sample!r} is loaded" if v.sample else "it is empty"
+    return f"can run it once sample {sample!r} is loaded and marked ready ({loaded})"
+
+
+def cmd_check(ctx: Context) -> int:
+    from sugo.jobs.payload import load_payload
+
+    path: Path = ctx.args.payload
+    out = ctx.out
+    payload = load_payload(path)  # a ConfigError names the file, key and problem
+    version = _original_version(path)
+    upgraded = version is not None and version != payload.version
+    doc: dict[str, Any] = {
+        "path": str(path),
+        "valid": True,
+        "version": version or payload.version,
+        "upgraded": upgraded,
+        "tasks": len(payload.method),
+        "roles": payload.roles(),
+        "sample": payload.sample.identifier,
+    }
+    note = f" (tomato payload {version}, upgraded to {payload.version})" if upgraded else ""
+    out.line(f"{path}: valid payload{note}: {_describe(payload)}")
+    client = ctx.client(timeout=3.0)
+    try:
+        status = client.status()
+    except RequestTimeout as e:
+        doc.update(daemon=False, pipelines=[])
+        if out.json_mode:
+            out.json(doc)
+        else:
+            out.line(f"no daemon answers on port {ctx.port} ({e}): checked offline only")
+        return OK
+    found = verdicts(client, payload, status)
+    sample = payload.sample.identifier
+    doc["daemon"] = True
+    doc["pipelines"] = [
+        {"name": v.pipeline, "can_run": v.can_run, "reason": v.reason, "ready": v.ready,
+         "sample": v.sample}
+        for v in found
+    ]  # fmt: skip
+    able = [v for v in found if v.can_run]
+    problem = None
+    if not able:
+        why = "; ".join(f"{v.pipeline}: {v.reason}" for v in found) or "no pipelines configured"
+        problem = f"no pipeline of the daemon on port {ctx.port} can run {path}: {why}"
+        doc["error"] = problem
+    if out.json_mode:
+        out.json(doc)
+    else:
+        out.line(f"pipelines of the daemon on port {ctx.port}:")
+        width = max((len(v.pipeline) for v in found), default=0)
+        for v in found:
+            text = _next_step(v, sample) if v.can_run else f"cannot: {v.reason}"
+            style = "green" if v.can_run else "dim"
+            out.line(f"  {v.pipeline.ljust(width)}  {out.paint(text, style)}")
+    if problem:
+        out.reason(problem)
+        return FAILED
+    return OK
+
+
+def cmd_schema(ctx: Context) -> int:
+    """Print the JSON Schema of a file kind (for editors and validators)."""
+    from sugo.config.schema import json_schema
+
+    text = to_json_text(json_schema(ctx.args.kind))
+    print(text, file=ctx.out.out, flush=True)
+    return OK

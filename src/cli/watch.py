@@ -1,0 +1,377 @@
+"""`sugo job watch ID` and `sugo submit --watch`: a live view of one job.
+
+Per role: the current task (i of n, technique), its elapsed and total time with
+a progress bar, the points staged so far and the latest value of each
+variable with its units; for the job: elapsed time and an ETA. On a terminal
+the view is redrawn in place; otherwise it prints plain lines, one per role at
+every refresh. It ends with the job's final status and its results file.
+
+Job status and task states come from the daemon (`jobs`), the task durations
+from its `job_spec` answer, the points and latest values from the job's
+staging files (so this runs on the daemon's machine).
+"""
+
+import math
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+from sugo.cli.context import FAILED, OK, Context
+from sugo.cli.jobview import STATUS_WORDS, JobPlan, RoleData, RolePlan, StagingTail, fetch_plan
+from sugo.cli.output import STATUS_STYLES, Output
+from sugo.protocol import daemon_api as api
+from sugo.protocol.wire import to_builtins
+
+if TYPE_CHECKING:
+    from sugo.client import SugoClient
+
+FINAL = ("c", "ce", "cd")
+BAR_WIDTH = 20
+#: Seconds between refreshes: a terminal redraws often, a log file wants fewer lines.
+EVERY_TTY = 1.0
+EVERY_PLAIN = 5.0
+#: Unit spellings worth shortening on screen.
+#: Task state → style of its progress bar.
+STATE_STYLES = {"completed": "green", "error": "red", "cancelled": "yellow", "pending": "dim"}
+SHORT_UNITS = {"percent": "%", "1": "", "dimensionless": "", "degree_Celsius": "°C"}
+
+
+@dataclass
+class RoleProgress:
+    """Where one role of a job stands."""
+
+    role: str
+    component: str
+    task_no: int  # 1-based position of the current task among the role's tasks
+    n_tasks: int
+    label: str  # technique (task name)
+    state: str  # pending, running, completed, cancelled, error
+    elapsed: float | None  # seconds into the current task, None if unknown
+    duration: float  # max_duration of the current task
+    remaining: float  # upper bound of the seconds left for this role
+    points: int
+    values: list[tuple[str, str]]  # (variable, value with units)
+
+
+def role_progress(
+    role: RolePlan,
+    states: dict[int, dict[str, Any]],
+    data: RoleData | None,
+    now: float,
+    running: bool,
+) -> RoleProgress:
+    """The progress of ``role`` from the daemon's task states (by task index)
+    and the staged data."""
+    tasks = role.tasks
+    own = [states.get(t.index, {}) for t in tasks]
+    kinds = [str(s.get("state", "pending")) for s in own]
+    if "running" in kinds:
+        at = kinds.index("running")
+    elif not any(s for s in own) and data is not None and data.last_task is not None:
+        # No task states (the daemon restarted): the staged data tells which task.
+        at = next((i for i, t in enumerate(tasks) if t.index == data.last_task), 0)
+    elif running and "pending" in kinds:
+        at = kinds.index("pending")
+    else:
+        started = [i for i, s in enumerate(own) if s.get("started_at") is not None]
+        at = started[-1] if started else 0
+    task, state = tasks[at], own[at]
+    elapsed: float | None = None
+    if state.get("started_at") is not None:
+        end = state.get("ended_at") or now
+        elapsed = min(max(0.0, float(end) - float(state["started_at"])), task.max_duration)
+    elif kinds[at] == "pending":
+        elapsed = 0.0
+    remaining = 0.0
+    if running:
+        if kinds[at] == "running":
+            remaining = task.max_duration - (elapsed or 0.0)
+        elif kinds[at] == "pending":
+            remaining = task.max_duration
+        remaining += sum(
+            t.max_duration
+            for t, k in zip(tasks[at + 1 :], kinds[at + 1 :], strict=True)
+            if k == "pending"
+        )
+    state_word = kinds[at] if any(own) else ("running" if running else "?")
+    return RoleProgress(
+        role=role.role,
+        component=role.component,
+        task_no=at + 1,
+        n_tasks=len(tasks),
+        label=task.label,
+        state=state_word,
+        elapsed=elapsed,
+        duration=task.max_duration,
+        remaining=max(0.0, remaining),
+        points=data.points if data else 0,
+        values=_values(data),
+    )
+
+
+def _values(data: RoleData | None) -> list[tuple[str, str]]:
+    if data is None:
+        return []
+    out = []
+    for name, value in data.latest.items():
+        units = data.units.get(name, "")
+        units = SHORT_UNITS.get(units, units)
+        text = fmt_number(value)
+        out.append((name, f"{text} {units}" if units and text != "-" else text))
+    return out
+
+
+def fmt_number(value: Any) -> str:
+    """A staged value for the screen: 4 significant digits, arrays by size."""
+    shape = getattr(value, "shape", ())
+    if shape:
+        return f"[{math.prod(shape)} values]"
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    """``7.0 s``, ``2:05`` or ``1:02:05``; ``-`` when unknown."""
+    if seconds is None or math.isnan(seconds):
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    s = round(seconds)
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def bar(fraction: float, width: int = BAR_WIDTH) -> str:
+    """A progress bar of ``width`` cells."""
+    full = round(max(0.0, min(1.0, fraction)) * width)
+    return "█" * full + "░" * (width - full)
+
+
+def job_eta(progress: list[RoleProgress]) -> float | None:
+    """Seconds until every role is done (an upper bound: stop triggers can end
+    tasks earlier); None when nothing is known."""
+    return max((p.remaining for p in progress), default=None)
+
+
+class Frame:
+    """The text of one refresh of the view."""
+
+    def __init__(self, out: Output) -> None:
+        self.out = out
+
+    def headline(self, job: api.JobInfo, eta: float | None, now: float) -> str:
+        status = self.out.paint(
+            f"{STATUS_WORDS.get(job.status, job.status)} ({job.status})",
+            STATUS_STYLES.get(job.status),
+        )
+        name = f" {job.jobname!r}" if job.jobname else ""
+        where = f" on {job.pipeline}" if job.pipeline else ""
+        text = f"job {job.id}{name}: {status}{where}, sample {job.sample}"
+        if job.started_at is not None:
+            end = job.completed_at or now
+            text += f"; elapsed {fmt_seconds(end - job.started_at)}"
+        if job.status in ("r", "rd") and eta is not None:
+            text += (
+                f", ETA {fmt_seconds(eta)} ({time.strftime('%H:%M:%S', time.localtime(now + eta))})"
+            )
+        return text
+
+    def live(self, job: api.JobInfo, progress: list[RoleProgress], now: float) -> list[str]:
+        """The terminal view: a headline, then two lines per role."""
+        lines = [self.headline(job, job_eta(progress), now)]
+        width = max((len(p.role) for p in progress), default=0)
+        label_width = max((len(p.label) for p in progress), default=0)
+        for p in progress:
+            fraction = (p.elapsed or 0.0) / p.duration if p.duration else 0.0
+            if p.state == "completed":
+                fraction = 1.0
+            style = STATE_STYLES.get(p.state, "blue")
+            state = self.out.paint(p.state, None if p.state == "running" else style)
+            lines.append(
+                f"  {self.out.paint(p.role.ljust(width), 'bold')}  task {p.task_no}/{p.n_tasks}"
+                f"  {p.label.ljust(label_width)}  {self.out.paint(bar(fraction), style)}"
+                f"  {fmt_seconds(p.elapsed)} / {fmt_seconds(p.duration)}"
+                f"  {p.points} points  {state}"
+            )
+            values = "  ".join(f"{self.out.paint(k, 'dim')} {v}" for k, v in p.values)
+            lines.append(f"  {' ' * width}  {values or self.out.paint('(no data yet)', 'dim')}")
+        return lines
+
+    def plain(self, job: api.JobInfo, progress: list[RoleProgress], now: float) -> list[str]:
+        """The log view: one line for the job, one per role."""
+        clock = f"[{fmt_seconds(now - job.started_at) if job.started_at else '-':>8}]"
+        lines = [f"{clock} {self.headline(job, job_eta(progress), now)}"]
+        for p in progress:
+            pct = f" ({100 * (p.elapsed or 0) / p.duration:.0f}%)" if p.duration else ""
+            values = ", ".join(f"{k}={v}" for k, v in p.values)
+            lines.append(
+                f"{clock} {p.role}: task {p.task_no}/{p.n_tasks} {p.label} {p.state}"
+                f" {fmt_seconds(p.elapsed)}/{fmt_seconds(p.duration)}{pct}, {p.points} points"
+                + (f"; {values}" if values else "")
+            )
+        return lines
+
+
+_ESCAPE = re.compile(r"\033\[[0-9;?]*[A-Za-z]")
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` visible characters (escape codes kept intact)."""
+    out: list[str] = []
+    seen = 0
+    pos = 0
+    while pos < len(text):
+        m = _ESCAPE.match(text, pos)
+        if m:
+            out.append(m.group())
+            pos = m.end()
+            continue
+        if seen == width:
+            out.append("\033[0m")
+            break
+        out.append(text[pos])
+        seen += 1
+        pos += 1
+    return "".join(out)
+
+
+class Screen:
+    """Redraws a block of lines in place on a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.height = 0
+
+    def draw(self, lines: list[str]) -> None:
+        width = max(20, shutil.get_terminal_size().columns - 1)
+        parts = [f"\033[{self.height}F"] if self.height else []
+        parts += [f"\033[2K{clip(line, width)}\n" for line in lines]
+        if len(lines) < self.height:
+            parts.append("\033[J")
+        self.stream.write("".join(parts))
+        self.stream.flush()
+        self.height = len(lines)
+
+
+def watch(
+    client: "SugoClient",
+    jobid: int,
+    out: Output,
+    every: float | None = None,
+    live: bool | None = None,
+) -> api.JobInfo:
+    """Show job ``jobid`` until it is final; returns its final record.
+
+    ``live``: redraw in place (default: when stdout is a terminal);
+    ``every``: seconds between refreshes (default 1 on a terminal, else 5).
+    Nothing is printed in ``--json`` mode.
+    """
+    if live is None:
+        live = out.colour or _isatty(out.out)
+    every = every or (EVERY_TTY if live else EVERY_PLAIN)
+    frame = Frame(out)
+    screen = Screen(out.out) if live and not out.json_mode else None
+    plan: JobPlan | None = None
+    tail: StagingTail | None = None
+    job = client.job(jobid)
+    if screen is not None:
+        out.out.write("\033[?25l")  # hide the cursor while redrawing
+    try:
+        while True:
+            if plan is None and job.status not in ("q", "qw"):
+                plan = fetch_plan(client, jobid)
+                tail = StagingTail(plan.jobdir) if plan else None
+            now = time.time()
+            progress = _progress(job, plan, tail, now)
+            if not out.json_mode:
+                if screen is not None:
+                    screen.draw(frame.live(job, progress, now))
+                elif job.status not in FINAL:
+                    for line in frame.plain(job, progress, now):
+                        out.line(line)
+            if job.status in FINAL:
+                break
+            time.sleep(every)
+            job = client.job(jobid)
+    finally:
+        if screen is not None:
+            out.out.write("\033[?25h")
+            out.out.flush()
+    if screen is None and not out.json_mode:
+        for line in frame.plain(job, _progress(job, plan, tail, time.time()), time.time()):
+            out.line(line)
+    return job
+
+
+def _progress(
+    job: api.JobInfo, plan: JobPlan | None, tail: StagingTail | None, now: float
+) -> list[RoleProgress]:
+    if plan is None:
+        return []
+    data = tail.poll() if tail is not None else {}
+    states = {int(t["index"]): t for t in job.tasks if "index" in t}
+    running = job.status in ("r", "rd")
+    return [role_progress(r, states, data.get(r.role), now, running) for r in plan.roles]
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def report(ctx: Context, job: api.JobInfo) -> int:
+    """The job's final status and results path; exit 0 only if it completed."""
+    out = ctx.out
+    ok = job.status == "c"
+    problem = (
+        "" if ok else f"job {job.id} ended {job.status}" + (f": {job.error}" if job.error else "")
+    )
+    if out.json_mode:
+        doc = to_builtins(job)
+        if problem:
+            doc["error"] = doc["error"] or problem
+        out.json(doc)
+    else:
+        took = ""
+        if job.started_at is not None and job.completed_at is not None:
+            took = f" in {fmt_seconds(job.completed_at - job.started_at)}"
+        word = out.paint(
+            f"{STATUS_WORDS.get(job.status, job.status)} ({job.status})",
+            STATUS_STYLES.get(job.status),
+        )
+        out.line(f"job {job.id} ended {word}{took}")
+        if job.respath:
+            out.line(f"results: {job.respath}")
+        if job.error:
+            out.line(out.paint(f"error: {job.error}", "red"))
+    if not ok:
+        out.reason(problem)
+        return FAILED
+    return OK
+
+
+def cmd_watch(ctx: Context) -> int:
+    client = ctx.client()
+    job = watch(client, ctx.args.id, ctx.out, every=ctx.args.every)
+    return report(ctx, job)
+
+
+def cmd_submit_watch(ctx: Context) -> int:
+    """`sugo submit PAYLOAD --watch`: submit, then watch the job to its end."""
+    client = ctx.client()
+    job = client.submit(ctx.args.payload, jobname=ctx.args.jobname)
+    ctx.out.line(f"job {job.id} submitted")
+    job = watch(client, job.id, ctx.out, every=getattr(ctx.args, "every", None))
+    return report(ctx, job)
