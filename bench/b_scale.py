@@ -37,7 +37,9 @@ class Run:
     exact_files: int = 0  # results files with exactly the expected points
     points_short: int = 0  # points missing over all files
     peak_rss_mib: float = 0.0
+    peak_pss_mib: float | None = None  # sampled every 2 s: shared pages counted once
     peak_processes: int = 0
+    cpu_by_role: dict[str, float] = field(default_factory=dict)
     cpu_s: float = 0.0
     cpu_pct: float = 0.0
     steady_cpu_pct: float | None = None  # all running → first final
@@ -56,7 +58,7 @@ def many_jobs(
     expected = round(duration / INTERVAL)
     run = Run()
     marks: dict[str, tuple[float, float]] = {}
-    with procs.Watch(roots=system.pids, every=every) as w:
+    with procs.Watch(roots=system.pids, every=every, label=procs.role) as w:
         t0 = time.time()
         ids = [system.submit(text)[0] for _ in range(CHANNELS)]
         ctx.log(f"{side}: {CHANNELS} jobs submitted in {time.time() - t0:.2f} s")
@@ -69,13 +71,17 @@ def many_jobs(
                 marks["first_final"] = w.mark()
 
         try:
-            seen = watch(system, ids, timeout=timeout, every=0.05, on_poll=on_poll)
+            seen = watch(
+                system, ids, timeout=timeout, every=0.02, every_running=0.5, on_poll=on_poll
+            )
             run.final_s = max(s.final or 0.0 for s in seen.values()) - t0
             jobs = [s.job for s in seen.values()]
         except RuntimeError as e:
             run.error = str(e)
             jobs = system.jobs(ids)
     run.peak_rss_mib, run.peak_processes = w.peak_rss, w.peak_count
+    run.peak_pss_mib = w.peak_pss
+    run.cpu_by_role = {k: round(v, 2) for k, v in w.cpu_by_role().items()}
     run.cpu_s, run.cpu_pct = w.cpu_seconds, w.cpu_percent
     if "all_r" in marks and "first_final" in marks:
         (ta, ca), (tb, cb) = marks["all_r"], marks["first_final"]
@@ -155,6 +161,8 @@ def _record(figs: dict[str, Figure], side: str, run: Run) -> None:
         "cpu_s": run.cpu_s,
         "steady_cpu_pct": run.steady_cpu_pct,
         "peak_processes": run.peak_processes,
+        "peak_pss_mib": run.peak_pss_mib,
+        "cpu_s_by_process": run.cpu_by_role,
         "stop_s": run.stop_s,
         "error": run.error,
     }
@@ -210,6 +218,9 @@ def load(ctx: Ctx) -> list[Figure]:
         "points_missing": run.points_short,
         "cpu_s": run.cpu_s,
         "peak_rss_mib": run.peak_rss_mib,
+        "peak_pss_mib": run.peak_pss_mib,
+        "cpu_s_by_process": run.cpu_by_role,
+        "steady_cpu_pct": run.steady_cpu_pct,
         "first_submit_to_all_final_s": run.final_s,
         "all_running_s": run.all_running_s,
     }

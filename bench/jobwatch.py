@@ -53,11 +53,13 @@ def watch(
     ids: list[int],
     timeout: float,
     every: float = 0.005,
+    every_running: float | None = None,
     on_poll: Callable[[dict[int, Seen]], None] | None = None,
 ) -> dict[int, Seen]:
     """Poll the jobs until all are final; returns when each was first seen
     running and final (and whether its results file existed by then).
-    ``on_poll`` is called after every poll."""
+    ``every_running``: the poll period once all are running (less load on
+    the daemon during long runs). ``on_poll`` is called after every poll."""
     seen = {i: Seen() for i in ids}
     deadline = time.monotonic() + timeout
     while True:
@@ -79,4 +81,5 @@ def watch(
         if time.monotonic() > deadline:
             late = [i for i, s in seen.items() if s.final is None]
             raise RuntimeError(f"jobs {late} not final after {timeout:g} s")
-        time.sleep(every)
+        all_running = all(s.running is not None for s in seen.values())
+        time.sleep(every_running if every_running and all_running else every)

@@ -105,16 +105,22 @@ class Watch:
 
     roots: Callable[[], Iterable[int]]
     every: float = 0.1
+    label: Callable[[psutil.Process], str] | None = None  # names a process's role
+    pss_every: float = 2.0  # seconds between (costly) PSS/USS sums; 0: never
     cpu: dict[int, float] = field(default_factory=dict)  # last-seen user+system, by PID
     base: dict[int, float] = field(default_factory=dict)  # at start, by PID
     peak_rss: float = 0.0  # MiB, summed over the tree
     peak_count: int = 0
+    peak_pss: float | None = None  # MiB, summed; None when not measured
+    peak_uss: float | None = None
+    labels: dict[int, str] = field(default_factory=dict)
     seen: set[int] = field(default_factory=set)
     t0: float = 0.0
     t1: float = 0.0
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self._last_pss = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -140,9 +146,20 @@ class Watch:
             except psutil.Error:
                 continue
             self.cpu[pid] = t.user + t.system
+            if pid not in self.seen and self.label is not None:
+                with contextlib.suppress(psutil.Error):
+                    self.labels[pid] = self.label(p)
             self.seen.add(pid)
         self.peak_count = max(self.peak_count, len(procs))
         self.peak_rss = max(self.peak_rss, rss)
+        now = time.monotonic()
+        if self.pss_every and now - self._last_pss >= self.pss_every:
+            self._last_pss = now
+            mem = memory(procs.values())
+            if mem.pss is not None:
+                self.peak_pss = max(self.peak_pss or 0.0, mem.pss)
+            if mem.uss is not None:
+                self.peak_uss = max(self.peak_uss or 0.0, mem.uss)
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
@@ -167,8 +184,33 @@ class Watch:
         with self._lock:
             return sum(v - self.base.get(pid, 0.0) for pid, v in self.cpu.items())
 
+    def cpu_by_role(self) -> dict[str, float]:
+        """CPU seconds while watched, summed by process label."""
+        out: dict[str, float] = {}
+        with self._lock:
+            for pid, v in self.cpu.items():
+                name = self.labels.get(pid, "other")
+                out[name] = out.get(name, 0.0) + v - self.base.get(pid, 0.0)
+        return out
+
     @property
     def cpu_percent(self) -> float:
         """CPU while watched, in percent of one core."""
         wall = max(self.t1 - self.t0, 1e-9)
         return 100.0 * self.cpu_seconds / wall
+
+
+def role(p: psutil.Process) -> str:
+    """A short name for what a process is: the module it runs (``-m``) or its
+    script; a fork that kept its parent's command line is "<parent> child"."""
+    cmd = p.cmdline()
+    if "-m" in cmd[:-1]:
+        name = cmd[cmd.index("-m") + 1]
+    elif len(cmd) > 1 and "python" in os.path.basename(cmd[0]):
+        name = os.path.basename(cmd[1])
+    else:
+        name = os.path.basename(cmd[0]) if cmd else p.name()
+    parent = p.parent()
+    if parent is not None and parent.cmdline() == cmd:
+        name += " child"
+    return name

@@ -104,7 +104,7 @@ class Figure:
 
     def ratio_text(self) -> str:
         r = self.tomato_over_sugo
-        return "—" if r is None else f"{r:.3g}x"
+        return "—" if r is None else f"{fmt(r)}x"
 
     def as_json(self) -> dict[str, Any]:
         return {

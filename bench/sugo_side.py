@@ -131,6 +131,11 @@ class SugoSystem:
                 self.pids()
                 took, done = self.cli("stop", "--force", "--json", timeout=60)
                 seconds = took if done.returncode == 0 else None
+                if done.returncode != 0:
+                    why = (done.stderr.strip() or done.stdout.strip())[-300:]
+                    print(
+                        f"  [sugo] `sugo stop` failed ({done.returncode}): {why}", file=sys.stderr
+                    )
         finally:
             survivors = procs.kill_pids(self.seen)
             if survivors:
