@@ -29,6 +29,10 @@ from sugo.protocol.wire import Request, to_builtins
 
 log = logging.getLogger("sugo.host")
 
+# Shutdown waits this long for the teardowns: less than the daemon's 2 s
+# shutdown request timeout, so the reply still arrives in time.
+TEARDOWN_TIMEOUT = 1.5
+
 Key = tuple[str, str]
 # Verbs that change state: a retried request with a seen id gets the first reply.
 _NON_IDEMPOTENT = (
@@ -218,12 +222,33 @@ class DriverHost:
         data = host_api.TaskDataReply(chunks=headers, running=running, error=error)
         return Result(data=to_builtins(data), frames=frames)
 
-    def teardown_all(self) -> None:
-        for address, channel in list(self.interface.devmap):
-            try:
-                self.interface.dev_teardown(address=address, channel=channel)
-            except Exception:
-                log.exception("%s: teardown of (%s,%s) failed", self.driver_name, address, channel)
+    def teardown_all(self, timeout: float = TEARDOWN_TIMEOUT) -> None:
+        """Tear every component down at once (each may reset slowly); wait at
+        most ``timeout`` s, so a hung instrument cannot hold up a shutdown."""
+        threads = [
+            threading.Thread(
+                target=self._teardown_one, args=key, name=f"teardown-{key}", daemon=True
+            )
+            for key in list(self.interface.devmap)
+        ]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + timeout
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        left = sum(t.is_alive() for t in threads)
+        if left:
+            log.warning(
+                "%s: %d component(s) still tearing down after %g s", self.driver_name, left, timeout
+            )
+
+    def _teardown_one(self, address: str, channel: str) -> None:
+        try:
+            reply = self.interface.dev_teardown(address=address, channel=channel)
+            if not reply.success:
+                log.warning("%s: %s", self.driver_name, reply.msg)
+        except Exception:
+            log.exception("%s: teardown of (%s,%s) failed", self.driver_name, address, channel)
 
     def close(self) -> None:
         for w in self._workers.values():
