@@ -242,6 +242,8 @@ class DriverManager:
         return [c for c in self.d.devices.components() if c.driver == driver]
 
     def _register(self, dp: DriverProc) -> None:
+        if dp.failed:
+            return
         ep, gen = dp.endpoint, dp.generation
         specs = self.components_of(dp.name)
         for spec in specs:
@@ -277,7 +279,7 @@ class DriverManager:
     def _registered(
         self, dp: DriverProc, gen: int, results: list[Registration], restart: bool = False
     ) -> None:
-        if gen != dp.generation or self._stopping:
+        if gen != dp.generation or self._stopping or dp.failed:
             return
         failed = 0
         for name, caps, error, health in results:

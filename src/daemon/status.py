@@ -74,7 +74,10 @@ def status_info(d: "Daemon") -> api.StatusInfo:
         )
         for dev in d.devices.devices
     ]
-    ready = all(r.state == DriverState.READY for r in store.list_drivers()) and all(
+    # Ready = everything settled: a driver that cannot start counts as settled
+    # (its error is shown), so `sugo start` can report it instead of waiting.
+    settled = (DriverState.READY, DriverState.FAILED)
+    ready = all(r.state in settled for r in store.list_drivers()) and all(
         c.state not in (ComponentState.REGISTERING,) for c in store.list_components()
     )
     return api.StatusInfo(
