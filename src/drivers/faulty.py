@@ -20,6 +20,8 @@ component with `dev_set_attr` / a task parameter; `reset` restores the setting.
 - ``reset_delay`` (float, s, default 0): every reset takes that long.
 - ``ignore_stop`` (bool): `stop_task` is ignored; the task runs until its
   `max_duration` ends (a teardown still stops it).
+- ``unplugged`` (bool): `ping` fails as if the device were unplugged, so the
+  daemon's periodic health check shows 310 "not answering".
 """
 
 import math
@@ -55,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "hang_seconds": 10.0,
     "reset_delay": 0.0,
     "ignore_stop": False,
+    "unplugged": False,
 }
 
 
@@ -84,6 +87,7 @@ class FaultyManager(BaseManager):
                 type=float, rw=True, units="s", minimum=0, default=defaults["reset_delay"]
             ),
             "ignore_stop": Attr(type=bool, rw=True, default=defaults["ignore_stop"]),
+            "unplugged": Attr(type=bool, rw=True, default=defaults["unplugged"]),
         }
         self.values: dict[str, Any] = {}
         super().__init__(driver, key, **kwargs)
@@ -130,6 +134,12 @@ class FaultyManager(BaseManager):
         super().reset()
         if delay > 0:
             time.sleep(delay)  # a slow instrument, on purpose
+
+    def ping(self) -> None:
+        # A real driver would ask the instrument for its identity here.
+        if self.values["unplugged"]:
+            raise ConnectionError(f"no answer from simulated device {self.name} (unplugged)")
+        self.set_properties(model="FLT-1", serial=f"F-{self.key[0]}-{self.key[1]}", firmware="1.0")
 
     def hang(self, verb: str) -> None:
         """Block for `hang_seconds` if `verb` is the one set to hang."""

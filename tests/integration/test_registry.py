@@ -240,3 +240,32 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+FAULTY_DEVICES = """
+[[devices]]
+name = "dev-faulty"
+driver = "faulty"
+address = "f"
+channels = ["1", "2"]
+
+[[pipelines]]
+name = "pip-f-*"
+devices = [{ role = "f", device = "dev-faulty", channel = "each" }]
+"""
+
+
+def test_ping_finds_an_unplugged_device_and_reads_properties(make_daemon) -> None:
+    h = make_daemon(FAULTY_DEVICES)
+    comp = component(h, "faulty:(f,1)")
+    assert comp["properties"] == {"model": "FLT-1", "serial": "F-f-1", "firmware": "1.0"}
+    set_unplugged = api.ComponentCall(
+        name="faulty:(f,1)", verb="dev_set_attr", args={"attr": "unplugged", "val": True}
+    )
+    h.call(set_unplugged)
+    got = wait_for(lambda: (c := component(h, "faulty:(f,1)"))["code"] == 310 and c, 6, "code 310")
+    assert "unplugged" in got["text"] and got["error_count"] >= 1
+    assert component(h, "faulty:(f,2)")["code"] == 100  # the other channel is fine
+    h.call(api.ComponentCall(name="faulty:(f,1)", verb="dev_set_attr",
+                             args={"attr": "unplugged", "val": False}))  # fmt: skip
+    wait_for(lambda: component(h, "faulty:(f,1)")["code"] == 100, 6, "recovery to 100")
