@@ -24,7 +24,7 @@ def test_health_record() -> None:
     snap = h.snapshot(running=True)
     assert (snap["code"], snap["text"], snap["error_count"]) == (320, "overheated", 2)
     assert [e["message"] for e in snap["errors"]] == ["first", "second"]
-    with pytest.raises(ValueError, match="not in 100..599"):
+    with pytest.raises(ValueError, match=r"not in 100\.\.599"):
         h.set(42)
 
 
