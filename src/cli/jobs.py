@@ -12,6 +12,9 @@ JOB_HEADERS = [
 ]  # fmt: skip
 
 
+TASK_STYLES = {"completed": "green", "running": "blue", "error": "red", "cancelled": "yellow"}
+
+
 def show_jobs(out: Output, jobs: Sequence[api.JobInfo], details: bool = False) -> None:
     """The jobs as a table; with ``details``, each job's results and error below."""
     out.table(
@@ -33,6 +36,18 @@ def show_jobs(out: Output, jobs: Sequence[api.JobInfo], details: bool = False) -
     if not details:
         return
     for j in jobs:
+        if j.waiting and j.status in ("q", "qw"):
+            out.line(f"  job {j.id}: waiting: " + out.paint(j.waiting, "yellow"))
+        for t in j.tasks:
+            took = ""
+            if t.get("started_at"):
+                took = f"  {fmt_time(t['started_at'])} → {fmt_time(t.get('ended_at'))}"
+            out.line(
+                f"  job {j.id}: task {t['index']} {t['role']}/{t['technique']}"
+                f"  {out.paint(t['state'], TASK_STYLES.get(t['state'], ''))}"
+                f"  {t.get('points', 0)} points{took}"
+                + (f"  {out.paint(t['error'], 'red')}" if t.get("error") else "")
+            )
         if j.respath:
             out.line(f"  job {j.id}: results {j.respath}")
         if j.snappath:

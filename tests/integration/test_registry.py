@@ -186,7 +186,7 @@ def test_maintenance_on_jobs_blocks_the_third_job(make_daemon) -> None:
     assert "maintenance 'clean' due on device dev-counter" in waiting
     assert h.job(third["id"])["status"] == "qw"
     jobs_out = h.cli("jobs", str(third["id"]))
-    assert "maintenance" in jobs_out.stdout
+    assert f"job {third['id']}: waiting: maintenance 'clean' due" in jobs_out.stdout
     # Counters survive a restart of the daemon.
     h.stop(force=False)
     h.start()
@@ -205,6 +205,8 @@ def test_job_log_has_driver_lines_and_tasks_have_times(daemon: DaemonHarness) ->
     daemon.load_ready("pip-counter-2", "log")
     job = daemon.submit(payload("log", ("counter", 0.3, 0.1), ("counter", 0.2, 0.1)))
     done = daemon.wait_job(job["id"])
+    table = daemon.cli("jobs", str(job["id"])).stdout
+    assert f"job {job['id']}: task 1 counter/count  completed  2 points" in table
     out = daemon.cli("job", "log", str(job["id"]))
     assert out.returncode == 0, out.stderr
     assert f"job {job['id']}: ended c" in out.stdout
