@@ -155,7 +155,9 @@ class StagingTail:
         rows = chunk.rows
         data.points += rows
         data.task_points[chunk.task_index] = data.task_points.get(chunk.task_index, 0) + rows
-        data.units.update(chunk.units)
+        for name in chunk.columns:
+            # Units of the latest chunk: the same variable may differ between techniques.
+            data.units[name] = chunk.units.get(name, "")
         if not rows:
             return
         uts = chunk.columns["uts"]

@@ -163,8 +163,11 @@ def render(
     scale, tunit = _time_axis((max(ends) - t0) if ends else 0.0)
     heights = [ROLE_PX + PANEL_PX * max(1, min(MAX_PANELS, len(s.panels()))) for s in series]
     subfigs = fig.subfigures(len(series), 1, height_ratios=heights, squeeze=False)[:, 0]
+    tmax = ((max(ends) - t0) / scale) if ends else 1.0
     for sub, s in zip(subfigs, series, strict=True):
-        _draw_role(sub, s, t0, scale, tunit, task_labels)
+        ax = _draw_role(sub, s, t0, scale, tunit, task_labels)
+        # One time range for every role, so their panels line up.
+        ax.set_xlim(-0.02 * tmax, 1.02 * tmax or 1.0)
     fig.savefig(path, dpi=DPI, format="png")
     return path
 
@@ -176,7 +179,8 @@ def _draw_role(
     scale: float,
     tunit: str,
     task_labels: dict[int, str],
-) -> None:
+) -> "Axes":
+    """Draw one role; returns its lowest axes (they share the time axis)."""
     heading = f"{s.role} ({s.component})" if s.component else s.role
     panels = s.panels()
     shown = panels[:MAX_PANELS]
@@ -199,6 +203,7 @@ def _draw_role(
         ax.grid(True, alpha=0.3)
     _mark_tasks(axes, t, s.task, task_labels)
     axes[-1].set_xlabel(f"time since the job's first point [{tunit}]")
+    return axes[-1]
 
 
 def _mark_tasks(

@@ -32,6 +32,7 @@ BAR_WIDTH = 20
 #: Seconds between refreshes: a terminal redraws often, a log file wants fewer lines.
 EVERY_TTY = 1.0
 EVERY_PLAIN = 5.0
+STATUS_POLL = 0.25  # seconds between status requests while watching
 #: Unit spellings worth shortening on screen.
 #: Task state → style of its progress bar.
 STATE_STYLES = {"completed": "green", "error": "red", "cancelled": "yellow", "pending": "dim"}
@@ -119,7 +120,7 @@ def _values(data: RoleData | None) -> list[tuple[str, str]]:
         units = data.units.get(name, "")
         units = SHORT_UNITS.get(units, units)
         text = fmt_number(value)
-        out.append((name, f"{text} {units}" if units and text != "-" else text))
+        out.append((name, f"{text} {units}" if units else text))
     return out
 
 
@@ -135,7 +136,13 @@ def fmt_number(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return "-" if math.isnan(value) else f"{value:.4g}"
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        if value.is_integer() and abs(value) < 1e9:
+            return f"{value:.0f}"
+        if 1000 <= abs(value) < 1e9:
+            return f"{value:.1f}"
+        return f"{value:.4g}"
     return str(value)
 
 
@@ -284,6 +291,7 @@ def watch(
     plan: JobPlan | None = None
     tail: StagingTail | None = None
     job = client.job(jobid)
+    next_draw = time.monotonic()
     if screen is not None:
         out.out.write("\033[?25l")  # hide the cursor while redrawing
     try:
@@ -291,26 +299,26 @@ def watch(
             if plan is None and job.status not in ("q", "qw"):
                 plan = fetch_plan(client, jobid)
                 tail = StagingTail(plan.jobdir) if plan else None
-            now = time.time()
-            progress = _progress(job, plan, tail, now)
-            if not out.json_mode:
+            final = job.status in FINAL
+            if final or time.monotonic() >= next_draw:
+                next_draw = time.monotonic() + every
+                now = (job.completed_at or time.time()) if final else time.time()
+                progress = _progress(job, plan, tail, now)
                 if screen is not None:
                     screen.draw(frame.live(job, progress, now))
-                elif job.status not in FINAL:
+                elif not out.json_mode:
                     for line in frame.plain(job, progress, now):
                         out.line(line)
-            if job.status in FINAL:
-                break
-            time.sleep(every)
+            if final:
+                return job
+            # The status is asked for more often than the view is drawn, so
+            # the end of the job shows at once.
+            time.sleep(max(0.0, min(STATUS_POLL, next_draw - time.monotonic())))
             job = client.job(jobid)
     finally:
         if screen is not None:
             out.out.write("\033[?25h")
             out.out.flush()
-    if screen is None and not out.json_mode:
-        for line in frame.plain(job, _progress(job, plan, tail, time.time()), time.time()):
-            out.line(line)
-    return job
 
 
 def _progress(
