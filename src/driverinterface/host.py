@@ -119,6 +119,12 @@ class DriverHost:
         return DEFERRED
 
     def _component_verb(self, req: host_api.ComponentRequest, call: Call) -> Any:
+        if isinstance(req, host_api.TaskValidate):
+            # A pure check of a payload against the component's declarations: it
+            # must not wait behind a slow reset of the component the daemon
+            # happened to pick for validating a submit.
+            self._general.submit(self._answer, call, req, lambda: self._run_component_verb(req))
+            return DEFERRED
         key = (req.address, req.channel)
         with self._lock:
             worker = self._workers.get(key)
