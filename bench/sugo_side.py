@@ -104,7 +104,9 @@ class SugoSystem:
         seconds, done = self.cli("start", "--json", "--timeout", str(timeout), timeout=timeout + 10)
         if done.returncode != 0:
             self._adopt()
-            raise RuntimeError(f"sugo start failed ({done.returncode}): {done.stderr.strip()}")
+            raise RuntimeError(
+                f"sugo start failed ({done.returncode}): {done.stderr.strip()} {self.log_tail()}"
+            )
         self.daemon_pid = int(json.loads(done.stdout)["pid"])
         self.seen.add(self.daemon_pid)
         self.pids()
@@ -112,6 +114,16 @@ class SugoSystem:
         if not status["ready"]:
             raise RuntimeError("sugo start returned, but the daemon does not say ready")
         return seconds
+
+    def log_tail(self, lines: int = 5) -> str:
+        """The last lines of every log of this system, for error messages."""
+        out = []
+        for f in sorted((self.root / "logs").glob("*")):
+            with contextlib.suppress(OSError):
+                tail = f.read_text(errors="replace").splitlines()[-lines:]
+                if tail:
+                    out.append(f"[{f.name}] " + " | ".join(tail))
+        return " ".join(out)
 
     def _adopt(self) -> None:
         # A start that failed may still have left a daemon: find it to stop it.
