@@ -55,6 +55,7 @@ SLOW_TIMEOUTS = {
     "submit": 30.0,
     "snapshot": 35.0,
     "component": 15.0,
+    "job_rebuild": 620.0,
 }
 
 
@@ -222,14 +223,23 @@ class SugoClient:
         info: api.JobInfo = self._call(req, api.JobInfo)
         return info
 
-    def jobs(self, ids: Iterable[int] = ()) -> list[api.JobInfo]:
-        """The named jobs, or every job the daemon knows when ``ids`` is empty."""
-        reply: api.JobsInfo = self._call(api.Jobs(ids=_ids(ids)), api.JobsInfo)
+    def jobs(self, ids: Iterable[int] = (), recent: int | None = None) -> list[api.JobInfo]:
+        """The named jobs, or every job the daemon knows when ``ids`` is empty;
+        with ``recent`` = N (and no ids), every unfinished job and the N newest others."""
+        req = api.Jobs(ids=_ids(ids), recent=recent)
+        reply: api.JobsInfo = self._call(req, api.JobsInfo)
         return reply.jobs
 
     def job(self, jobid: int) -> api.JobInfo:
         """One job."""
         [info] = self.jobs([jobid])
+        return info
+
+    def rebuild(self, jobid: int) -> api.JobInfo:
+        """Write an ended job's results file again from its staging store (once
+        a full disk or an unwritable folder is fixed); returns the job, whose
+        ``respath`` is the file written."""
+        info: api.JobInfo = self._call(api.JobRebuild(jobid=jobid), api.JobInfo)
         return info
 
     def cancel(self, ids: int | Iterable[int]) -> dict[str, Any]:

@@ -202,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     q = jadd("log", "registry:cmd_job_log", "the job's log, with its drivers' lines")
     q.add_argument("id", type=job_id, metavar="ID")
     q.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
+    q = jadd("rebuild", "jobtools:cmd_rebuild", "write an ended job's results file again")
+    q.add_argument("id", type=job_id, metavar="ID")
     q = jadd("prune", "registry:cmd_job_prune", "delete old finished jobs (not results files)")
     q.add_argument("--older-than", type=float, metavar="DAYS",
                    help="default: jobs.retention_days of settings.toml")  # fmt: skip

@@ -8,19 +8,21 @@ posts its outcome back.
 
 import json
 import logging
+import os
 import shutil
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sugo.daemon.processes import Tracked
 from sugo.daemon.registry_tables import TaskRow
 from sugo.daemon.scheduler import can_run
-from sugo.daemon.states import FINAL, ComponentState, JobStatus
-from sugo.daemon.store import ComponentRow, JobRow, PipelineRow
-from sugo.errors import RequestFailed, SugoError
+from sugo.daemon.states import FINAL, QUEUED, RUNNING, ComponentState, JobStatus
+from sugo.daemon.store import ComponentRow, JobRow, PipelineRow, is_locked
+from sugo.errors import RequestFailed, StoreError, SugoError
 from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
 from sugo.protocol.client import endpoint
@@ -36,10 +38,52 @@ log = logging.getLogger("sugo.daemon.jobs")
 WATCH_EVERY = 0.2  # seconds between checks that running job runners are alive
 SNAPSHOT_TIMEOUT = 30.0
 FINAL_FILE = "final.json"  # a runner's own record of how its job ended
+PENDING_FILE = "finalize.pending"  # results still owed by a finalize process
+STORE_RETRY = 1.0  # seconds before redoing a change the locked database refused
+REBUILD_TIMEOUT = 600.0  # writing the results of a long job takes a while
+MAX_PAYLOAD_VALUES = 100_000  # more is an alias bomb, not an experiment
 
 
 def respath_of(output_dir: str, prefix: str | None, jobid: int) -> str:
     return str(Path(output_dir) / f"{prefix or f'results.{jobid}'}.nc")
+
+
+def check_writable(folder: Path) -> None:
+    """Refuse an output folder that cannot be written (or created): better
+    now than as a failed job at its end."""
+    probe = folder
+    try:
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        is_dir = probe.is_dir()
+    except OSError as e:  # e.g. a parent folder we may not enter
+        raise SugoError(f"output folder {folder}: {e.strerror or e}") from None
+    if not is_dir:
+        raise SugoError(f"output folder {folder}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise SugoError(f"output folder {folder} is not writable ({probe}: no write access)")
+
+
+def check_size(payload: "Payload", source: str) -> None:
+    """Refuse a payload that expands to a huge document: YAML aliases share
+    references, so a few hundred bytes can stand for gigabytes once dumped."""
+    from pydantic import BaseModel
+
+    budget = MAX_PAYLOAD_VALUES
+    stack: list[Any] = [payload]
+    while stack:
+        obj = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise SugoError(
+                f"{source}: expands to more than {MAX_PAYLOAD_VALUES} values (YAML aliases?)"
+            )
+        if isinstance(obj, BaseModel):
+            stack.extend(vars(obj).values())
+        elif isinstance(obj, dict):
+            stack.extend(obj.values())
+        elif isinstance(obj, list | tuple | set | frozenset):
+            stack.extend(obj)
 
 
 def resolve_output(payload: "Payload", cwd: str) -> tuple[str, str | None]:
@@ -69,6 +113,7 @@ class JobManager:
         self.d = daemon
         self.runners: dict[int, Tracked] = {}
         self._snapshot_waiters: dict[int, list[Call]] = {}
+        self._rebuilding: set[int] = set()
         self._lock = threading.Lock()  # guards `runners` for the watcher thread
         self._stop_watch = threading.Event()
 
@@ -82,6 +127,7 @@ class JobManager:
             api.JobSpecRequest: self.on_job_spec,
             api.JobEvent: self.on_job_event,
             api.JobDone: self.on_job_done,
+            api.JobRebuild: self.on_job_rebuild,
             api.JobLog: self.on_job_log,
             api.JobPrune: self.on_job_prune,
         }
@@ -107,6 +153,12 @@ class JobManager:
                 if job is None:
                     raise SugoError(f"no job {i}")
                 jobs.append(job)
+        elif req.recent is not None:
+            # Every unfinished job and the newest others: fast with years of history.
+            active = self.d.store.list_jobs(statuses=[*QUEUED, *RUNNING])
+            newest = self.d.store.list_jobs(limit=max(req.recent, 0))
+            by_id = {j.id: j for j in [*active, *newest]}
+            jobs = [by_id[i] for i in sorted(by_id)]
         else:
             jobs = self.d.store.list_jobs()
         return {"jobs": self.infos(jobs)}
@@ -129,10 +181,15 @@ class JobManager:
     def on_submit(self, req: api.Submit, call: Call) -> Any:
         from sugo.jobs.payload import parse_payload
 
-        payload = parse_payload(req.payload, req.fmt, req.source)
+        try:
+            payload = parse_payload(req.payload, req.fmt, req.source)
+        except RecursionError:
+            raise SugoError(f"{req.source}: nested too deeply to be a payload") from None
+        check_size(payload, req.source)
         if payload.user.identifier is None:
             payload = payload.with_user(req.user or "unknown")
         output_dir, prefix = resolve_output(payload, req.cwd)
+        check_writable(Path(output_dir))
         store = self.d.store
         components = {c.name: c for c in store.list_components()}
         pipelines = store.list_pipelines()
@@ -186,26 +243,44 @@ class JobManager:
         prefix: str | None,
     ) -> None:
         store = self.d.store
-        job = store.add_job(
-            payload_json=payload.model_dump_json(),
-            jobname=req.jobname,
-            sample=payload.sample.identifier,
-            user=payload.user.identifier or "unknown",
-            output_dir=output_dir,
-            prefix=prefix,
-            unlock_when_done=payload.settings.unlock_when_done,
-            jobdir_root=self.d.settings.jobs.storage,
-        )
-        job = store.update_job(job.id, respath=respath_of(output_dir, prefix, job.id))
-        store.add_tasks(
-            [
-                TaskRow(job.id, i, t.component_role, t.technique_name, "pending")
-                for i, t in enumerate(payload.method)
-            ]
-        )
-        self.d.events.emit("job.queued", f"job {job.id}", sample=job.sample)
+        try:
+            job = store.add_job(
+                payload_json=payload.model_dump_json(),
+                jobname=req.jobname,
+                sample=payload.sample.identifier,
+                user=payload.user.identifier or "unknown",
+                output_dir=output_dir,
+                prefix=prefix,
+                unlock_when_done=payload.settings.unlock_when_done,
+                jobdir_root=self.d.settings.jobs.storage,
+            )
+        except SugoError as e:
+            call.fail(f"{req.source} not queued: {e}")
+            return
+        # The job exists: what follows is completed later if the database is locked now.
+        respath = respath_of(output_dir, prefix, job.id)
+        tasks = [
+            TaskRow(job.id, i, t.component_role, t.technique_name, "pending")
+            for i, t in enumerate(payload.method)
+        ]
+        what = f"job {job.id}"
+        self.until_stored(what, lambda: store.update_job(job.id, respath=respath))
+        self.until_stored(what, lambda: store.add_tasks(tasks))
+        self.until_stored(what, lambda: self.d.events.emit("job.queued", what, sample=job.sample))
         self.d.scheduler.kick()
-        call.reply(self.info(job))
+        call.reply({**self.info(job), "respath": respath})
+
+    def until_stored(self, what: str, change: Callable[[], object]) -> None:
+        """Make ``change`` now (loop thread) or, while another process holds the
+        database's lock, every STORE_RETRY s until it goes through: delayed, never lost."""
+        try:
+            change()
+        except StoreError as e:
+            if not is_locked(e):
+                log.error("%s: %s", what, e)
+            elif not self.d.stopping:
+                log.warning("%s: %s; trying again in %g s", what, e, STORE_RETRY)
+                self.d.loop.call_later(STORE_RETRY, lambda: self.until_stored(what, change))
 
     # -- start --------------------------------------------------------------------------
 
@@ -213,17 +288,37 @@ class JobManager:
         store = self.d.store
         jobdir = Path(job.jobdir)
         jobdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        store.set_job_status(job.id, JobStatus.R)
-        store.update_job(job.id, pipeline=p.name)
-        store.set_pipeline(p.name, ready=False, jobid=job.id)
-        for name in p.components.values():
-            store.set_component_state(name, ComponentState.BUSY)
+        what = f"job {job.id}"
+        try:
+            store.set_job_status(job.id, JobStatus.R)
+        except StoreError as e:
+            if is_locked(e):  # nothing changed: the scheduler tries again later
+                self.d.loop.call_later(STORE_RETRY, self.d.scheduler.kick)
+            raise
+        try:
+            store.update_job(job.id, pipeline=p.name)
+            store.set_pipeline(p.name, ready=False, jobid=job.id)
+            for name in p.components.values():
+                store.set_component_state(name, ComponentState.BUSY)
+        except StoreError as e:
+            # Running without a runner: end it so that nothing stays reserved.
+            error = f"could not start: {e}"
+            self.until_stored(what, lambda: self.finish(job.id, JobStatus.CE, error, None))
+            return
         argv = ["run", str(job.id), "--daemon", endpoint("127.0.0.1", self.d.port)]
         tracked = self.d.launcher.spawn(argv, jobdir / "job.log")
-        store.update_job(job.id, runner_pid=tracked.pid, runner_started=tracked.create_time)
         with self._lock:
-            self.runners[job.id] = tracked
-        self.d.events.emit("job.started", f"job {job.id}", pipeline=p.name, pid=tracked.pid)
+            self.runners[job.id] = tracked  # watched from now on, whatever the store says
+        self.until_stored(
+            what,
+            lambda: store.update_job(
+                job.id, runner_pid=tracked.pid, runner_started=tracked.create_time
+            ),
+        )
+        self.until_stored(
+            what,
+            lambda: self.d.events.emit("job.started", what, pipeline=p.name, pid=tracked.pid),
+        )
         log.info("job %d: started on %s (runner pid %d)", job.id, p.name, tracked.pid)
 
     def on_job_spec(self, req: api.JobSpecRequest, call: Call) -> Any:
@@ -306,8 +401,13 @@ class JobManager:
     def finish(self, jobid: int, status: JobStatus, error: str | None, respath: str | None) -> None:
         store = self.d.store
         job = store.get_job(jobid)
-        if job is None or job.status in FINAL:
-            return  # a final status is never overwritten
+        if job is None:
+            return
+        if job.status in FINAL:
+            # A final status is never overwritten; but a release that a locked
+            # database cut short is completed now.
+            self._release(job)
+            return
         job = store.set_job_status(jobid, status, error=error)
         if respath:
             job = store.update_job(jobid, respath=respath)
@@ -451,7 +551,18 @@ class JobManager:
     # -- runner supervision and recovery ----------------------------------------------
 
     def recover(self) -> None:
-        """After a daemon restart: re-attach to live runners, settle the rest."""
+        """After a daemon restart: re-attach to live runners, settle the rest,
+        and write the results still owed by a finalize that did not finish."""
+        storage = self.d.settings.jobs.storage
+        for marker in storage.glob(f"*/{PENDING_FILE}"):
+            job = (
+                self.d.store.get_job(int(marker.parent.name))
+                if marker.parent.name.isdigit()
+                else None
+            )
+            if job is not None and job.status in FINAL:
+                log.info("job %d: its results file is still owed; writing it", job.id)
+                self._spawn_finalize(job)
         for job in self.d.store.running_jobs():
             tracked = None
             if job.runner_pid and job.runner_started:
@@ -461,7 +572,7 @@ class JobManager:
                     self.runners[job.id] = tracked
                 log.info("job %d: re-attached to its runner (pid %d)", job.id, tracked.pid)
             else:
-                self.runner_lost(job.id, job.runner_pid)
+                self._lost_until_stored(job.id, job.runner_pid)
 
     def start_watch(self) -> None:
         def watch() -> None:
@@ -475,7 +586,10 @@ class JobManager:
         threading.Thread(target=watch, name="watch-runners", daemon=True).start()
 
     def _post_lost(self, jobid: int, pid: int) -> None:
-        self.d.loop.post(lambda: self.runner_lost(jobid, pid))
+        self.d.loop.post(lambda: self._lost_until_stored(jobid, pid))
+
+    def _lost_until_stored(self, jobid: int, pid: int | None) -> None:
+        self.until_stored(f"job {jobid}", lambda: self.runner_lost(jobid, pid))
 
     def stop_watch(self) -> None:
         self._stop_watch.set()
@@ -486,7 +600,10 @@ class JobManager:
                 return
             self.runners.pop(jobid, None)
         job = self.d.store.get_job(jobid)
-        if job is None or job.status in FINAL:
+        if job is None:
+            return
+        if job.status in FINAL:
+            self._release(job)  # in case a locked database cut the release short
             return
         final = Path(job.jobdir) / FINAL_FILE
         if final.exists():
@@ -498,10 +615,68 @@ class JobManager:
                 log.error("job %d: unreadable %s: %s", jobid, final, e)
         error = f"job runner (pid {pid}) died unexpectedly"
         log.error("job %d: %s; writing the data it had staged", jobid, error)
+        # The note goes first: a daemon killed before the finalize has run
+        # finds it at its next start and writes the results then.
+        try:
+            (Path(job.jobdir) / PENDING_FILE).touch(mode=0o600)
+        except OSError as e:
+            log.error("job %d: cannot note the pending results: %s", jobid, e)
         self.finish(jobid, JobStatus.CE, error, None)
         self._reset_components(job)
-        argv = ["finalize", str(jobid), "--daemon", endpoint("127.0.0.1", self.d.port)]
-        self.d.launcher.spawn(argv, Path(job.jobdir) / "job.log")
+        self._spawn_finalize(job)
+
+    def _spawn_finalize(self, job: JobRow, report: Path | None = None) -> Tracked:
+        """Write an ended job's results file from its staging store, in a runner
+        process (the daemon never imports the NetCDF stack)."""
+        argv = ["finalize", str(job.id), "--daemon", endpoint("127.0.0.1", self.d.port)]
+        if report is not None:
+            argv += ["--report", str(report)]
+        return self.d.launcher.spawn(argv, Path(job.jobdir) / "job.log")
+
+    def on_job_rebuild(self, req: api.JobRebuild, call: Call) -> Any:
+        job = self.d.store.get_job(req.jobid)
+        if job is None:
+            raise SugoError(f"no job {req.jobid}")
+        if job.status not in FINAL:
+            raise SugoError(f"job {job.id} has not ended ({job.status}); its results come then")
+        staging = Path(job.jobdir) / "staging"
+        if not staging.is_dir():
+            raise SugoError(f"job {job.id}: no staged data in {staging} (pruned or never run)")
+        if job.id in self._rebuilding:
+            raise SugoError(f"job {job.id}: a rebuild is already running")
+        report = Path(job.jobdir) / "rebuild.json"
+        report.unlink(missing_ok=True)
+        tracked = self._spawn_finalize(job, report)
+        self._rebuilding.add(job.id)
+
+        def wait() -> None:
+            try:
+                if not tracked.wait(REBUILD_TIMEOUT):
+                    tracked.signal(signal.SIGKILL)
+                    call.fail(f"job {job.id}: rebuild stopped after {REBUILD_TIMEOUT:g} s")
+                    return
+                try:
+                    outcome = json.loads(report.read_text())
+                except (OSError, ValueError) as e:
+                    call.fail(f"job {job.id}: rebuild failed (see {job.jobdir}/job.log): {e}")
+                    return
+                if not outcome.get("ok"):
+                    call.fail(f"job {job.id}: rebuild failed: {outcome.get('error')}")
+                    return
+                respath = str(outcome["respath"])
+                self.d.loop.post(lambda: self._rebuilt(call, job.id, respath))
+            finally:
+                self.d.loop.post(lambda: self._rebuilding.discard(job.id))
+
+        self.d.pool.submit(wait)
+        return DEFERRED
+
+    def _rebuilt(self, call: Call, jobid: int, respath: str) -> None:
+        what = f"job {jobid}"
+        self.until_stored(what, lambda: self.d.store.update_job(jobid, respath=respath))
+        self.until_stored(what, lambda: self.d.events.emit("job.rebuilt", what, respath=respath))
+        job = self.d.store.get_job(jobid)
+        call.reply({**self.info(job), "respath": respath} if job else {"respath": respath})
 
     def _reset_components(self, job: JobRow) -> None:
         p = self.d.store.get_pipeline(job.pipeline) if job.pipeline else None

@@ -38,6 +38,9 @@ from sugo.errors import StoreError
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
+# While another process holds the write lock, writes give up this fast, so the
+# daemon's loop keeps serving (each refused write is an error reply, not a stall).
+LOCKED_BUSY_TIMEOUT_MS = 100
 
 
 class _Unset(Enum):
@@ -222,6 +225,7 @@ class Store(RegistryTables):
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._busy_ms = BUSY_TIMEOUT_MS
         try:
             _create_private(self.path)
             self._conn = sqlite3.connect(
@@ -274,9 +278,20 @@ class Store(RegistryTables):
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error) and _locked(exc):
+                self._set_busy_timeout(LOCKED_BUSY_TIMEOUT_MS)
+                raise StoreError(
+                    f"{what}: the database {self.path} is locked by another process ({exc})"
+                ) from exc
             if isinstance(exc, sqlite3.Error):
                 raise StoreError(f"{what}: refused by the database: {exc}") from exc
             raise
+        self._set_busy_timeout(BUSY_TIMEOUT_MS)
+
+    def _set_busy_timeout(self, ms: int) -> None:
+        if ms != self._busy_ms:
+            self._conn.execute(f"PRAGMA busy_timeout={ms:d}")
+            self._busy_ms = ms
 
     def _rows(self, sql: str, params: Sequence[object], decode: Callable[[Any], _R]) -> list[_R]:
         return list(map(decode, self._conn.execute(sql, params).fetchall()))
@@ -624,6 +639,18 @@ class Store(RegistryTables):
         """Forget ``key`` (no error if absent)."""
         with self._write(f"meta {key}") as conn:
             conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+
+
+def _locked(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # primary code of an extended one
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def is_locked(exc: BaseException) -> bool:
+    """True if a StoreError came from another process holding the database's
+    lock: the same write can succeed later, so the caller may retry it."""
+    cause = exc.__cause__
+    return isinstance(cause, sqlite3.Error) and _locked(cause)
 
 
 def _must(row: _R | None, what: str) -> _R:

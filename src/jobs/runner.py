@@ -37,7 +37,9 @@ HOST_TIMEOUT = 1.0  # per request to a driver host; one retry with the same id
 HOST_RETRIES = 1
 DAEMON_TIMEOUT = 2.0
 DONE_DEADLINE = 30.0  # how long to keep telling the daemon the job ended
+DONE_RETRY = 0.5  # pause between attempts (the daemon may refuse while its database is locked)
 FINAL_FILE = "final.json"
+PENDING_FILE = "finalize.pending"  # the daemon's note that this job's results are still owed
 END_SLACK = 0.003  # poll this long after a task's expected end
 OVERDUE_POLL = 0.02
 RESET_TIMEOUT = 5.0  # poll period once a task runs past its expected end
@@ -143,6 +145,12 @@ class RoleRunner:
         except SugoError as e:
             log.error("job %d: role %s failed: %s", self.job.jobid, self.spec.role, e)
             self.shared.fail(f"{self.spec.role}: {e}")
+        except OSError as e:
+            # Staging is this thread's only file I/O: a full disk or a lost job folder.
+            log.error("job %d: role %s cannot stage data: %s", self.job.jobid, self.spec.role, e)
+            self.shared.fail(
+                f"{self.spec.role}: cannot stage data in {self.job.jobdir}: {e.strerror or e}"
+            )
         except Exception as e:
             log.exception("job %d: role %s crashed", self.job.jobid, self.spec.role)
             self.shared.fail(f"{self.spec.role}: internal error: {e}")
@@ -276,7 +284,10 @@ class JobRunner:
         except Exception as e:
             log.exception("job %d: results file not written", self.jobid)
             status = "ce"
-            error = f"{error + '; ' if error else ''}cannot write {spec.respath}: {e}"
+            error = (
+                f"{error + '; ' if error else ''}cannot write {spec.respath}: {_reason(e)};"
+                f" the data is kept in {self.jobdir / 'staging'} ('sugo job rebuild {self.jobid}')"
+            )
             respath = None
         self._done(status, error, respath)
         return 0
@@ -320,10 +331,10 @@ class JobRunner:
 
     def _done(self, status: str, error: str | None, respath: str | None) -> None:
         record = {"status": status, "error": error, "respath": respath}
-        final = self.jobdir / FINAL_FILE
-        tmp = final.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, final)
+        try:
+            _write_json(self.jobdir / FINAL_FILE, record)
+        except OSError as e:  # a full disk: the daemon still hears it below
+            log.error("job %d: cannot write %s: %s", self.jobid, FINAL_FILE, e)
         self.reporter.close()
         log.info("job %d: ended %s%s", self.jobid, status, f" ({error})" if error else "")
         deadline = time.monotonic() + DONE_DEADLINE
@@ -336,7 +347,8 @@ class JobRunner:
                     return
                 except SugoError as e:
                     log.warning("job %d: daemon not told yet: %s", self.jobid, e)
-        log.error("job %d: daemon unreachable; it will read %s", self.jobid, final)
+                    time.sleep(DONE_RETRY)
+        log.error("job %d: daemon unreachable; it will read %s", self.jobid, FINAL_FILE)
 
 
 def write_job_file(spec: api.JobSpec, path: Path, status: str, error: str | None) -> Path:
@@ -366,6 +378,56 @@ def write_job_file(spec: api.JobSpec, path: Path, status: str, error: str | None
     return write_results(Path(spec.jobdir), path, root_attrs=root, groups=groups)
 
 
+def _reason(e: BaseException) -> str:
+    """What went wrong, without the temporary file name an OSError carries."""
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    return str(e) or type(e).__name__
+
+
+def _write_json(path: Path, record: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, path)
+
+
+def fetch_spec(daemon: str, jobid: int, patient: bool) -> api.JobSpec:
+    """The job's spec from the daemon. ``patient``: keep asking for
+    DONE_DEADLINE seconds (a finalize may start just before a daemon restart)."""
+    deadline = time.monotonic() + (DONE_DEADLINE if patient else 0.0)
+    with Client(daemon, timeout=DAEMON_TIMEOUT) as client:
+        while True:
+            try:
+                spec: api.JobSpec = client.call(
+                    api.JobSpecRequest(jobid=jobid), api.JobSpec, retries=2
+                )
+                return spec
+            except RequestTimeout:
+                if time.monotonic() > deadline:
+                    raise
+
+
+def finalize(spec: api.JobSpec, report: Path | None) -> int:
+    """Write the results file of an ended job from its staging store (after its
+    runner died, or on `sugo job rebuild`); ``report`` gets the outcome as JSON."""
+    record = json.loads(spec.job_json)
+    outcome: dict[str, Any] = {"ok": True, "respath": spec.respath, "error": None}
+    try:
+        write_job_file(spec, Path(spec.respath), record.get("status", "ce"), record["error"])
+        log.info("job %d: results written from the staging store", spec.jobid)
+        (Path(spec.jobdir) / PENDING_FILE).unlink(missing_ok=True)
+    except Exception as e:
+        log.exception("job %d: cannot write the results file", spec.jobid)
+        outcome = {
+            "ok": False,
+            "respath": None,
+            "error": f"cannot write {spec.respath}: {_reason(e)}",
+        }
+    if report is not None:
+        _write_json(report, outcome)
+    return 0 if outcome["ok"] else 1
+
+
 def convert_builtins(obj: Any) -> Any:
     from sugo.protocol.wire import to_builtins
 
@@ -377,26 +439,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mode", choices=["run", "finalize"])
     parser.add_argument("jobid", type=int)
     parser.add_argument("--daemon", required=True)
+    parser.add_argument("--report", type=Path, help="finalize: write the outcome here as JSON")
     args = parser.parse_args(argv)
     from sugo.logs import setup_logging
 
     setup_logging(None, "INFO", f"job {args.jobid}")
     try:
-        with Client(args.daemon, timeout=DAEMON_TIMEOUT) as client:
-            spec = client.call(api.JobSpecRequest(jobid=args.jobid), api.JobSpec, retries=2)
+        spec = fetch_spec(args.daemon, args.jobid, patient=args.mode == "finalize")
     except SugoError as e:
         log.error("job %d: cannot get the job from the daemon: %s", args.jobid, e)
+        if args.report is not None:
+            _write_json(args.report, {"ok": False, "respath": None, "error": str(e)})
         return 1
     logging.getLogger().setLevel(spec.verbosity)
     if args.mode == "finalize":
-        status = json.loads(spec.job_json).get("status", "ce")
-        try:
-            write_job_file(spec, Path(spec.respath), status, json.loads(spec.job_json)["error"])
-            log.info("job %d: results written from the staging store", args.jobid)
-        except Exception:
-            log.exception("job %d: cannot write the results file", args.jobid)
-            return 1
-        return 0
+        return finalize(spec, args.report)
     runner = JobRunner(spec, args.daemon)
     runner.install_signals()
     return runner.run()

@@ -393,7 +393,7 @@ class StagingWriter:
     def __init__(self, jobdir: Path, fsync: bool = True) -> None:
         self.jobdir = Path(jobdir)
         self.folder = self.jobdir / "staging"
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._fsync = fsync
         self._files: dict[str, _RoleFile] = {}
         self._lock = threading.Lock()
@@ -443,7 +443,7 @@ class StagingWriter:
                 log.warning("%s: cutting %d bytes of torn tail", path, size - valid)
                 os.truncate(path, valid)
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-        fd = os.open(path, flags, 0o644)
+        fd = os.open(path, flags, 0o600)  # job data: owner only, like the job folder
         if not existed and self._fsync:
             _fsync_dir(self.folder)  # make the new file's name durable too
         return _RoleFile(fd, os.fstat(fd).st_size)

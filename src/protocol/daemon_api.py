@@ -52,7 +52,11 @@ class Submit(Request, tag="submit"):
 
 
 class Jobs(Request, tag="jobs"):
+    """The named jobs; with no ids, every job, or with ``recent`` = N every
+    queued and running job plus the N newest others (a short `sugo jobs`)."""
+
     ids: list[int] = []
+    recent: int | None = None
 
 
 class Cancel(Request, tag="cancel"):
@@ -79,6 +83,13 @@ class Events(Request, tag="events"):
 class JobLog(Request, tag="job_log"):
     """Where the log lines of a job are: its runner's log, and the driver logs
     with the component names to pick their lines by."""
+
+    jobid: int
+
+
+class JobRebuild(Request, tag="job_rebuild"):
+    """Write a finished job's results file again from its staging store (after
+    a full disk or an unwritable folder); the reply comes once it is written."""
 
     jobid: int
 
@@ -173,6 +184,7 @@ DAEMON_REQUESTS: list[type[Request]] = [
     MaintenanceDone,
     Events,
     JobLog,
+    JobRebuild,
     JobPrune,
     HostHello,
     HostFailed,
