@@ -193,8 +193,11 @@ class Frame:
             )
         return text
 
-    def live(self, job: api.JobInfo, progress: list[RoleProgress], now: float) -> list[str]:
-        """The terminal view: a headline, then two lines per role."""
+    def live(
+        self, job: api.JobInfo, progress: list[RoleProgress], now: float, columns: int = 100
+    ) -> list[str]:
+        """The terminal view: a headline, then per role a progress line and its
+        latest values, wrapped to ``columns``."""
         lines = [self.headline(job, job_eta(progress), now)]
         width = max((len(p.role) for p in progress), default=0)
         label_width = max((len(p.label) for p in progress), default=0)
@@ -210,8 +213,11 @@ class Frame:
                 f"  {fmt_seconds(p.elapsed)} / {fmt_seconds(p.duration)}"
                 f"  {p.points} points  {state}"
             )
-            values = "  ".join(f"{self.out.paint(k, 'dim')} {v}" for k, v in p.values)
-            lines.append(f"  {' ' * width}  {values or self.out.paint('(no data yet)', 'dim')}")
+            indent = " " * (width + 4)
+            if not p.values:
+                lines.append(indent + self.out.paint("(no data yet)", "dim"))
+            for row in wrap(p.values, columns - len(indent)):
+                lines.append(indent + "  ".join(f"{self.out.paint(k, 'dim')} {v}" for k, v in row))
         return lines
 
     def plain(self, job: api.JobInfo, progress: list[RoleProgress], now: float) -> list[str]:
@@ -227,6 +233,22 @@ class Frame:
                 + (f"; {values}" if values else "")
             )
         return lines
+
+
+def wrap(values: list[tuple[str, str]], columns: int) -> list[list[tuple[str, str]]]:
+    """``(name, value)`` pairs in rows of at most ``columns`` characters
+    (``name value`` items, two spaces apart); an item wider than that gets a row."""
+    rows: list[list[tuple[str, str]]] = []
+    used = columns
+    for name, value in values:
+        size = len(name) + 1 + len(value)
+        if rows and used + 2 + size <= columns:
+            rows[-1].append((name, value))
+            used += 2 + size
+        else:
+            rows.append([(name, value)])
+            used = size
+    return rows
 
 
 _ESCAPE = re.compile(r"\033\[[0-9;?]*[A-Za-z]")
@@ -259,8 +281,13 @@ class Screen:
         self.stream = stream
         self.height = 0
 
+    @staticmethod
+    def columns() -> int:
+        """Usable width: one less than the terminal's, so no line wraps."""
+        return max(20, shutil.get_terminal_size().columns - 1)
+
     def draw(self, lines: list[str]) -> None:
-        width = max(20, shutil.get_terminal_size().columns - 1)
+        width = self.columns()
         parts = [f"\033[{self.height}F"] if self.height else []
         parts += [f"\033[2K{clip(line, width)}\n" for line in lines]
         if len(lines) < self.height:
@@ -305,7 +332,7 @@ def watch(
                 now = (job.completed_at or time.time()) if final else time.time()
                 progress = _progress(job, plan, tail, now)
                 if screen is not None:
-                    screen.draw(frame.live(job, progress, now))
+                    screen.draw(frame.live(job, progress, now, screen.columns()))
                 elif not out.json_mode:
                     for line in frame.plain(job, progress, now):
                         out.line(line)
