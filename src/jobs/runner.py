@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import queue
+import re
 import signal
 import sys
 import threading
@@ -379,10 +380,15 @@ def write_job_file(spec: api.JobSpec, path: Path, status: str, error: str | None
 
 
 def _reason(e: BaseException) -> str:
-    """What went wrong, without the temporary file name an OSError carries."""
-    if isinstance(e, OSError) and e.strerror:
-        return e.strerror
-    return str(e) or type(e).__name__
+    """What went wrong in one line, without the temporary file name an OSError
+    carries; HDF5's long multi-line reports are cut down to their errno."""
+    if isinstance(e, OSError) and e.errno:
+        return os.strerror(e.errno)
+    text = " ".join(str(e).split())
+    found = re.search(r"errno = (\d+)", text)
+    if found:
+        return os.strerror(int(found[1]))
+    return text or type(e).__name__
 
 
 def _write_json(path: Path, record: dict[str, Any]) -> None:
