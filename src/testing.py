@@ -26,6 +26,7 @@ from typing import Any
 
 from sugo.driverinterface import Attr, ModelInterface, Reply, Task
 from sugo.driverinterface.loader import check_driver, load_driver
+from sugo.driverinterface.settings import check_settings
 
 __all__ = [
     "ComponentTester",
@@ -240,18 +241,22 @@ class DriverTester:
 
     ``driver``: the driver's ModelInterface subclass, or its installed name
     (found through the ``sugo.drivers`` entry points, as the daemon finds it).
-    ``settings``: what ``[drivers.<name>]`` of settings.toml would hold.
+    ``settings``: what ``[drivers.<name>]`` of settings.toml would hold;
+    checked against the driver's ``settings_spec`` as the driver host does.
     """
 
     def __init__(
         self, driver: type[ModelInterface] | str, settings: dict[str, Any] | None = None
     ) -> None:
         if isinstance(driver, str):
-            cls = load_driver(driver)
+            name, cls = driver, load_driver(driver)
         else:
-            check_driver(getattr(driver, "__name__", str(driver)), driver)
+            name = getattr(driver, "__name__", str(driver))
+            check_driver(name, driver)
             cls = driver
-        self.interface: ModelInterface = cls(settings or {})
+        # As the driver host does: declared settings are checked, defaults filled in.
+        checked = check_settings(name, cls.settings_spec, dict(settings or {}))
+        self.interface: ModelInterface = cls(checked)
         self._components: list[ComponentTester] = []
 
     def register(self, address: str = "sim", channel: str = "1", **kwargs: Any) -> ComponentTester:

@@ -234,7 +234,7 @@ def test_a_scaffolded_driver_installs_passes_its_tests_and_runs_a_job(
         capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path / "pkg",
     )  # fmt: skip
     assert own.returncode == 0, own.stdout + own.stderr
-    assert "4 passed" in own.stdout
+    assert "5 passed" in own.stdout
 
     # The daemon (and its driver hosts) run in the venv, where the entry point is.
     with monkeypatch.context() as m:

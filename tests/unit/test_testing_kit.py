@@ -122,6 +122,13 @@ def test_the_contract_check_names_the_problem() -> None:
         check_contract(_BadReset)
 
 
+def test_settings_are_checked_against_the_drivers_declaration() -> None:
+    with DriverTester(Counter) as driver:
+        assert driver.interface.settings == {"reset_delay": 0.0}
+    with pytest.raises(Exception, match="unknown setting"):
+        DriverTester(Counter, settings={"nope": 1})
+
+
 def test_a_class_that_is_not_a_driver_is_refused() -> None:
     with pytest.raises(Exception, match="not a ModelInterface subclass"):
         DriverTester(dict)  # type: ignore[arg-type]
@@ -168,6 +175,7 @@ def test_driver_new_writes_a_package_whose_driver_and_tests_work(
     tests.test_it_keeps_the_driver_contract()
     tests.test_a_ramp_records_voltage_and_current_with_units()
     tests.test_an_out_of_range_voltage_is_refused()
+    tests.test_the_load_comes_from_the_driver_settings()
     for name in list(sys.modules):
         if name.startswith("sugo_driver_volt"):
             monkeypatch.delitem(sys.modules, name)
