@@ -187,6 +187,8 @@ class Frame:
         if job.started_at is not None:
             end = job.completed_at or now
             text += f"; elapsed {fmt_seconds(end - job.started_at)}"
+        if job.status in ("q", "qw") and job.waiting:
+            text += f"; {job.waiting}"
         if job.status in ("r", "rd") and eta is not None:
             text += (
                 f", ETA {fmt_seconds(eta)} ({time.strftime('%H:%M:%S', time.localtime(now + eta))})"

@@ -8,8 +8,11 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from sugo.cli.jobview import RoleData, RolePlan, TaskPlan
+from sugo.cli.watch import bar, clip, fmt_number, fmt_seconds, job_eta, role_progress, wrap
 from tests.integration.harness import DaemonHarness, free_port, wait_for
 
 pytestmark = pytest.mark.integration
@@ -254,3 +257,63 @@ def test_a_scaffolded_driver_installs_passes_its_tests_and_runs_a_job(
         assert source.variables["current"].attrs["units"] == "mA"
         volts = source.variables["voltage"][:]
     assert len(volts) == 10 and volts[-1] > volts[0] + 1.0
+
+
+# -- the watch view's parts, without a daemon ----------------------------------------------
+
+
+def _plan_role() -> RolePlan:
+    return RolePlan(
+        "counter",
+        "counter:(sim,1)",
+        [TaskPlan(0, "count", "warmup", 10.0, 0.5), TaskPlan(2, "random", None, 20.0, 0.5)],
+    )
+
+
+def test_role_progress_follows_the_task_states() -> None:
+    role, now = _plan_role(), 1000.0
+    data = RoleData("counter", points=7, latest={"value": np.float64(3.0)}, units={"value": "s"})
+    pending = role_progress(
+        role, {0: {"state": "pending"}, 2: {"state": "pending"}}, None, now, True
+    )
+    assert (pending.task_no, pending.state, pending.elapsed, pending.remaining) == (
+        1,
+        "pending",
+        0.0,
+        30.0,
+    )
+    states = {
+        0: {"state": "completed", "started_at": 980.0, "ended_at": 990.0},
+        2: {"state": "running", "started_at": 992.0},
+    }
+    running = role_progress(role, states, data, now, True)
+    assert (running.task_no, running.n_tasks, running.label) == (2, 2, "random")
+    assert (running.elapsed, running.duration, running.remaining) == (8.0, 20.0, 12.0)
+    assert running.points == 7 and running.values == [("value", "3 s")]
+    states[2] = {"state": "completed", "started_at": 992.0, "ended_at": 1012.0}
+    done = role_progress(role, states, data, now + 30, False)
+    assert (done.task_no, done.state, done.elapsed, done.remaining) == (2, "completed", 20.0, 0.0)
+    # No task states (a daemon restarted): the staged data says which task runs.
+    data.last_task = 2
+    guessed = role_progress(role, {}, data, now, True)
+    assert (guessed.task_no, guessed.state) == (2, "running")
+    assert job_eta([pending, running]) == 30.0 and job_eta([]) is None
+
+
+def test_values_numbers_lines_and_bars_fit_the_screen() -> None:
+    assert fmt_number(np.float64(24105.63)) == "24105.6"
+    assert fmt_number(np.float64(2.0)) == "2" and fmt_number(np.float64(0.012345)) == "0.01235"
+    assert fmt_number(np.int64(3)) == "3" and fmt_number(np.zeros((2, 3))) == "[6 values]"
+    assert fmt_number(np.float64("nan")) == "nan" and fmt_number(np.str_("red")) == "red"
+    assert (
+        fmt_seconds(7.04) == "7.0 s"
+        and fmt_seconds(125) == "2:05"
+        and fmt_seconds(3725) == "1:02:05"
+    )
+    assert bar(0.5, 10) == "█████░░░░░" and bar(2.0, 4) == "████" and bar(-1, 3) == "░░░"
+    rows = wrap([("a", "1"), ("bb", "22"), ("c", "333")], 12)
+    assert rows == [[("a", "1"), ("bb", "22")], [("c", "333")]]
+    assert wrap([("long", "x" * 30)], 10) == [[("long", "x" * 30)]]
+    painted = "\033[1mbold\033[0m and plain"
+    assert clip(painted, 6) == "\033[1mbold\033[0m a\033[0m"
+    assert clip(painted, 100) == painted
