@@ -68,9 +68,9 @@ class Launcher:
                     self._proc.stdin.flush()
                     answer = json.loads(self._proc.stdout.readline())
                     pid = int(answer["pid"])
-                    tracked = Tracked.attach(pid)
-                    if tracked is not None:
-                        return tracked
+                    # A runner that already ended is reported lost by the watcher;
+                    # starting another one here could run the job twice.
+                    return Tracked.attach(pid) or Tracked(pid, create_time=0.0)
             except (OSError, ValueError, KeyError) as e:
                 log.warning("fork server failed (%s); starting the runner cold", e)
                 self.close()
