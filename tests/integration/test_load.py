@@ -1,0 +1,201 @@
+"""Load: a burst of short jobs from four concurrent clients to four pipelines,
+and CLI latency with 10,000 finished jobs in the store.
+
+The default run submits 200 jobs; the full 1,000 are marked `scale`::
+
+    pytest -m scale tests/integration/test_load.py -s
+
+Figures are printed (and written to $SUGO_LOAD_REPORT as JSON when set).
+"""
+
+import itertools
+import json
+import os
+import statistics
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sugo.daemon.store import Store
+from sugo.protocol import daemon_api as api
+from tests.integration.harness import DaemonHarness, wait_for
+
+pytestmark = pytest.mark.integration
+
+PIPELINES = [f"pip-counter-{i}" for i in range(1, 5)]
+CLIENTS = 4
+CLI_TARGET = 0.12  # seconds, wall, for `sugo status` and `sugo jobs ID` (CLI.md)
+CLI_BOUND = 0.6  # what the test insists on: a shared 2-core machine is noisy
+
+
+def short_job(sample: str) -> str:
+    return "\n".join(
+        [
+            'version = "2.2"',
+            f'sample = {{ identifier = "{sample}" }}',
+            "settings = { unlock_when_done = true }",
+            "[[method]]",
+            'component_role = "counter"',
+            'technique_name = "count"',
+            "max_duration = 0.02",
+            "sampling_interval = 0.02",
+        ]
+    )
+
+
+def report(name: str, figures: dict[str, Any]) -> None:
+    print(f"\n{name}:", json.dumps(figures))
+    out = os.environ.get("SUGO_LOAD_REPORT")
+    if out:
+        path = Path(out)
+        old = json.loads(path.read_text()) if path.exists() else {}
+        path.write_text(json.dumps({**old, name: figures}, indent=1) + "\n")
+
+
+def burst(h: DaemonHarness, total: int) -> dict[str, Any]:
+    for i, name in enumerate(PIPELINES, 1):
+        h.load_ready(name, f"p{i}")
+    submitted: list[tuple[int, str]] = []  # (job id, sample)
+    errors: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(CLIENTS)
+
+    def client(k: int) -> None:
+        try:
+            with h.client(timeout=60) as c:
+                start.wait(10)
+                for n in range(total // CLIENTS):
+                    sample = f"p{(k + n) % len(PIPELINES) + 1}"
+                    job = c.call(
+                        api.Submit(
+                            payload=short_job(sample), fmt="toml", source=f"c{k}-{n}.toml",
+                            cwd=str(h.root), user="load",
+                        )
+                    )  # fmt: skip
+                    with lock:
+                        submitted.append((job["id"], sample))
+        except Exception as e:
+            errors.append(f"client {k}: {e}")
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    submit_s = time.monotonic() - t0
+    assert not errors, errors
+    ids = [i for i, _ in submitted]
+    assert len(ids) == total and len(set(ids)) == total, "job ids are not unique"
+
+    def all_ended() -> list[dict[str, Any]] | None:
+        jobs = h.call(api.Jobs(ids=ids), timeout=30)["jobs"]
+        return jobs if all(j["status"] in ("c", "ce", "cd") for j in jobs) else None
+
+    jobs = wait_for(all_ended, 30 + total * 0.5, f"{total} jobs to end", every=0.25)
+    run_s = time.monotonic() - t0
+    assert sorted(j["id"] for j in jobs) == sorted(ids), "jobs lost"
+    bad = [(j["id"], j["status"], j["error"]) for j in jobs if j["status"] != "c"]
+    assert not bad, bad[:10]
+    # Each pipeline ran its jobs one at a time, in submission (id) order.
+    by_pipeline: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    sample_of = dict(submitted)
+    for j in jobs:
+        assert j["pipeline"] == PIPELINES[int(sample_of[j["id"]][1:]) - 1]
+        by_pipeline[j["pipeline"]].append(j)
+    for name, runs in by_pipeline.items():
+        runs.sort(key=lambda j: j["id"])
+        for a, b in itertools.pairwise(runs):
+            assert a["started_at"] <= b["started_at"], f"{name}: job {b['id']} before {a['id']}"
+            assert a["completed_at"] <= b["started_at"], (
+                f"{name}: jobs {a['id']}, {b['id']} overlap"
+            )
+    return {
+        "jobs": total,
+        "clients": CLIENTS,
+        "pipelines": len(PIPELINES),
+        "submit_s": round(submit_s, 2),
+        "submits_per_s": round(total / submit_s, 1),
+        "all_ended_s": round(run_s, 2),
+        "jobs_per_s": round(total / run_s, 1),
+    }
+
+
+def test_burst_of_200_jobs(daemon: DaemonHarness) -> None:
+    report("burst_200", burst(daemon, 200))
+
+
+@pytest.mark.scale
+def test_burst_of_1000_jobs(daemon: DaemonHarness) -> None:
+    report("burst_1000", burst(daemon, 1000))
+
+
+def fill(h: DaemonHarness, n: int) -> None:
+    """``n`` finished jobs, written straight into the store (the daemon is down)."""
+    with Store(h.appdir / "data" / "sugo.db") as store:
+        for i in range(n):
+            job = store.add_job(
+                payload_json="{}", jobname=f"old-{i}", sample="s", user="u",
+                output_dir=str(h.root), prefix=None, unlock_when_done=False,
+                jobdir_root=h.appdir / "data" / "jobs",
+            )  # fmt: skip
+            store.set_job_status(job.id, "r")
+            store.set_job_status(job.id, "c")
+
+
+def median_wall(h: DaemonHarness, *args: str, runs: int = 5) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.monotonic()
+        got = h.cli(*args)
+        times.append(time.monotonic() - t0)
+        assert got.returncode == 0, got.stderr
+    return statistics.median(times)
+
+
+def request_seconds(h: DaemonHarness, req: Any, runs: int = 3) -> tuple[float, int]:
+    times, size = [], 0
+    for _ in range(runs):
+        t0 = time.monotonic()
+        size = len(h.call(req, timeout=30)["jobs"])
+        times.append(time.monotonic() - t0)
+    return statistics.median(times), size
+
+
+def test_cli_latency_with_10000_finished_jobs(tmp_path: Path) -> None:
+    h = DaemonHarness(tmp_path)
+    h.start()
+    try:
+        status_empty = median_wall(h, "status")
+        h.stop(force=False)
+        t0 = time.monotonic()
+        fill(h, 10_000)
+        fill_s = time.monotonic() - t0
+        h.start()
+        figures = {
+            "fill_10000_s": round(fill_s, 2),
+            "status_empty_s": round(status_empty, 3),
+            "status_10k_s": round(median_wall(h, "status"), 3),
+            "jobs_id_10k_s": round(median_wall(h, "jobs", "5000"), 3),
+            "jobs_all_10k_cli_s": round(median_wall(h, "jobs", runs=3), 3),
+        }
+        all_s, all_n = request_seconds(h, api.Jobs())
+        recent_s, recent_n = request_seconds(h, api.Jobs(recent=50))
+        figures |= {
+            "jobs_all_request_s": round(all_s, 3),
+            "jobs_recent50_request_s": round(recent_s, 3),
+            "target_s": CLI_TARGET,
+        }
+        report("latency_10k", figures)
+        assert all_n == 10_000 and recent_n == 50
+        assert figures["status_10k_s"] <= CLI_BOUND
+        assert figures["jobs_id_10k_s"] <= CLI_BOUND
+        # 10,000 old jobs cost `status` nothing it would not cost on an empty store.
+        assert figures["status_10k_s"] <= status_empty * 1.5 + 0.05
+        assert recent_s < all_s
+    finally:
+        h.stop()
