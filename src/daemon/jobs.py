@@ -42,6 +42,7 @@ PENDING_FILE = "finalize.pending"  # results still owed by a finalize process
 STORE_RETRY = 1.0  # seconds before redoing a change the locked database refused
 REBUILD_TIMEOUT = 600.0  # writing the results of a long job takes a while
 MAX_PAYLOAD_VALUES = 100_000  # more is an alias bomb, not an experiment
+TASK_EVENTS = ("task_started", "task_ended", "task_cancelled")
 
 
 def respath_of(output_dir: str, prefix: str | None, jobid: int) -> str:
@@ -375,6 +376,12 @@ class JobManager:
                 else:
                     waiter.reply({"jobid": job.id, "snappath": req.path})
             return {"ok": True}
+        if req.kind not in TASK_EVENTS:
+            raise SugoError(
+                f"unknown job event {req.kind!r} (known: snapshot, {', '.join(TASK_EVENTS)})"
+            )
+        if job.status in QUEUED:  # (late events of an ended job still count)
+            raise SugoError(f"job {job.id} has not started ({job.status})")
         now = time.time()
         if req.kind == "task_started":
             self.d.store.update_task(job.id, req.task_index, state="running", started_at=now)
@@ -395,6 +402,13 @@ class JobManager:
         return {"ok": True}
 
     def on_job_done(self, req: api.JobDone, call: Call) -> Any:
+        if req.status not in FINAL:
+            raise SugoError(f"job {req.jobid}: {req.status!r} is not a final status (c, ce, cd)")
+        job = self.d.store.get_job(req.jobid)
+        if job is None:
+            raise SugoError(f"no job {req.jobid}")
+        if job.status in QUEUED:
+            raise SugoError(f"job {job.id} has not started ({job.status})")
         self.finish(req.jobid, JobStatus(req.status), req.error, req.respath)
         return {"ok": True}
 

@@ -4,11 +4,14 @@ Clients are the CLI (and ``sugo.client``), driver hosts (``host_hello``) and
 job runners (``job_*``). The reply shapes are the ``--json`` contract of CLI.md.
 """
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from sugo.protocol.wire import Request
+
+#: A job id as requests carry it: positive and within SQLite's integer range.
+JobId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 
 # -- CLI requests -------------------------------------------------------------------
 
@@ -55,16 +58,16 @@ class Jobs(Request, tag="jobs"):
     """The named jobs; with no ids, every job, or with ``recent`` = N every
     queued and running job plus the N newest others (a short `sugo jobs`)."""
 
-    ids: list[int] = []
-    recent: int | None = None
+    ids: list[JobId] = []
+    recent: Annotated[int, msgspec.Meta(ge=0)] | None = None
 
 
 class Cancel(Request, tag="cancel"):
-    ids: list[int]
+    ids: list[JobId]
 
 
 class Snapshot(Request, tag="snapshot"):
-    jobid: int
+    jobid: JobId
 
 
 class Search(Request, tag="search"):
@@ -84,14 +87,14 @@ class JobLog(Request, tag="job_log"):
     """Where the log lines of a job are: its runner's log, and the driver logs
     with the component names to pick their lines by."""
 
-    jobid: int
+    jobid: JobId
 
 
 class JobRebuild(Request, tag="job_rebuild"):
     """Write a finished job's results file again from its staging store (after
     a full disk or an unwritable folder); the reply comes once it is written."""
 
-    jobid: int
+    jobid: JobId
 
 
 class JobPrune(Request, tag="job_prune"):
@@ -143,13 +146,13 @@ class HostFailed(Request, tag="host_failed"):
 
 
 class JobSpecRequest(Request, tag="job_spec"):
-    jobid: int
+    jobid: JobId
 
 
 class JobEvent(Request, tag="job_event"):
     """Progress of a running job: a task started or ended on a role."""
 
-    jobid: int
+    jobid: JobId
     kind: str  # "task_started", "task_ended", "snapshot"
     role: str = ""
     task_index: int = -1
@@ -159,7 +162,7 @@ class JobEvent(Request, tag="job_event"):
 
 
 class JobDone(Request, tag="job_done"):
-    jobid: int
+    jobid: JobId
     status: str  # "c", "ce" or "cd"
     error: str | None = None
     respath: str | None = None

@@ -130,6 +130,7 @@ def test_burst_of_200_jobs(daemon: DaemonHarness) -> None:
 
 
 @pytest.mark.scale
+@pytest.mark.timeout(600)
 def test_burst_of_1000_jobs(daemon: DaemonHarness) -> None:
     report("burst_1000", burst(daemon, 1000))
 

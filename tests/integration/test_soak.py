@@ -480,10 +480,14 @@ def test_short_soak(tmp_path: Path) -> None:
     assert sum(tally.faults.values()) == len(SHORT)
 
 
+SOAK_ROUNDS = int(os.environ.get("SUGO_SOAK_ROUNDS", "200"))
+
+
 @pytest.mark.soak
+@pytest.mark.timeout(120 + 40 * SOAK_ROUNDS)
 def test_soak(tmp_path: Path) -> None:
     seed = int(os.environ.get("SUGO_SOAK_SEED", random.randrange(1_000_000)))
-    rounds = int(os.environ.get("SUGO_SOAK_ROUNDS", "200"))
+    rounds = SOAK_ROUNDS
     rng = random.Random(seed + 1)
     tally = run_soak(tmp_path, [rng.choice(FAULTS) for _ in range(rounds)], seed)
     report(tally)
