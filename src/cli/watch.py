@@ -33,9 +33,9 @@ BAR_WIDTH = 20
 EVERY_TTY = 1.0
 EVERY_PLAIN = 5.0
 STATUS_POLL = 0.25  # seconds between status requests while watching
-#: Unit spellings worth shortening on screen.
 #: Task state → style of its progress bar.
 STATE_STYLES = {"completed": "green", "error": "red", "cancelled": "yellow", "pending": "dim"}
+#: Unit spellings worth shortening on screen.
 SHORT_UNITS = {"percent": "%", "1": "", "dimensionless": "", "degree_Celsius": "°C"}
 
 
@@ -83,7 +83,7 @@ def role_progress(
     if state.get("started_at") is not None:
         end = state.get("ended_at") or now
         elapsed = min(max(0.0, float(end) - float(state["started_at"])), task.max_duration)
-    elif kinds[at] == "pending":
+    elif kinds[at] == "pending" and any(own):
         elapsed = 0.0
     remaining = 0.0
     if running:

@@ -58,7 +58,7 @@ def test_watch_prints_progress_lines_then_the_final_status(
     daemon: DaemonHarness, tmp_path: Path
 ) -> None:
     daemon.load_ready("pip-counter-1", "S-1")
-    job = daemon.submit(counter_job(1.5))
+    job = daemon.submit(counter_job(1.2))
     run = daemon.cli("job", "watch", str(job["id"]), "--every", "0.3")
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
@@ -106,7 +106,7 @@ def test_submit_watch_ends_with_the_status_and_fails_when_the_job_does(
 def test_plot_of_a_running_and_of_a_finished_job(daemon: DaemonHarness, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="sugo[plot] (matplotlib) is not installed")
     daemon.load_ready("pip-counter-1", "S-1")
-    job = daemon.submit(counter_job(2.0))
+    job = daemon.submit(counter_job(1.2))
     staging = Path(job["jobdir"]) / "staging"
     wait_for(lambda: any(f.stat().st_size for f in staging.glob("*.rec")), 10, "staged data")
     running = daemon.cli(
@@ -128,7 +128,7 @@ def test_plot_of_a_running_and_of_a_finished_job(daemon: DaemonHarness, tmp_path
     done = daemon.cli("--json", "job", "plot", str(job["id"]), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
-    assert doc["source"] == "results" and doc["points"] == {"counter": 40}
+    assert doc["source"] == "results" and doc["points"] == {"counter": 24}
     # One role, two panels (value and param in s; max and min without units).
     assert png_size(tmp_path / f"plot.{job['id']}.png") == (1200, 60 + 50 + 2 * 200)
 
@@ -296,7 +296,7 @@ def test_role_progress_follows_the_task_states() -> None:
     # No task states (a daemon restarted): the staged data says which task runs.
     data.last_task = 2
     guessed = role_progress(role, {}, data, now, True)
-    assert (guessed.task_no, guessed.state) == (2, "running")
+    assert (guessed.task_no, guessed.state, guessed.elapsed) == (2, "running", None)
     assert job_eta([pending, running]) == 30.0 and job_eta([]) is None
 
 
