@@ -85,8 +85,9 @@ def render(text: str, path: Path, size: int = 15, pad: int = 14) -> Path:
     for row, line in enumerate(lines):
         x = pad
         for piece, colour, strong in _runs(line):
+            font = bold if strong else regular
             for ch in piece:  # cell by cell, so every glyph sits on the grid
-                draw.text((x, pad + row * cell_h), ch, font=bold if strong else regular, fill=colour)
+                draw.text((x, pad + row * cell_h), ch, font=font, fill=colour)
                 x += cell_w
     image.save(path)
     return path
