@@ -260,6 +260,21 @@ def _subcommands(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentP
                 yield from _subcommands(sub)
 
 
+#: What a positional argument without its own help text is.
+POSITIONAL_HELP = {
+    "ID": "a job id",
+    "pipeline": "a pipeline name",
+    "sample": "a sample name",
+    "NAME": "a component name, e.g. `counter:(sim-counter,1)`",
+    "ATTR": "an attr of the component",
+    "VALUE": "the new value, as text (the driver converts it)",
+    "DEVICE": "a device name",
+    "LABEL": "the label of a maintenance item",
+    "TEXT": "part of a job name",
+    "kind": "which kind of file",
+}
+
+
 def _is_common(action: argparse.Action) -> bool:
     return bool(set(action.option_strings) & {"--port", "--appdir", "--json", "-v", "-q", "-h"})
 
@@ -276,7 +291,8 @@ def _argument_rows(parser: argparse.ArgumentParser) -> list[str]:
             name += f" {action.metavar or action.dest.upper()}"
         if action.choices and not action.option_strings:
             name += " (" + " \\| ".join(str(c) for c in action.choices) + ")"
-        rows.append(f"| `{name}` | {' '.join((action.help or '').split())} |")
+        text = action.help or POSITIONAL_HELP.get(str(action.metavar or action.dest), "")
+        rows.append(f"| `{name}` | {' '.join(text.split())} |")
     return rows
 
 
