@@ -82,7 +82,7 @@ class Raw:
     """A bare DEALER socket: sends any frames, returns the reply frames."""
 
     def __init__(self, endpoint: str) -> None:
-        self.sock = zmq.Context.instance().socket(zmq.DEALER)
+        self.sock: zmq.Socket[Any] = zmq.Context.instance().socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.connect(endpoint)
 
@@ -165,6 +165,7 @@ def test_control_characters_in_a_key_stay_on_one_line(target: Target) -> None:
 # -- valid envelopes, wrong fields ---------------------------------------------------
 
 WRONG_VALUES: list[Any] = ["x", 12345, 1.5, True, [], {}, None, -1, 2**70]
+GOOD_VALUES: list[Any] = ["zz", 123456, False, [], {}]
 
 
 def fits(value: Any, type_: Any) -> bool:
@@ -183,7 +184,7 @@ def wrong_envelopes(types: list[type[Request]]) -> Iterator[tuple[str, dict[str,
         good: dict[str, Any] = {"cmd": tag, "id": "fuzz"}
         for f in fields.values():
             if f.required:
-                good[f.name] = next(v for v in ("zz", 123456, False, [], {}) if fits(v, f.type))
+                good[f.name] = next(v for v in GOOD_VALUES if fits(v, f.type))
         yield f"{tag}: unknown field", {**good, "no_such_field": 1}
         yield f"{tag}: protocol version", {**good, "v": 99}
         yield f"{tag}: id not a string", {**good, "id": 7}
@@ -298,11 +299,10 @@ def test_requests_about_nothing(target: Target) -> None:
         for req, expected in daemon_cases:
             error = refused(target, sock, [msgspec.json.encode(req)], req)
             assert expected in error, (req, error)
-    comp = {"address": "nowhere", "channel": "9"}
     host_cases: list[Request] = [
-        host_api.TaskData(**comp),
-        host_api.DevReset(**comp),
-        host_api.DevGetAttr(attr="max", **comp),
+        host_api.TaskData(address="nowhere", channel="9"),
+        host_api.DevReset(address="nowhere", channel="9"),
+        host_api.DevGetAttr(address="nowhere", channel="9", attr="max"),
         host_api.TaskStart(address="sim-counter", channel="2", task={"technique_name": "nope"}),
         host_api.DevSetAttr(address="sim-counter", channel="2", attr="no_such_attr", val=1),
     ]

@@ -83,6 +83,7 @@ class Tally:
     statuses: Counter[str] = field(default_factory=Counter)
     missed: Counter[str] = field(default_factory=Counter)  # no target when the moment came
     hung_host_seconds: list[float] = field(default_factory=list)
+    hung_host_spawned_seconds: list[float] = field(default_factory=list)
     killed_host_seconds: list[float] = field(default_factory=list)
     daemon_restart_seconds: list[float] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
@@ -103,6 +104,7 @@ class Tally:
             "missed": dict(self.missed),
             "statuses": dict(self.statuses),
             "hung_host_replaced_s": spread(self.hung_host_seconds),
+            "hung_host_new_pid_s": spread(self.hung_host_spawned_seconds),
             "killed_host_replaced_s": spread(self.killed_host_seconds),
             "daemon_restart_s": spread(self.daemon_restart_seconds),
             "violations": len(self.violations),
@@ -269,13 +271,16 @@ class Soak:
                 and driver in DRIVERS_OF[pipeline_of[i]]
             }  # fmt: skip
             os.kill(old, signal.SIGKILL if fault == "kill_host" else signal.SIGSTOP)
-            _, took = self.until(lambda: self.replaced(driver, old), 10)
+            t0, spawned = time.monotonic(), list[float]()
+            _, took = self.until(lambda: self.replaced(driver, old, t0, spawned), 15)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(old, signal.SIGCONT)
             if fault == "stop_host":
                 self.t.hung_host_seconds.append(took)
+                self.t.hung_host_spawned_seconds.extend(spawned)
                 if took > HUNG_HOST_LIMIT:
-                    self.violation(f"hung {driver} host replaced after {took:.2f} s")
+                    new = f"new host up after {spawned[0]:.2f} s" if spawned else "none started"
+                    self.violation(f"hung {driver} host replaced after {took:.2f} s ({new})")
             else:
                 self.t.killed_host_seconds.append(took)
             return exposed
@@ -312,12 +317,17 @@ class Soak:
         self.pids.add(status["pid"])
         self.pids.update(d["pid"] for d in status["drivers"] if d["pid"])
 
-    def replaced(self, driver: str, old: int) -> bool:
+    def replaced(self, driver: str, old: int, t0: float, spawned: list[float]) -> bool:
+        """True once a new host of ``driver`` is ready; notes when it was spawned."""
         status = self.status()
         if status is None:
             return False
         new = next((d for d in status["drivers"] if d["name"] == driver), None)
-        return bool(new and new["pid"] != old and new["state"] == "ready" and status["ready"])
+        if new is None or new["pid"] == old:
+            return False
+        if not spawned:
+            spawned.append(time.monotonic() - t0)
+        return bool(new["state"] == "ready" and status["ready"])
 
     def settle(self, planned: list[Planned], may_fail: set[int]) -> None:
         """Wait until every job of the round has ended, then check the invariants."""
