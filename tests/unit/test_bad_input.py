@@ -101,13 +101,13 @@ def with_table(table: str) -> str:
     return PAYLOAD.replace("[[method]]", table + "\n[[method]]")
 
 
-DEVICES = {
+DEVICES: dict[str, Any] = {
     "devices": [
         {"name": "dev", "driver": "counter", "address": "a", "channels": ["1", "2"]},
     ],
     "pipelines": [{"name": "pip", "devices": [{"role": "r", "device": "dev", "channel": "1"}]}],
 }
-SETTINGS = {
+SETTINGS: dict[str, Any] = {
     "datadir": "data",
     "logdir": "logs",
     "jobs": {"storage": "data/jobs", "dbpath": "data/sugo.db"},
