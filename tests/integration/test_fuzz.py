@@ -352,7 +352,7 @@ def test_bad_payload_files_through_the_cli(target: Target, tmp_path: Path) -> No
 # -- who listens -------------------------------------------------------------------------
 
 
-def test_runners_and_the_fork_server_do_not_listen(daemon: DaemonHarness) -> None:
+def test_job_processes_do_not_listen_and_job_files_are_private(daemon: DaemonHarness) -> None:
     daemon.load_ready("pip-counter-1", "s")
     job = daemon.submit(payload("s", ("counter", 2, 0.1)))
     job = wait_for(lambda: (j := daemon.job(job["id"]))["runner_pid"] and j, 10, "a runner")
@@ -369,4 +369,16 @@ def test_runners_and_the_fork_server_do_not_listen(daemon: DaemonHarness) -> Non
     allowed = {status["pid"], *(d["pid"] for d in status["drivers"])}
     assert set(listening) <= allowed, f"unexpected listeners: {listening}"
     assert all(ip == "127.0.0.1" for ips in listening.values() for ip in ips), listening
-    daemon.wait_job(job["id"])
+    done = daemon.wait_job(job["id"])
+    # The job's files are its owner's only (the results file follows the umask).
+    jobdir = Path(done["jobdir"])
+    private = {
+        jobdir: 0o700,
+        jobdir / "staging": 0o700,
+        jobdir / "job.log": 0o600,
+        **{f: 0o600 for f in (jobdir / "staging").iterdir()},
+        daemon.appdir / "data" / "jobs": 0o700,
+        daemon.appdir / "data" / "sugo.db": 0o600,
+    }
+    modes = {str(p): oct(p.stat().st_mode & 0o777) for p in private}
+    assert modes == {str(p): oct(m) for p, m in private.items()}
