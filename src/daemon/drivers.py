@@ -42,6 +42,7 @@ PING_EVERY = 0.4  # seconds between liveness pings
 PING_TIMEOUT = 0.5
 MISSES_ALLOWED = 2  # a host missing this many pings in a row is hung (~1.3 s)
 REGISTER_TIMEOUT = 10.0
+SHUTDOWN_GRACE = 2.0  # a host still running this long after the shutdown request gets SIGTERM
 HEALTH_EVERY = 2.0  # seconds between dev_ping checks of every component
 HEALTH_TIMEOUT = 2.0
 CRASH_WINDOW = 60.0  # a host that dies CRASH_LIMIT times in this many seconds stays down
@@ -435,13 +436,20 @@ class DriverManager:
         if dp.proc is None:
             return
         if dp.endpoint:
-            try:
-                with Client(dp.endpoint, timeout=2.0) as client:
-                    client.call(host_api.HostShutdown())
-            except SugoError as e:
-                log.warning("driver %s: shutdown request failed: %s", dp.name, e)
-        dp.proc.stop(grace=2.0)
+            # The host tears its components down and exits, possibly before its
+            # reply leaves: wait for the process to end, not for the reply.
+            threading.Thread(target=self._ask_shutdown, args=(dp, dp.endpoint), daemon=True).start()
+        dp.proc.stop(grace=SHUTDOWN_GRACE)
         log.info("driver %s: stopped (pid %d)", dp.name, dp.proc.pid)
+
+    @staticmethod
+    def _ask_shutdown(dp: DriverProc, ep: str) -> None:
+        try:
+            with Client(ep, timeout=SHUTDOWN_GRACE) as client:
+                client.call(host_api.HostShutdown())
+        except SugoError as e:
+            if dp.proc is not None and dp.proc.alive():
+                log.warning("driver %s: shutdown request failed: %s", dp.name, e)
 
     def client_for(self, driver: str, timeout: float = 5.0) -> Client:
         dp = self.procs.get(driver)
