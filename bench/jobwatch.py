@@ -80,6 +80,9 @@ def watch(
             return seen
         if time.monotonic() > deadline:
             late = [i for i, s in seen.items() if s.final is None]
-            raise RuntimeError(f"jobs {late} not final after {timeout:g} s")
+            shown = ", ".join(map(str, late[:5])) + (", ..." if len(late) > 5 else "")
+            raise RuntimeError(
+                f"{len(late)} of {len(ids)} jobs ({shown}) not final after {timeout:g} s"
+            )
         all_running = all(s.running is not None for s in seen.values())
         time.sleep(every_running if every_running and all_running else every)

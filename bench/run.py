@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -68,18 +69,19 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def markdown(doc: dict[str, object], figures: list[Figure]) -> str:
     """The generated part of RESULTS.md."""
-    m = doc["machine"]
-    assert isinstance(m, dict)
+    m, load = doc["machine"], doc["load_avg"]
+    assert isinstance(m, dict) and isinstance(load, dict)
     lines = [
         BEGIN,
         f"Measured {m['date']} on sugo commit `{m['sugo_commit']}`, "
         f"command `{doc['command']}` ({doc['seconds']:.0f} s).",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, {m['os']}, "
-        f"Python {m['python']}. tomato: {doc['tomato']}.",
+        f"Python {m['python']}. tomato: {doc['tomato']}. Load average (1 min) at the "
+        f"start and end of the run: {load['start']:.2f} / {load['end']:.2f}.",
         "",
         "Cells: median [min-max] (IQR with 4+ samples), n = samples. "
-        "tomato/sugo = how many times sugo's median tomato's is.",
+        "tomato/sugo = tomato's median divided by sugo's.",
         "",
         markdown_table(figures),
         "",
@@ -125,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Ctx(quick=args.quick, repeat=args.repeat, tomato_venv=venv, tomato_why=why, work=work)
     figures: list[Figure] = []
     errors: dict[str, str] = {}
+    load_before = os.getloadavg()[0]
     t0 = time.monotonic()
     try:
         for name in names:
@@ -145,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": command.strip(),
         "seconds": time.monotonic() - t0,
         "machine": machine.describe(REPO),
+        # other work on the machine during the run (1-minute load averages)
+        "load_avg": {"start": load_before, "end": os.getloadavg()[0]},
         "tomato": why,
         "quick": args.quick,
         "figures": [f.as_json() for f in figures],
