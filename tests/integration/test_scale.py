@@ -95,6 +95,11 @@ class ProcessSampler:
         """CPU time used since the sampler started."""
         return self.cpu_now - (self.cpu_start or 0.0)
 
+    def no_runners(self) -> bool:
+        """Sample now; True if no runner is alive."""
+        self.sample()
+        return self.runners == 0
+
     def _run(self) -> None:
         while not self._stop.wait(SAMPLE_EVERY):
             self.sample()
@@ -116,7 +121,8 @@ class ProcessSampler:
             live = [root, *root.children(recursive=True)]
         except psutil.Error:
             return
-        rss, pss, cpu, by_kind = 0, 0, 0.0, {}
+        rss, pss, cpu = 0, 0, 0.0
+        by_kind: dict[str, list[int]] = {}
         for p in live:
             try:
                 # Keep the first Process object: its identity (create time) is checked.
@@ -279,7 +285,7 @@ def run_many(
         )
         fig.wall = time.time() - t0
         # Every runner gone (and reaped): the CPU figure is then complete.
-        wait_for(lambda: sampler.sample() or not sampler.runners, 10.0, "the runners to exit")
+        wait_for(sampler.no_runners, 10.0, "the runners to exit")
     for j in final:
         fig.ends[j["status"]] = fig.ends.get(j["status"], 0) + 1
     fig.peak_rss, fig.peak_pss, fig.cpu = sampler.peak_rss, sampler.peak_pss, sampler.cpu_seconds

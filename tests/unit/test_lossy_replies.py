@@ -27,9 +27,10 @@ from sugo.protocol import wire
 from sugo.protocol.server import ServerLoop
 from tests.integration.results import open_results
 
-INTERVAL = 0.05
-TASK = {"component_role": "counter", "technique_name": "count", "max_duration": 1.0,
+DURATION, INTERVAL = 1.0, 0.05
+TASK = {"component_role": "counter", "technique_name": "count", "max_duration": DURATION,
         "sampling_interval": INTERVAL}  # fmt: skip
+POINTS = round(DURATION / INTERVAL)
 
 
 class LossyProxy:
@@ -44,7 +45,7 @@ class LossyProxy:
         self.replies: Counter[str] = Counter()
         self.dropped: list[tuple[str, int]] = []
         self.seen = threading.Condition()
-        self.ctx = zmq.Context.instance()
+        self.ctx: zmq.Context[Any] = zmq.Context.instance()
         self.front = self.ctx.socket(zmq.ROUTER)
         self.front.setsockopt(zmq.LINGER, 0)
         self.port = self.front.bind_to_random_port("tcp://127.0.0.1")
@@ -205,7 +206,7 @@ def test_lost_task_start_and_data_replies(
         run_job(spec, daemon).join(15)
     assert sorted(proxy.dropped) == [("task_data", 3), ("task_data", 6), ("task_start", 1)]
     assert [(d.status, d.error) for d in done] == [("c", None)]
-    assert check_exactly_once(spec, counter_host) == round(TASK["max_duration"] / INTERVAL)
+    assert check_exactly_once(spec, counter_host) == POINTS
 
 
 def test_lost_task_stop_reply_on_cancel(
@@ -224,4 +225,4 @@ def test_lost_task_stop_reply_on_cancel(
     assert sorted(proxy.dropped) == [("task_data", 4), ("task_stop", 1)]
     assert [d.status for d in done] == ["cd"]
     n = check_exactly_once(spec, counter_host)
-    assert 0 < n < round(TASK["max_duration"] / INTERVAL)
+    assert 0 < n < POINTS
