@@ -61,6 +61,7 @@ HUNG_HOST_LIMIT = 3.0  # seconds to detect and replace a SIGSTOPped driver host
 ROUND_LIMIT = 60.0  # seconds for every job of a round to end
 FILE_LIMIT = 15.0  # seconds for a `ce` job's results file to be written
 FINAL = ("c", "ce", "cd")
+POLL = 0.05  # seconds between looks at the daemon (each look costs it a little)
 
 
 @dataclass
@@ -187,14 +188,15 @@ class Soak:
         elif first is not None and status != first:
             self.violation(f"job {job['id']} left its final status {first} for {status}")
 
-    def status(self) -> dict[str, Any] | None:
+    def status(self, children: bool = False) -> dict[str, Any] | None:
         status = self.call(api.Status())
         if status is not None:
             self.pids.add(status["pid"])
             self.pids.update(d["pid"] for d in status["drivers"] if d["pid"])
-            with contextlib.suppress(psutil.Error):
-                kids = psutil.Process(status["pid"]).children(recursive=True)
-                self.pids.update(p.pid for p in kids)  # the fork server, cold runners
+            if children:  # the fork server, cold runners
+                with contextlib.suppress(psutil.Error):
+                    kids = psutil.Process(status["pid"]).children(recursive=True)
+                    self.pids.update(p.pid for p in kids)
         return status
 
     def violation(self, text: str) -> None:
@@ -207,7 +209,7 @@ class Soak:
             got = check()
             if got or time.monotonic() - t0 > limit:
                 return got, time.monotonic() - t0
-            time.sleep(0.02)
+            time.sleep(POLL)
 
     # -- a round ----------------------------------------------------------------
 
@@ -353,6 +355,7 @@ class Soak:
             self.t.statuses[job["status"]] += 1
             self.check_job(p, job, may_fail)
         self.check_pipelines()
+        self.status(children=True)
 
     def ready_again(self, jobs: dict[int, dict[str, Any]]) -> None:
         """What a user does after a failed job: mark its pipeline ready again."""
