@@ -158,13 +158,14 @@ def median_wall(h: DaemonHarness, *args: str, runs: int = 5) -> float:
     return statistics.median(times)
 
 
-def request_seconds(h: DaemonHarness, req: Any, runs: int = 3) -> tuple[float, int]:
-    times, size = [], 0
+def request_seconds(h: DaemonHarness, req: Any, runs: int = 9) -> tuple[float, Any]:
+    """Median time the daemon takes to answer ``req`` (no interpreter start)."""
+    times, reply = [], None
     for _ in range(runs):
-        t0 = time.monotonic()
-        size = len(h.call(req, timeout=30)["jobs"])
-        times.append(time.monotonic() - t0)
-    return statistics.median(times), size
+        t0 = time.perf_counter()
+        reply = h.call(req, timeout=30)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), reply
 
 
 def test_cli_latency_with_10000_finished_jobs(tmp_path: Path) -> None:
@@ -172,31 +173,36 @@ def test_cli_latency_with_10000_finished_jobs(tmp_path: Path) -> None:
     h.start()
     try:
         status_empty = median_wall(h, "status")
+        status_req_empty, _ = request_seconds(h, api.Status())
         h.stop(force=False)
         t0 = time.monotonic()
         fill(h, 10_000)
         fill_s = time.monotonic() - t0
         h.start()
+        status_req, _ = request_seconds(h, api.Status())
+        job_req, _ = request_seconds(h, api.Jobs(ids=[5000]))
+        all_req, every = request_seconds(h, api.Jobs(), runs=3)
+        recent_req, recent = request_seconds(h, api.Jobs(recent=50))
         figures = {
             "fill_10000_s": round(fill_s, 2),
-            "status_empty_s": round(status_empty, 3),
-            "status_10k_s": round(median_wall(h, "status"), 3),
-            "jobs_id_10k_s": round(median_wall(h, "jobs", "5000"), 3),
-            "jobs_all_10k_cli_s": round(median_wall(h, "jobs", runs=3), 3),
-        }
-        all_s, all_n = request_seconds(h, api.Jobs())
-        recent_s, recent_n = request_seconds(h, api.Jobs(recent=50))
-        figures |= {
-            "jobs_all_request_s": round(all_s, 3),
-            "jobs_recent50_request_s": round(recent_s, 3),
+            "cli_status_empty_s": round(status_empty, 3),
+            "cli_status_10k_s": round(median_wall(h, "status"), 3),
+            "cli_jobs_id_10k_s": round(median_wall(h, "jobs", "5000"), 3),
+            "cli_jobs_all_10k_s": round(median_wall(h, "jobs", runs=3), 3),
+            "request_status_empty_ms": round(status_req_empty * 1000, 2),
+            "request_status_10k_ms": round(status_req * 1000, 2),
+            "request_jobs_id_10k_ms": round(job_req * 1000, 2),
+            "request_jobs_all_10k_ms": round(all_req * 1000, 1),
+            "request_jobs_recent50_10k_ms": round(recent_req * 1000, 2),
             "target_s": CLI_TARGET,
         }
         report("latency_10k", figures)
-        assert all_n == 10_000 and recent_n == 50
-        assert figures["status_10k_s"] <= CLI_BOUND
-        assert figures["jobs_id_10k_s"] <= CLI_BOUND
-        # 10,000 old jobs cost `status` nothing it would not cost on an empty store.
-        assert figures["status_10k_s"] <= status_empty * 1.5 + 0.05
-        assert recent_s < all_s
+        assert len(every["jobs"]) == 10_000 and len(recent["jobs"]) == 50
+        assert figures["cli_status_10k_s"] <= CLI_BOUND
+        assert figures["cli_jobs_id_10k_s"] <= CLI_BOUND
+        # The CLI's time is its interpreter; the daemon's answers do not grow with
+        # 10,000 old jobs (a generous bound: the loop may be busy for a moment).
+        assert status_req <= 0.05 and job_req <= 0.05
+        assert recent_req < all_req
     finally:
         h.stop()
