@@ -152,8 +152,11 @@ def alive(pid: int) -> bool:
 
 
 class Soak:
-    def __init__(self, h: DaemonHarness, rng: random.Random, tally: Tally) -> None:
+    def __init__(
+        self, h: DaemonHarness, rng: random.Random, tally: Tally, quick: bool = False
+    ) -> None:
         self.h = h
+        self.quick = quick  # shorter rounds: one short job per pipeline
         self.rng = rng
         self.t = tally
         self.final: dict[int, str] = {}  # first final status seen of every job
@@ -220,9 +223,10 @@ class Soak:
 
     def submit_round(self) -> list[Planned]:
         planned = []
+        per_pipeline, longest = ((1,), 12) if self.quick else ((1, 1, 2), 25)
         for i, name in enumerate(COUNTER_PIPELINES, 1):
-            for _ in range(self.rng.choice((1, 1, 2))):
-                n, dt = self.rng.randint(5, 25), self.rng.choice((0.05, 0.1))
+            for _ in range(self.rng.choice(per_pipeline)):
+                n, dt = self.rng.randint(5, longest), self.rng.choice((0.05, 0.1))
                 job = self.h.submit(counter_job(f"p{i}", n, dt))
                 planned.append(Planned(job["id"], name, {"counter": n}))
         if self.rng.random() < 0.4:
@@ -456,13 +460,13 @@ class Soak:
                     os.kill(pid, signal.SIGKILL)
 
 
-def run_soak(root: Path, faults: list[str], seed: int) -> Tally:
+def run_soak(root: Path, faults: list[str], seed: int, quick: bool = False) -> Tally:
     tally = Tally(seed=seed)
     rng = random.Random(seed)
     h = DaemonHarness(root)
     t0 = time.monotonic()
     h.start()
-    soak = Soak(h, rng, tally)
+    soak = Soak(h, rng, tally, quick)
     try:
         soak.setup()
         for fault in faults:
@@ -487,7 +491,7 @@ def report(tally: Tally) -> None:
 
 def test_short_soak(tmp_path: Path) -> None:
     seed = int(os.environ.get("SUGO_SOAK_SEED", random.randrange(1_000_000)))
-    tally = run_soak(tmp_path, list(SHORT), seed)
+    tally = run_soak(tmp_path, list(SHORT), seed, quick=True)
     report(tally)
     assert tally.violations == [], f"seed {seed}: " + "\n".join(tally.violations)
     assert sum(tally.faults.values()) == len(SHORT)
