@@ -64,6 +64,7 @@ class DriverProc:
     failed: bool = False  # cannot start (bad settings, crash loop): no more restarts
     crashes: deque[float] = field(default_factory=lambda: deque(maxlen=CRASH_LIMIT))
     stop_watch: threading.Event = field(default_factory=threading.Event)
+    health_busy: threading.Event = field(default_factory=threading.Event)
 
     @property
     def code(self) -> int:
@@ -351,9 +352,18 @@ class DriverManager:
                     continue  # not said hello yet; the PID check covers a crash
                 if self._ping(ep):
                     misses = 0
-                    if time.monotonic() >= next_health and dp.state == DriverState.READY:
+                    if (
+                        time.monotonic() >= next_health
+                        and dp.state == DriverState.READY
+                        and not dp.health_busy.is_set()
+                    ):
+                        dp.health_busy.set()
                         next_health = time.monotonic() + HEALTH_EVERY
-                        self._check_health(dp, gen, ep)
+                        # Its own thread: a hung component must not delay liveness pings.
+                        threading.Thread(
+                            target=self._check_health, args=(dp, gen, ep), daemon=True,
+                            name=f"health-{dp.name}",
+                        ).start()  # fmt: skip
                     continue
                 misses += 1
                 if misses >= MISSES_ALLOWED:
@@ -363,7 +373,13 @@ class DriverManager:
         threading.Thread(target=watch, name=f"watch-{dp.name}", daemon=True).start()
 
     def _check_health(self, dp: DriverProc, gen: int, ep: str) -> None:
-        """Ping every component (watcher thread); the loop stores what changed."""
+        """Ping every component (own thread); the loop stores what changed."""
+        try:
+            self._check_health_once(dp, gen, ep)
+        finally:
+            dp.health_busy.clear()
+
+    def _check_health_once(self, dp: DriverProc, gen: int, ep: str) -> None:
         results: list[tuple[str, dict[str, Any]]] = []
         with Client(ep, timeout=HEALTH_TIMEOUT) as client:
             for spec in self.components_of(dp.name):

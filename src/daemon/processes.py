@@ -61,12 +61,12 @@ class Tracked:
                 return True
             except subprocess.TimeoutExpired:
                 return False
-        try:
-            psutil.Process(self.pid).wait(timeout=max(0.0, deadline - time.monotonic()))
-        except psutil.TimeoutExpired:
-            return not self.alive()
-        except psutil.Error:
-            pass
+        # Not our child: poll. (psutil's wait would also wait for a slow init
+        # to reap the zombie, which `alive` already treats as gone.)
+        while self.alive():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
         return True
 
     def stop(self, grace: float = 2.0, term_wait: float = 1.0) -> None:

@@ -232,10 +232,17 @@ def test_stop_leaves_nothing_and_frees_the_port(daemon: DaemonHarness) -> None:
     daemon.call(api.Stop())
     wait_for(lambda: not any(psutil.pid_exists(p) and _running(p) for p in pids), 10, "exit")
     assert time.monotonic() - t0 < 5
-    with socket.socket() as s:
-        # As any server (and zmq) binds: TIME_WAIT of closed clients must not block.
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", daemon.port))
+    def port_free() -> bool:
+        with socket.socket() as s:
+            # As any server (and zmq) binds: TIME_WAIT of closed clients must not block.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", daemon.port))
+            except OSError:
+                return False
+            return True
+
+    wait_for(port_free, 2.0, "the port to be free")
     assert daemon.proc is not None
     assert daemon.proc.wait(5) == 0
 
