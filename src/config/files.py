@@ -152,7 +152,25 @@ def read_text(path: Path) -> str:
         raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
 
 
+#: A YAML document may expand (through aliases) to at most this many values
+#: per character of its text, plus `YAML_VALUES_BASE`: enough for any real use
+#: of anchors, far too few for an alias bomb (500 bytes that stand for 10**8 values).
+YAML_VALUES_PER_CHAR = 100
+YAML_VALUES_BASE = 10_000
+_LABELS = {"toml": "TOML", "yaml": "YAML", "json": "JSON"}
+_CONTAINERS = (dict, list, tuple, set)
+
+
 def _parse(text: str, fmt: str, source: str) -> Any:
+    try:
+        return _parse_format(text, fmt, source)
+    except RecursionError:
+        # Each parser recurses once per level of nesting; the stack is unwound
+        # by the time we get here, so answering is safe.
+        raise ConfigError(f"{source}: nested too deeply to parse as {_LABELS[fmt]}") from None
+
+
+def _parse_format(text: str, fmt: str, source: str) -> Any:
     if fmt == "toml":
         try:
             return tomllib.loads(text)
@@ -163,7 +181,7 @@ def _parse(text: str, fmt: str, source: str) -> Any:
             raise ConfigError(_one_line(f"{source}: invalid TOML: {e}")) from None
     if fmt == "yaml":
         try:
-            return yaml.safe_load(text)
+            data = yaml.safe_load(text)
         except yaml.MarkedYAMLError as e:
             line = f"line {e.problem_mark.line + 1}: " if e.problem_mark else ""
             context = f" ({e.context})" if e.context else ""
@@ -172,12 +190,50 @@ def _parse(text: str, fmt: str, source: str) -> Any:
             ) from None
         except yaml.YAMLError as e:
             raise ConfigError(_one_line(f"{source}: invalid YAML: {e}")) from None
+        budget = YAML_VALUES_PER_CHAR * len(text) + YAML_VALUES_BASE
+        if expanded_size(data, budget) > budget:
+            raise ConfigError(f"{source}: YAML aliases expand to more than {budget} values")
+        return data
     if fmt == "json":
         try:
             return json.loads(text)
         except json.JSONDecodeError as e:
             raise ConfigError(f"{source}: line {e.lineno}: invalid JSON: {e.msg}") from None
     raise ConfigError(f"{source}: unknown format {fmt!r} (known: toml, yaml, json)")
+
+
+def expanded_size(data: Any, budget: int) -> int:
+    """The number of values in `data` once every shared list or mapping is
+    written out in full (as a YAML alias is when the data is used), or
+    `budget + 1` if that is more than `budget` or endless (a list that holds
+    itself).
+
+    Each distinct container is counted once and its size remembered, so this
+    takes time in proportion to the parsed document, not to its expansion; it
+    keeps its own stack, so any depth is fine.
+    """
+    sizes: dict[int, int] = {}  # id of a counted container -> its expanded size
+    open_ids: set[int] = set()  # containers on the path from the root
+    if not isinstance(data, _CONTAINERS):
+        return 1
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    while stack:
+        obj, counted_children = stack.pop()
+        key = id(obj)
+        items = [*obj, *obj.values()] if isinstance(obj, dict) else obj
+        if counted_children:
+            total = 1 + sum(sizes.get(id(item), 1) for item in items)
+            if total > budget:
+                return budget + 1
+            sizes[key] = total
+            open_ids.discard(key)
+        elif key in open_ids:
+            return budget + 1  # it holds itself: it expands without end
+        elif key not in sizes:
+            open_ids.add(key)
+            stack.append((obj, True))
+            stack.extend((item, False) for item in items if isinstance(item, _CONTAINERS))
+    return sizes.get(id(data), 1)
 
 
 def parse_mapping(text: str, fmt: str, source: str) -> dict[str, Any]:

@@ -47,6 +47,35 @@ HEALTH_EVERY = 2.0  # seconds between dev_ping checks of every component
 HEALTH_TIMEOUT = 2.0
 CRASH_WINDOW = 60.0  # a host that dies CRASH_LIMIT times in this many seconds stays down
 CRASH_LIMIT = 5
+HEALTHY_AFTER = 60.0  # a host ready this long before it is lost was working: not a crash loop
+
+
+@dataclass
+class CrashLoop:
+    """The crash-loop guard: a driver whose host is lost `limit` times within
+    `window` seconds is given up, unless the host had been ready for
+    `healthy_after` seconds. Such a host was working; its loss starts the
+    count afresh, so a driver is never given up for faults days apart.
+    """
+
+    limit: int = CRASH_LIMIT
+    window: float = CRASH_WINDOW
+    healthy_after: float = HEALTHY_AFTER
+    losses: deque[float] = field(default_factory=deque)  # times of the counted losses
+
+    def lost(self, now: float, ready_since: float | None) -> bool:
+        """Note a host lost at `now` (ready since `ready_since`, None if it
+        never was); True if the driver is in a crash loop."""
+        if ready_since is not None and now - ready_since >= self.healthy_after:
+            self.losses.clear()
+            return False
+        self.losses.append(now)
+        while now - self.losses[0] >= self.window:
+            self.losses.popleft()
+        return len(self.losses) >= self.limit
+
+    def clear(self) -> None:
+        self.losses.clear()
 
 
 @dataclass
@@ -62,7 +91,8 @@ class DriverProc:
     error: str | None = None
     restarts: int = 0
     failed: bool = False  # cannot start (bad settings, crash loop): no more restarts
-    crashes: deque[float] = field(default_factory=lambda: deque(maxlen=CRASH_LIMIT))
+    ready_since: float | None = None  # monotonic time the current host became ready
+    crashes: CrashLoop = field(default_factory=CrashLoop)
     stop_watch: threading.Event = field(default_factory=threading.Event)
     health_busy: threading.Event = field(default_factory=threading.Event)
 
@@ -103,7 +133,7 @@ class DriverManager:
     def start(self, name: str) -> None:
         """Re-attach to a host that outlived the previous daemon, or spawn one."""
         dp = self.procs.get(name) or DriverProc(name)
-        dp.failed, dp.error = False, None
+        dp.failed, dp.error, dp.ready_since = False, None, None
         dp.crashes.clear()
         self.procs[name] = dp
         row = self.d.store.get_driver(name)
@@ -121,6 +151,7 @@ class DriverManager:
     def _spawn(self, dp: DriverProc) -> None:
         dp.generation += 1
         dp.port = None
+        dp.ready_since = None
         dp.error = None
         logfile = self.d.settings.logdir / f"driver-{dp.name}-{self.d.port}.log"
         args = [
@@ -310,6 +341,8 @@ class DriverManager:
             self.d.scheduler.kick()
             return
         dp.error = f"{failed} component(s) failed to register" if failed else None
+        if dp.ready_since is None:
+            dp.ready_since = time.monotonic()
         self._set_state(dp, DriverState.READY)
         log.info("driver %s: ready (%d components, %d failed)", dp.name, len(results), failed)
         self.d.scheduler.kick()
@@ -406,9 +439,7 @@ class DriverManager:
         if dp.failed:
             return  # it said why it cannot start; restarting would only loop
         self.d.events.emit("driver.died", f"driver {dp.name}", reason=reason)
-        now = time.monotonic()
-        dp.crashes.append(now)
-        if len(dp.crashes) == CRASH_LIMIT and now - dp.crashes[0] < CRASH_WINDOW:
+        if dp.crashes.lost(time.monotonic(), dp.ready_since):
             if dp.proc is not None:
                 dp.proc.signal(9)
             self._give_up(

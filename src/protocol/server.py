@@ -44,7 +44,7 @@ class Call:
 
     def fail(self, message: str) -> None:
         """Answer with an error (thread-safe)."""
-        reply = wire.Reply(id=self.req_id, ok=False, error=message)
+        reply = wire.Reply(id=self.req_id, ok=False, error=wire.printable(message))
         self.loop.post(lambda: self.loop._send(self, reply, None))
 
 
@@ -198,7 +198,10 @@ class ServerLoop:
             self._send(call, wire.Reply(id=req_id, data=out), None)
 
     def _error(self, call: Call, message: str) -> None:
-        self._send(call, wire.Reply(id=call.req_id, ok=False, error=message), None)
+        # Errors often quote what the peer sent (a file name, a key): escape
+        # control characters so that every error reply is one line.
+        error = wire.printable(message)
+        self._send(call, wire.Reply(id=call.req_id, ok=False, error=error), None)
 
     def _send(self, call: Call, reply: wire.Reply, frames: list[bytes] | None) -> None:
         if call.answered:

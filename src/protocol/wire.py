@@ -41,6 +41,15 @@ _reply_decoder = msgspec.json.Decoder(Reply)
 _peek_decoder = msgspec.json.Decoder(_Peek)
 
 
+def printable(text: str) -> str:
+    """`text` with every non-printable character escaped as `repr` would
+    (a newline becomes `\\n`): an error that quotes a peer's key or value
+    stays one readable line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def encode(obj: msgspec.Struct) -> bytes:
     return _encoder.encode(obj)
 
@@ -49,7 +58,7 @@ def decode_reply(frame: bytes) -> Reply:
     try:
         return _reply_decoder.decode(frame)
     except msgspec.DecodeError as e:
-        raise ProtocolError(f"malformed reply: {e}") from None
+        raise ProtocolError(f"malformed reply: {printable(str(e))}") from None
 
 
 def peek(frame: bytes) -> tuple[str, str]:
@@ -78,14 +87,14 @@ class RequestDecoder:
             req: Request = self._decoder.decode(frame)
         except msgspec.ValidationError as e:
             _, cmd = peek(frame)
-            text = str(e)
-            if "`$.cmd`" in text:
+            text = printable(str(e))  # msgspec quotes an unknown key as it came
+            if text.endswith(" - at `$.cmd`"):
                 raise ProtocolError(
                     f"unknown command {cmd!r} (known: {', '.join(self.commands)})"
                 ) from None
-            raise ProtocolError(f"invalid {cmd or 'request'}: {text}") from None
+            raise ProtocolError(f"invalid {printable(cmd) or 'request'}: {text}") from None
         except msgspec.DecodeError as e:
-            raise ProtocolError(f"malformed request: {e}") from None
+            raise ProtocolError(f"malformed request: {printable(str(e))}") from None
         if req.v != PROTOCOL_VERSION:
             raise ProtocolError(
                 f"protocol version {req.v} not supported (this side speaks {PROTOCOL_VERSION})"
@@ -103,4 +112,6 @@ def convert(data: Any, type_: type[Any]) -> Any:
     try:
         return msgspec.convert(data, type_)
     except msgspec.ValidationError as e:
-        raise ProtocolError(f"unexpected reply data for {type_.__name__}: {e}") from None
+        raise ProtocolError(
+            f"unexpected reply data for {type_.__name__}: {printable(str(e))}"
+        ) from None

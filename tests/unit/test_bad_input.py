@@ -7,6 +7,7 @@ source, never another exception.
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -403,14 +404,9 @@ def test_mutated_valid_documents(case: tuple[str, Any], as_yaml: bool) -> None:
         outcome(kind, json.dumps(doc), "json")
 
 
-# -- known gaps, each a strict xfail until fixed ------------------------------------------
+# -- nesting and aliases ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.files._parse lets RecursionError through (`sugo check deep.json` prints a"
-    " traceback); the daemon catches it on submit",
-)
 @pytest.mark.parametrize("fmt", ["json", "yaml", "toml"])
 def test_deep_nesting_gives_one_clear_line(fmt: str) -> None:
     depth = sys.getrecursionlimit() * 2
@@ -419,20 +415,47 @@ def test_deep_nesting_gives_one_clear_line(fmt: str) -> None:
         "yaml": "a: " + "[" * depth + "]" * depth,
         "toml": "a = " + "[" * depth + "]" * depth,
     }[fmt]
-    one_clear_line("payload", text, fmt)
+    assert one_clear_line("payload", text, fmt) == f"nested too deeply to parse as {fmt.upper()}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.files does not bound YAML alias expansion: 500 bytes load as a payload"
-    " that dumps to ~300 MB (the daemon refuses such payloads on submit)",
-)
-def test_yaml_alias_bomb_is_refused_by_the_loader() -> None:
+def alias_bomb(levels: int, expand: bool = True) -> str:
+    """A payload whose task_params hold 9**levels values once aliases expand."""
     anchors = "{a0: &a0 [x, x, x, x, x, x, x, x, x]"
-    for i in range(1, 8):
+    for i in range(1, levels):
         anchors += f", a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]"
-    text = (
+    if not expand:
+        anchors = anchors.replace("*a", "a")
+    return (
         "sample: {identifier: s}\nmethod: [{component_role: c, technique_name: t,"
         f" max_duration: 1, sampling_interval: 1, task_params: {anchors}}}}}]\n"
     )
-    one_clear_line("payload", text, "yaml")
+
+
+def test_yaml_alias_bomb_is_refused_by_the_loader() -> None:
+    says = one_clear_line("payload", alias_bomb(8), "yaml")
+    assert says.startswith("YAML aliases expand to more than "), says
+    t0 = time.monotonic()
+    one_clear_line("payload", alias_bomb(40), "yaml")  # 9**40 values: refused as fast
+    assert time.monotonic() - t0 < 1.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a: &a [*a]", "a: &a {b: *a}", "a: [&a [1, *a]]"],
+    ids=["list", "mapping", "nested"],
+)
+def test_yaml_alias_to_itself_is_refused(text: str) -> None:
+    assert "YAML aliases expand to more than" in one_clear_line("settings", text, "yaml")
+
+
+def test_yaml_aliases_in_moderation_load() -> None:
+    assert outcome("payload", alias_bomb(2, expand=False), "yaml") == "ok"
+    assert outcome("payload", alias_bomb(4), "yaml") == "ok"  # 9**4 = 6,561 values
+    params = ["&p {rate: 1, steps: [1, 2, 3]}"] + ["*p"] * 49  # one set, shared by 50 tasks
+    shared = "sample: {identifier: s}\nmethod:\n" + "".join(
+        f"- {{component_role: c{i}, technique_name: t, max_duration: 1,"
+        f" sampling_interval: 1, task_params: {p}}}\n"
+        for i, p in enumerate(params)
+    )
+    assert outcome("payload", shared, "yaml") == "ok"
+    assert parse_payload(shared, "yaml", "s.yml").method[49].task_params["steps"] == [1, 2, 3]

@@ -14,14 +14,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from sugo.cli.setup import write_config
 from sugo.config.defaults import render_settings
+from sugo.config.files import validate
 from sugo.config.settings import DaemonSettings
 from sugo.daemon.jobs import MAX_PAYLOAD_VALUES, check_size, check_writable, resolve_output
 from sugo.daemon.store import Store
 from sugo.errors import SugoError
-from sugo.jobs.payload import parse_payload
+from sugo.jobs.payload import Payload, parse_payload
 from sugo.jobs.staging import StagingWriter
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -212,8 +214,11 @@ def test_alias_bombs_are_refused_fast() -> None:
         "sample: {identifier: s}\nmethod: [{component_role: c, technique_name: t,"
         f" max_duration: 1, sampling_interval: 1, task_params: {anchors}}}}}]\n"
     )
-    payload = parse_payload(text, "yaml", "bomb.yml")
+    # Past the loader's own check, for the daemon's (data that did not come through it):
+    payload = validate(Payload, yaml.safe_load(text), "bomb.yml")
     t0 = time.monotonic()
+    with pytest.raises(SugoError, match="YAML aliases expand to more than"):
+        parse_payload(text, "yaml", "bomb.yml")  # the loader refuses it first
     with pytest.raises(SugoError, match=f"more than {MAX_PAYLOAD_VALUES} values"):
         check_size(payload, "bomb.yml")
     assert time.monotonic() - t0 < 1.0
