@@ -77,8 +77,11 @@ NOTES: dict[str, dict[str, str]] = {
         "jobs": "Where job data goes and how carefully it is written.",
         "jobs.storage": "One folder per job: its staging data and its log.",
         "jobs.dbpath": "The SQLite database (only the daemon writes it).",
-        "jobs.fsync": "Flush staged data to disk at every poll (crash-safe); "
-        "turn off only on very slow disks.",
+        "jobs.fsync": "Flush staged data to the disk (fsync); every polled chunk is in the "
+        "staging file before the next poll either way, so only a power cut can take data. "
+        "Turn off only on very slow disks.",
+        "jobs.fsync_interval": "Seconds a staged chunk may wait for its fsync (0: at every "
+        "poll): what a power cut can take at most.",
         "jobs.retention_days": "Delete folders of finished jobs after this many days "
         "(not their results files).",
         "devices": "The devices file.",

@@ -43,6 +43,7 @@ class JobsSettings(FrozenModel):
     storage: ConfigPath
     dbpath: ConfigPath
     fsync: StrictBool = True
+    fsync_interval: float = Field(default=1.0, ge=0, le=60, allow_inf_nan=False)
     retention_days: int | None = Field(default=None, gt=0)
 
 

@@ -22,6 +22,7 @@ from sugo.daemon.pipelines import PipelineCommands
 from sugo.daemon.scheduler import Scheduler
 from sugo.daemon.status import status_info
 from sugo.daemon.store import Store
+from sugo.daemon.writes import ResultWriter
 from sugo.errors import SugoError
 from sugo.protocol import daemon_api as api
 from sugo.protocol.server import DEFERRED, Call, ServerLoop
@@ -49,6 +50,7 @@ class Daemon:
         self.scheduler = Scheduler(self)
         self.maintenance = Maintenance(self)
         self.launcher = Launcher(settings.logdir / f"forkserver-{port}.log")
+        self.writer = ResultWriter(self)
         registry: dict[type, Any] = {
             api.Ping: self.on_ping,
             api.Status: self.on_status,
@@ -78,6 +80,7 @@ class Daemon:
         reloading.sync_store(self, self.devices)
         self.maintenance.start()
         self.launcher.start()
+        self.writer.start()
         self.jobs.recover()
         self.jobs.start_watch()
         self.drivers.start_all()
@@ -94,6 +97,7 @@ class Daemon:
         self.jobs.stop_watch()
         self.drivers.stop()
         self.launcher.close()
+        self.writer.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.events.emit("daemon.stopped", f"port {self.port}")
         self.store.delete_meta("pid")

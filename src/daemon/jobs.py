@@ -49,6 +49,10 @@ def respath_of(output_dir: str, prefix: str | None, jobid: int) -> str:
     return str(Path(output_dir) / f"{prefix or f'results.{jobid}'}.nc")
 
 
+def snappath_of(job: JobRow) -> str:
+    return str(Path(job.output_dir) / f"snapshot.{job.id}.nc")
+
+
 def check_writable(folder: Path) -> None:
     """Refuse an output folder that cannot be written (or created): better
     now than as a failed job at its end."""
@@ -128,6 +132,8 @@ class JobManager:
             api.JobSpecRequest: self.on_job_spec,
             api.JobEvent: self.on_job_event,
             api.JobDone: self.on_job_done,
+            api.JobWrite: self.on_job_write,
+            api.JobWritten: self.on_job_written,
             api.JobRebuild: self.on_job_rebuild,
             api.JobLog: self.on_job_log,
             api.JobPrune: self.on_job_prune,
@@ -354,9 +360,10 @@ class JobManager:
             jobdir=job.jobdir,
             respath=job.respath or respath_of(job.output_dir, job.prefix, job.id),
             fsync=self.d.settings.jobs.fsync,
+            fsync_interval=self.d.settings.jobs.fsync_interval,
             verbosity=payload.settings.verbosity,
             snapshot_interval=snap.interval if snap else None,
-            snappath=str(Path(job.output_dir) / f"snapshot.{job.id}.nc"),
+            snappath=snappath_of(job),
             roles=roles,
             job_json=json.dumps(record),
         )
@@ -410,6 +417,24 @@ class JobManager:
         if job.status in QUEUED:
             raise SugoError(f"job {job.id} has not started ({job.status})")
         self.finish(req.jobid, JobStatus(req.status), req.error, req.respath)
+        return {"ok": True}
+
+    def on_job_write(self, req: api.JobWrite, call: Call) -> Any:
+        job = self.d.store.get_job(req.jobid)
+        if job is None:
+            raise SugoError(f"no job {req.jobid}")
+        if job.status not in RUNNING:
+            raise SugoError(f"job {job.id} is not running ({job.status})")
+        files = {job.respath or respath_of(job.output_dir, job.prefix, job.id), snappath_of(job)}
+        if req.path not in files:
+            raise SugoError(f"job {job.id}: {req.path!r} is not its results or snapshot file")
+        if req.status not in ("r", *FINAL):
+            raise SugoError(f"job {job.id}: {req.status!r} is not a job status to record")
+        self.d.writer.write(job.id, job.jobdir, req.path, req.status, req.error, call)
+        return DEFERRED
+
+    def on_job_written(self, req: api.JobWritten, call: Call) -> Any:
+        self.d.writer.written(req.jobid, req.path, req.error)
         return {"ok": True}
 
     def finish(self, jobid: int, status: JobStatus, error: str | None, respath: str | None) -> None:
@@ -640,12 +665,12 @@ class JobManager:
         self._spawn_finalize(job)
 
     def _spawn_finalize(self, job: JobRow, report: Path | None = None) -> Tracked:
-        """Write an ended job's results file from its staging store, in a runner
-        process (the daemon never imports the NetCDF stack)."""
+        """Write an ended job's results file from its staging store, in a
+        process of the write fork server (the daemon never imports the NetCDF stack)."""
         argv = ["finalize", str(job.id), "--daemon", endpoint("127.0.0.1", self.d.port)]
         if report is not None:
             argv += ["--report", str(report)]
-        return self.d.launcher.spawn(argv, Path(job.jobdir) / "job.log")
+        return self.d.writer.spawn(argv, Path(job.jobdir) / "job.log")
 
     def on_job_rebuild(self, req: api.JobRebuild, call: Call) -> Any:
         job = self.d.store.get_job(req.jobid)

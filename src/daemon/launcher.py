@@ -1,11 +1,13 @@
-"""Starts job-runner processes through the warm fork server (cold start as a
-fallback), and returns them as tracked PIDs."""
+"""Starts job processes through a warm fork server (cold start as a fallback),
+and returns them as tracked PIDs. One launcher per kind of fork server: ``run``
+(job runners) or ``write`` (results files); see `sugo.jobs.forkserver`."""
 
 import json
 import logging
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from sugo.daemon.processes import Tracked, spawn_python
@@ -13,20 +15,29 @@ from sugo.daemon.processes import Tracked, spawn_python
 log = logging.getLogger("sugo.daemon.launcher")
 
 READY_TIMEOUT = 5.0  # preloading numpy and h5netcdf takes well under a second
+RESTART_AFTER = 10.0  # a fork server that died is started again, at most this often
 
 
 class Launcher:
-    def __init__(self, logfile: Path) -> None:
+    def __init__(self, logfile: Path, kind: str = "run") -> None:
         self.logfile = logfile
+        self.kind = kind
         self._proc: subprocess.Popen[str] | None = None
         self._ready = threading.Event()
         self._lock = threading.Lock()
+        self._started_at = -RESTART_AFTER
+        self._closed = False
 
     def start(self) -> None:
+        """Start the fork server (if it is not running already)."""
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        self._closed = False
+        self._started_at = time.monotonic()
         err = open(self.logfile, "ab")  # noqa: SIM115
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "sugo.jobs.forkserver"],
+                [sys.executable, "-m", "sugo.jobs.forkserver", self.kind],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=err,
@@ -53,6 +64,13 @@ class Launcher:
 
     def _ensure_ready(self) -> bool:
         proc = self._proc
+        if (proc is None or proc.poll() is not None) and not self._closed:
+            if time.monotonic() - self._started_at < RESTART_AFTER:
+                return False
+            log.warning("the %s fork server is gone; starting a new one", self.kind)
+            self._stop_server()
+            self.start()
+            proc = self._proc
         if proc is None or proc.poll() is not None or proc.stdout is None:
             return False
         return self._ready.wait(READY_TIMEOUT)
@@ -72,11 +90,16 @@ class Launcher:
                     # starting another one here could run the job twice.
                     return Tracked.attach(pid) or Tracked(pid, create_time=0.0)
             except (OSError, ValueError, KeyError) as e:
-                log.warning("fork server failed (%s); starting the runner cold", e)
-                self.close()
+                log.warning("%s fork server failed (%s); starting %s cold", self.kind, e, argv[0])
+                self._stop_server()
             return spawn_python("sugo.jobs.runner", argv, logfile)
 
     def close(self) -> None:
+        """Stop the fork server for good (the processes it started live on)."""
+        self._closed = True
+        self._stop_server()
+
+    def _stop_server(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None:
             return

@@ -1,5 +1,10 @@
-"""A warm parent for job runners: it has already imported numpy and h5netcdf,
-so starting a runner costs a fork, not a cold interpreter.
+"""A warm parent for job processes: starting one costs a fork, not a cold
+interpreter and its imports.
+
+Two kinds run per daemon, by what they preload: ``run`` for job runners,
+which only move bytes (ZeroMQ, msgspec: a runner forked from it stays small,
+and 64 of them are 64 small processes), and ``write`` for the processes that
+write results files (numpy, h5py, h5netcdf), of which only a few run at once.
 
 Protocol on stdin/stdout, one JSON object per line (no pickle):
   request  {"argv": [...runner arguments...], "logfile": "..."}
@@ -8,20 +13,28 @@ The server is single-threaded and creates no ZeroMQ context, so forking is safe.
 Children start a new session: they outlive the server and the daemon.
 """
 
+import gc
 import json
 import os
 import signal
 import sys
 
+PRELOADS = ("run", "write")
 
-def _preload() -> None:
-    import h5netcdf  # noqa: F401
-    import numpy  # noqa: F401
+
+def _preload(kind: str) -> None:
     import zmq  # noqa: F401
 
+    import sugo.jobs.records
     import sugo.jobs.runner
-    import sugo.jobs.staging
-    import sugo.jobs.writer  # noqa: F401
+    import sugo.logs
+
+    if kind == "write":
+        import h5netcdf  # noqa: F401
+        import numpy  # noqa: F401
+
+        import sugo.jobs.staging
+        import sugo.jobs.writer  # noqa: F401
 
 
 def _child(argv: list[str], logfile: str | None) -> None:
@@ -58,8 +71,11 @@ def _reap(*_: object) -> None:
             return
 
 
-def serve() -> int:
-    _preload()
+def serve(kind: str = "run") -> int:
+    _preload(kind)
+    # The preloaded objects go to a generation the collector never scans, so
+    # the children's collections do not touch (and copy) the shared pages.
+    gc.freeze()
     signal.signal(signal.SIGCHLD, _reap)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     out = sys.stdout
@@ -80,4 +96,7 @@ def serve() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(serve())
+    kind = sys.argv[1] if len(sys.argv) > 1 else "run"
+    if kind not in PRELOADS:
+        sys.exit(f"sugo.jobs.forkserver: unknown kind {kind!r} (one of {', '.join(PRELOADS)})")
+    sys.exit(serve(kind))

@@ -4,7 +4,9 @@ Each role runs in its own thread, its tasks in order, honouring
 ``start_with_task_name`` / ``stop_with_task_name`` across roles. Every chunk
 polled from a driver host is appended to the staging store before the next
 poll and acknowledged only then, so a lost reply never loses data. At the end
-the components are reset and the results file is written atomically.
+the components are reset and the daemon's writer writes the results file
+(atomically) from the staging store. A runner imports no numpy: it moves the
+driver host's binary frames to disk as they are.
 
 Signals: SIGTERM cancels the job, SIGUSR1 asks for a snapshot, SIGUSR2 wakes
 every role to poll now (the daemon sends it when a driver host was lost).
@@ -20,15 +22,16 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sugo import __version__
 from sugo.errors import RequestFailed, RequestTimeout, SugoError
-from sugo.jobs.staging import StagingWriter
-from sugo.protocol import arrays, host_api
+from sugo.jobs.records import StagingWriter
 from sugo.protocol import daemon_api as api
+from sugo.protocol import host_api
 from sugo.protocol.client import Client
 from sugo.protocol.wire import convert
 
@@ -44,6 +47,11 @@ PENDING_FILE = "finalize.pending"  # the daemon's note that this job's results a
 END_SLACK = 0.003  # poll this long after a task's expected end
 OVERDUE_POLL = 0.02
 RESET_TIMEOUT = 5.0  # poll period once a task runs past its expected end
+# Results are written by the daemon's writer. While the daemon answers pings the
+# runner keeps waiting (a repeated request joins the write in progress, which
+# may be queued behind others); a daemon that is gone is not waited for.
+WRITE_TIMEOUT = 2.0
+WRITE_DEADLINE = 900.0
 
 
 @dataclass
@@ -229,11 +237,10 @@ class RoleRunner:
             chunk_frames, offset = frames[offset : offset + n], offset + n
             if header.seq <= self.last_seq:
                 continue  # already staged: its acknowledgement was lost
-            columns = arrays.decode_chunk(header, chunk_frames)
-            units = {v.name: v.units for v in header.variables if v.units}
-            self.staging.append(self.spec.role, task_index, header.seq, columns, units)
+            self.staging.append_wire(self.spec.role, task_index, header, chunk_frames)
             self.last_seq = header.seq
             self.points += header.points
+        self.staging.sync_due()
         return reply.running, reply.error
 
 
@@ -264,7 +271,9 @@ class JobRunner:
         spec = self.spec
         log.info("job %d: running %d role(s)", self.jobid, len(spec.roles))
         self._reset_components("start")
-        with StagingWriter(self.jobdir, fsync=spec.fsync) as staging:
+        with StagingWriter(
+            self.jobdir, fsync=spec.fsync, fsync_interval=spec.fsync_interval
+        ) as staging:
             roles = [RoleRunner(r, self, self.shared, staging) for r in spec.roles]
             snapper = threading.Thread(target=self._snapshots, name="snapshots", daemon=True)
             snapper.start()
@@ -280,13 +289,11 @@ class JobRunner:
         else:
             status, error = "c", None
         respath: str | None = spec.respath
-        try:
-            write_job_file(spec, Path(spec.respath), status, error)
-        except Exception as e:
-            log.exception("job %d: results file not written", self.jobid)
+        problem = self._write(spec.respath, status, error)
+        if problem is not None:
             status = "ce"
             error = (
-                f"{error + '; ' if error else ''}cannot write {spec.respath}: {_reason(e)};"
+                f"{error + '; ' if error else ''}{problem};"
                 f" the data is kept in {self.jobdir / 'staging'} ('sugo job rebuild {self.jobid}')"
             )
             respath = None
@@ -323,12 +330,50 @@ class JobRunner:
             self.snapshot_requested.clear()
             if not asked and next_at is not None:
                 next_at += interval or 0
-            try:
-                write_job_file(self.spec, Path(self.spec.snappath), "r", None)
+            problem = self._write(self.spec.snappath, "r", None)
+            if problem is None:
                 self.reporter.event("snapshot", path=self.spec.snappath)
-            except Exception as e:
-                log.exception("job %d: snapshot failed", self.jobid)
-                self.reporter.event("snapshot", error=str(e))
+            else:
+                self.reporter.event("snapshot", error=problem)
+
+    def _write(self, path: str, status: str, error: str | None) -> str | None:
+        """Have the results (or a snapshot) file written from the staging store;
+        None when it is written, else what went wrong.
+
+        The daemon's writer does it: a process forked from a parent that has
+        NetCDF loaded, so this runner never loads it. Should the daemon not
+        answer, the file is written here (the slow way: cold imports).
+        """
+        req = api.JobWrite(
+            id=uuid.uuid4().hex, jobid=self.jobid, path=path, status=status, error=error
+        )
+        deadline = time.monotonic() + WRITE_DEADLINE
+        with Client(self.daemon, timeout=WRITE_TIMEOUT) as client:
+            while True:
+                try:
+                    client.call(req)
+                    return None
+                except RequestFailed as e:
+                    log.error("job %d: %s not written: %s", self.jobid, path, e)
+                    return str(e)
+                except RequestTimeout:
+                    if time.monotonic() > deadline or not self._daemon_answers():
+                        break
+        log.warning("job %d: the daemon does not answer; writing %s here", self.jobid, path)
+        try:
+            write_job_file(self.spec, Path(path), status, error)
+            return None
+        except Exception as e:
+            log.exception("job %d: %s not written", self.jobid, path)
+            return f"cannot write {path}: {_reason(e)}"
+
+    def _daemon_answers(self) -> bool:
+        try:
+            with Client(self.daemon, timeout=1.0) as client:
+                client.call(api.Ping())
+            return True
+        except SugoError:
+            return False
 
     def _done(self, status: str, error: str | None, respath: str | None) -> None:
         record = {"status": status, "error": error, "respath": respath}
@@ -413,6 +458,25 @@ def fetch_spec(daemon: str, jobid: int, patient: bool) -> api.JobSpec:
                     raise
 
 
+def write(spec: api.JobSpec, daemon: str, path: Path, status: str, error: str | None) -> int:
+    """Write a running job's results or snapshot file for the daemon's writer,
+    and tell the daemon how it went (not through a file: the job folder may
+    be on a full disk)."""
+    problem = None
+    try:
+        write_job_file(spec, path, status, error)
+    except Exception as e:
+        log.exception("job %d: %s not written", spec.jobid, path)
+        problem = f"cannot write {path}: {_reason(e)}"
+    try:
+        with Client(daemon, timeout=DAEMON_TIMEOUT) as client:
+            client.call(api.JobWritten(jobid=spec.jobid, path=str(path), error=problem), retries=2)
+    except SugoError as e:
+        log.error("job %d: cannot tell the daemon that %s is written: %s", spec.jobid, path, e)
+        return 1
+    return 0 if problem is None else 1
+
+
 def finalize(spec: api.JobSpec, report: Path | None) -> int:
     """Write the results file of an ended job from its staging store (after its
     runner died, or on `sugo job rebuild`); ``report`` gets the outcome as JSON."""
@@ -442,10 +506,13 @@ def convert_builtins(obj: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sugo-job-runner")
-    parser.add_argument("mode", choices=["run", "finalize"])
+    parser.add_argument("mode", choices=["run", "write", "finalize"])
     parser.add_argument("jobid", type=int)
     parser.add_argument("--daemon", required=True)
     parser.add_argument("--report", type=Path, help="finalize: write the outcome here as JSON")
+    parser.add_argument("--path", type=Path, help="write: the file to write")
+    parser.add_argument("--status", default="r", help="write: the job status to record")
+    parser.add_argument("--error", help="write: the job error to record")
     args = parser.parse_args(argv)
     from sugo.logs import setup_logging
 
@@ -460,6 +527,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().setLevel(spec.verbosity)
     if args.mode == "finalize":
         return finalize(spec, args.report)
+    if args.mode == "write":
+        if args.path is None:
+            parser.error("write needs --path")
+        return write(spec, args.daemon, args.path, args.status, args.error)
     runner = JobRunner(spec, args.daemon)
     runner.install_signals()
     return runner.run()

@@ -21,37 +21,47 @@ exact; object arrays of ``str`` are converted to that on append.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
-import os
-import struct
-import threading
-import zlib
 from bisect import bisect_right
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-import msgspec
 import numpy as np
 
-from sugo.errors import SugoError
+from sugo.jobs.records import (
+    ALLOWED_KINDS,
+    CRC,
+    MAGIC,
+    MAX_HEADER,
+    PREFIX,
+    StagingError,
+    StagingWriter,
+    frame,
+    iter_frames,
+    role_file,
+)
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"SGS1"
-_PREFIX = struct.Struct("<4sIQ")
-_CRC = struct.Struct("<I")
-_MAX_HEADER = 16 * 1024 * 1024  # a bigger header can only be garbage
-_ALLOWED_KINDS = "biufU"
-_MAX_FILENAME = 200
+# Kept under their old names for the tests that forge records.
+_PREFIX, _CRC, _MAX_HEADER = PREFIX, CRC, MAX_HEADER
 
-
-class StagingError(SugoError, ValueError):
-    """A chunk cannot be staged (bad columns) or the staged data cannot be used."""
+__all__ = [
+    "MAGIC",
+    "Chunk",
+    "RoleSummary",
+    "StagingError",
+    "StagingWriter",
+    "VarSummary",
+    "encode_record",
+    "read_chunks",
+    "role_file",
+    "summarise",
+    "unique_chunks",
+]
 
 
 @dataclass
@@ -98,29 +108,17 @@ class RoleSummary:
     end: int = 0
 
 
-def role_file(jobdir: Path, role: str) -> Path:
-    """The staging file of ``role`` in ``jobdir``."""
-    name = quote(role, safe="")
-    if len(name) > _MAX_FILENAME:
-        name = "h-" + hashlib.sha256(role.encode()).hexdigest()
-    return Path(jobdir) / "staging" / f"{name}.rec"
-
-
 def _normalise(name: str, col: Any) -> np.ndarray:
     arr = np.asarray(col)
     if arr.dtype.kind == "O":
         if not all(isinstance(v, str) for v in arr.flat):
             raise StagingError(f"column {name!r}: object arrays must hold only str")
         arr = arr.astype(str)
-    if arr.dtype.kind not in _ALLOWED_KINDS:
+    if arr.dtype.kind not in ALLOWED_KINDS:
         raise StagingError(f"column {name!r}: unsupported dtype {arr.dtype}")
     if arr.ndim < 1:
         raise StagingError(f"column {name!r}: must be an array, got a scalar")
     return np.ascontiguousarray(arr)
-
-
-def _pad(n: int) -> int:
-    return -n % 8
 
 
 def encode_record(
@@ -154,20 +152,7 @@ def encode_record(
         "columns": [[n, a.dtype.str, list(a.shape[1:])] for n, a in arrays.items()],
         "units": {str(k): str(v) for k, v in units.items() if v},
     }
-    hbytes = msgspec.json.encode(header)
-    hbytes += b" " * _pad(_PREFIX.size + len(hbytes))
-    parts: list[Any] = [b"", hbytes]
-    blen = 0
-    for arr in arrays.values():
-        raw = arr.reshape(-1).view(np.uint8)
-        parts += [raw, b"\0" * _pad(raw.nbytes)]
-        blen += raw.nbytes + _pad(raw.nbytes)
-    parts[0] = _PREFIX.pack(MAGIC, len(hbytes), blen)
-    crc = 0
-    for part in parts:
-        crc = zlib.crc32(part, crc)
-    parts.append(_CRC.pack(crc))
-    return b"".join(parts)
+    return frame(header, [arr.reshape(-1).view(np.uint8) for arr in arrays.values()])
 
 
 def _decode(header: dict[str, Any], buf: bytes, offset: int) -> Chunk:
@@ -180,70 +165,22 @@ def _decode(header: dict[str, Any], buf: bytes, offset: int) -> Chunk:
         arr = np.frombuffer(buf, dtype=dtype, count=count, offset=offset).reshape(shape)
         columns[name] = arr
         nbytes = count * dtype.itemsize
-        offset += nbytes + _pad(nbytes)
+        offset += nbytes + -nbytes % 8
     return Chunk(header["role"], int(header["task"]), int(header["seq"]), columns, header["units"])
 
 
 def _iter_records(path: Path, limit: int | None = None) -> Iterator[tuple[Chunk, int]]:
     """(chunk, end offset) for each complete record of ``path``, up to ``limit`` bytes.
 
-    Stops quietly at the first torn or corrupt record: with O_APPEND writes a
-    crash can only damage the tail, and a live writer may be mid-append.
+    Stops quietly at the first torn or corrupt record (see `records.iter_frames`).
     """
-    try:
-        f = path.open("rb")
-    except FileNotFoundError:
-        return
-    with f:
-        pos = 0
-        size = os.fstat(f.fileno()).st_size
-        while limit is None or pos < limit:
-            prefix = f.read(_PREFIX.size)
-            if len(prefix) < _PREFIX.size:
-                _report_tail(path, pos, len(prefix), corrupt=False)
-                return
-            magic, hlen, blen = _PREFIX.unpack(prefix)
-            need = hlen + blen + _CRC.size
-            if pos + _PREFIX.size + need > size:
-                size = os.fstat(f.fileno()).st_size  # a live writer may have grown it
-            if magic != MAGIC or hlen > _MAX_HEADER:
-                _report_tail(path, pos, size - pos, corrupt=True)
-                return
-            if pos + _PREFIX.size + need > size:
-                _report_tail(path, pos, size - pos, corrupt=False)
-                return
-            rest = f.read(need)
-            if len(rest) < need:
-                _report_tail(path, pos, len(prefix) + len(rest), corrupt=False)
-                return
-            body = memoryview(rest)[: hlen + blen]
-            (crc,) = _CRC.unpack_from(rest, hlen + blen)
-            if zlib.crc32(body, zlib.crc32(prefix)) != crc:
-                _report_tail(path, pos, size - pos, corrupt=True)
-                return
-            try:
-                chunk = _decode(msgspec.json.decode(body[:hlen]), rest, hlen)
-            except (msgspec.DecodeError, KeyError, TypeError, ValueError):
-                # A valid checksum over a header we cannot use: not our writer's.
-                _report_tail(path, pos, size - pos, corrupt=True)
-                return
-            pos += _PREFIX.size + need
-            yield chunk, pos
-
-
-def _report_tail(path: Path, pos: int, nbytes: int, *, corrupt: bool) -> None:
-    if nbytes <= 0:
-        return
-    if corrupt:
-        log.warning("%s: ignoring %d bytes from offset %d (corrupt record)", path, nbytes, pos)
-    else:
-        # Normal while a writer is mid-append; after a crash it is the torn record.
-        log.debug("%s: ignoring %d bytes from offset %d (incomplete record)", path, nbytes, pos)
-
-
-def _valid_length(path: Path) -> int:
-    ends = (end for _chunk, end in _iter_records(path))
-    return max(ends, default=0)
+    for header, rest, hlen, end in iter_frames(path, limit):
+        try:
+            chunk = _decode(header, rest, hlen)
+        except (KeyError, TypeError, ValueError):
+            log.warning("%s: ignoring the records from the one ending at %d (unusable)", path, end)
+            return
+        yield chunk, end
 
 
 def _staged_files(jobdir: Path) -> list[Path]:
@@ -373,101 +310,3 @@ def _add_chunk(summary: RoleSummary, chunk: Chunk) -> None:
         if var.units is None and chunk.units.get(name):
             var.units = chunk.units[name]
         var.points += rows
-
-
-@dataclass
-class _RoleFile:
-    fd: int
-    size: int
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class StagingWriter:
-    """Appends chunks to ``<jobdir>/staging/``: one ``os.write`` per record on an
-    ``O_APPEND`` descriptor, then ``fsync`` (unless ``fsync=False``).
-
-    Reopening a job's staging after a crash cuts a torn tail first, so new
-    records stay readable. Safe to call from several threads.
-    """
-
-    def __init__(self, jobdir: Path, fsync: bool = True) -> None:
-        self.jobdir = Path(jobdir)
-        self.folder = self.jobdir / "staging"
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._fsync = fsync
-        self._files: dict[str, _RoleFile] = {}
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def append(
-        self,
-        role: str,
-        task_index: int,
-        seq: int,
-        columns: Mapping[str, np.ndarray],
-        units: Mapping[str, str],
-    ) -> None:
-        """Put one chunk on disk; when this returns, it survives a crash."""
-        data = encode_record(role, task_index, seq, columns, units)
-        rf = self._file(role)
-        with rf.lock:
-            if rf.fd < 0:
-                raise StagingError(f"staging writer for {self.jobdir} is closed")
-            try:
-                view = memoryview(data)
-                while view:  # one write in practice; a loop only if the kernel splits it
-                    view = view[os.write(rf.fd, view) :]
-                if self._fsync:
-                    os.fsync(rf.fd)
-            except BaseException:
-                # Cut the partial record so later appends stay readable.
-                os.ftruncate(rf.fd, rf.size)
-                raise
-            rf.size += len(data)
-
-    def _file(self, role: str) -> _RoleFile:
-        with self._lock:
-            if self._closed:
-                raise StagingError(f"staging writer for {self.jobdir} is closed")
-            rf = self._files.get(role)
-            if rf is None:
-                rf = self._open(role_file(self.jobdir, role))
-                self._files[role] = rf
-            return rf
-
-    def _open(self, path: Path) -> _RoleFile:
-        existed = path.exists()
-        if existed:
-            size, valid = path.stat().st_size, _valid_length(path)
-            if valid < size:
-                log.warning("%s: cutting %d bytes of torn tail", path, size - valid)
-                os.truncate(path, valid)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-        fd = os.open(path, flags, 0o600)  # job data: owner only, like the job folder
-        if not existed and self._fsync:
-            _fsync_dir(self.folder)  # make the new file's name durable too
-        return _RoleFile(fd, os.fstat(fd).st_size)
-
-    def close(self) -> None:
-        """Close every file; further appends raise ``StagingError``."""
-        with self._lock:
-            self._closed = True
-            files, self._files = self._files, {}
-        for rf in files.values():
-            with rf.lock:
-                os.close(rf.fd)
-                rf.fd = -1  # an append that got this file before close must not reuse the number
-
-    def __enter__(self) -> StagingWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -168,6 +168,25 @@ class JobDone(Request, tag="job_done"):
     respath: str | None = None
 
 
+class JobWrite(Request, tag="job_write"):
+    """From a running job's runner: write its results (or snapshot) file from
+    the staging store, recording ``status`` and ``error``; replied when written."""
+
+    jobid: JobId
+    path: str
+    status: str
+    error: str | None = None
+
+
+class JobWritten(Request, tag="job_written"):
+    """From the daemon's writer process: ``path`` of the job is written (or
+    ``error`` says why not)."""
+
+    jobid: JobId
+    path: str
+    error: str | None = None
+
+
 DAEMON_REQUESTS: list[type[Request]] = [
     Ping,
     Status,
@@ -194,6 +213,8 @@ DAEMON_REQUESTS: list[type[Request]] = [
     JobSpecRequest,
     JobEvent,
     JobDone,
+    JobWrite,
+    JobWritten,
 ]
 
 # -- reply data ---------------------------------------------------------------------
@@ -309,3 +330,4 @@ class JobSpec(msgspec.Struct):
     snappath: str
     roles: list[RoleSpec]
     job_json: str  # the job record (with payload) as JSON, for the results file
+    fsync_interval: float = 1.0  # see settings [jobs]

@@ -119,18 +119,30 @@ def counter_host() -> Iterator[DriverHost]:
     host.close()
 
 
+SPECS: dict[int, api.JobSpec] = {}  # the jobs run_job started, for the fake daemon's writes
+
+
 @pytest.fixture
 def fake_daemon() -> Iterator[tuple[str, list[api.JobDone]]]:
-    """Answers a runner's progress events and records its job_done."""
+    """Answers a runner's progress events, writes its results file (as the
+    daemon's writer would) and records its job_done."""
     done: list[api.JobDone] = []
 
     def on_done(req: api.JobDone, call: Any) -> Any:
         done.append(req)
         return {"ok": True}
 
+    def on_write(req: api.JobWrite, call: Any) -> Any:
+        runner.write_job_file(SPECS[req.jobid], Path(req.path), req.status, req.error)
+        return {"respath": req.path}
+
     loop = ServerLoop(
         "fake daemon",
-        {api.JobEvent: lambda req, call: {"ok": True}, api.JobDone: on_done},
+        {
+            api.JobEvent: lambda req, call: {"ok": True},
+            api.JobDone: on_done,
+            api.JobWrite: on_write,
+        },
         bind="127.0.0.1",
     )
     thread = threading.Thread(target=loop.run, daemon=True)
@@ -189,6 +201,7 @@ def check_exactly_once(spec: api.JobSpec, host: DriverHost) -> int:
 
 
 def run_job(spec: api.JobSpec, daemon: str) -> threading.Thread:
+    SPECS[spec.jobid] = spec
     job = runner.JobRunner(spec, daemon)
     thread = threading.Thread(target=job.run, name="job", daemon=True)
     thread.start()

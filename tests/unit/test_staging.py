@@ -8,11 +8,12 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from sugo.jobs import staging
+from sugo.jobs import records, staging
 from sugo.jobs.staging import (
     StagingError,
     StagingWriter,
@@ -144,7 +145,7 @@ def test_failed_append_leaves_no_partial_record(
         raise OSError("disk gone")
 
     with StagingWriter(tmp_path, fsync=True) as w:
-        monkeypatch.setattr(staging.os, "fsync", broken_fsync)
+        monkeypatch.setattr(records.os, "fsync", broken_fsync)
         with pytest.raises(OSError, match="disk gone"):
             w.append("r", 0, 3, _chunk(100.0, 2), {})
         monkeypatch.undo()
@@ -229,3 +230,107 @@ def test_everything_acknowledged_survives_a_kill(tmp_path: Path) -> None:
     seqs = [c.seq for c in read_chunks(tmp_path, "r")]
     assert seqs == list(range(len(seqs)))
     assert len(seqs) > acked
+
+
+# -- the runner's way in: chunks as the driver host sent them ------------------------
+
+
+def _wire(seq: int, cols: dict[str, np.ndarray], units: dict[str, str]) -> tuple[Any, list[bytes]]:
+    from sugo.protocol.arrays import encode_chunk
+
+    return encode_chunk(seq, cols, units)
+
+
+WIRE_COLUMNS = {
+    "uts": np.array([1.0, 2.0, 3.0]),
+    "f4": np.array([1.5, 2.5, 3.5], dtype=np.float32),
+    "i8": np.array([-1, 0, 2**40], dtype=np.int64),
+    "flag": np.array([True, False, True]),
+    "text": np.array(["a", "héllo", ""]),
+    "spectrum": np.arange(6.0).reshape(3, 2),
+}
+
+
+def test_a_wire_chunk_is_staged_byte_for_byte_as_its_arrays_would_be(tmp_path: Path) -> None:
+    header, frames = _wire(4, WIRE_COLUMNS, {"f4": "V"})
+    record = records.encode_wire_chunk("r", 2, header, frames)
+    assert record is not None
+    assert record == staging.encode_record("r", 2, 4, WIRE_COLUMNS, {"f4": "V", "uts": None})
+    with StagingWriter(tmp_path, fsync=False) as w:
+        w.append_wire("r", 2, header, frames)
+    (chunk,) = read_chunks(tmp_path)
+    assert (chunk.task_index, chunk.seq, chunk.units) == (2, 4, {"f4": "V"})
+    for name, col in WIRE_COLUMNS.items():
+        assert chunk.columns[name].dtype == col.dtype
+        np.testing.assert_array_equal(chunk.columns[name], col)
+
+
+@pytest.mark.parametrize(
+    "cols",
+    [
+        {"uts": np.array([1, 2, 3]), "x": np.ones(3)},  # integer uts: made float64
+        {"uts": np.array([1.0, 2.0]), "x": np.array([1.0, 2.0], dtype=">f8")},  # big-endian
+    ],
+)
+def test_unusual_wire_chunks_go_through_numpy(tmp_path: Path, cols: dict[str, np.ndarray]) -> None:
+    header, frames = _wire(1, cols, {})
+    assert records.encode_wire_chunk("r", 0, header, frames) is None
+    with StagingWriter(tmp_path, fsync=False) as w:
+        w.append_wire("r", 0, header, frames)
+    (chunk,) = read_chunks(tmp_path)
+    assert chunk.columns["uts"].dtype == np.float64
+    np.testing.assert_array_equal(chunk.columns["x"], cols["x"])
+
+
+def test_a_wire_chunk_that_lies_about_its_frames_is_refused(tmp_path: Path) -> None:
+    header, frames = _wire(1, {"uts": np.array([1.0, 2.0]), "x": np.ones(2)}, {})
+    with StagingWriter(tmp_path, fsync=False) as w, pytest.raises(Exception, match="x"):
+        w.append_wire("r", 0, header, [frames[0], frames[1][:-8]])
+    assert list(read_chunks(tmp_path)) == []
+
+
+def test_fsyncs_are_grouped_by_the_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(records.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    clock = [100.0]
+    monkeypatch.setattr(records.time, "monotonic", lambda: clock[0])
+    w = StagingWriter(tmp_path, fsync=True, fsync_interval=1.0)
+    w.append("r", 0, 1, _chunk(0.0, 2), {})  # the new file's name is flushed (the folder)
+    after_open = len(synced)
+    for seq in range(2, 6):  # within the interval: written, not yet flushed
+        clock[0] += 0.2
+        w.append("r", 0, seq, _chunk(float(seq), 2), {})
+    assert len(synced) == after_open
+    w.sync_due()
+    assert len(synced) == after_open  # not due yet
+    clock[0] += 0.3
+    w.sync_due()  # due: one fsync for the five records
+    assert len(synced) == after_open + 1
+    w.sync_due()  # nothing new
+    clock[0] += 5
+    w.sync_due()
+    assert len(synced) == after_open + 1
+    w.append("r", 0, 6, _chunk(6.0, 2), {})  # a second after the last flush: flushed at once
+    assert len(synced) == after_open + 2
+    clock[0] += 0.1
+    w.append("r", 0, 7, _chunk(7.0, 2), {})
+    w.close()  # close flushes what is left
+    assert len(synced) == after_open + 3
+    assert [c.seq for c in read_chunks(tmp_path)] == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_fsync_interval_zero_flushes_every_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(records.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    with StagingWriter(tmp_path, fsync=True, fsync_interval=0.0) as w:
+        w.append("r", 0, 1, _chunk(0.0, 2), {})
+        first = len(synced)
+        for seq in range(2, 5):
+            w.append("r", 0, seq, _chunk(float(seq), 2), {})
+        assert len(synced) == first + 3
