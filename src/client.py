@@ -19,18 +19,22 @@ Import-light on purpose (no numpy, xarray, pydantic or pint): the CLI's queue
 and status commands are built on it.
 """
 
+from __future__ import annotations
+
 import os
 import socket
 import time
 from collections.abc import Iterable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sugo.errors import RequestFailed, RequestTimeout, SugoError
 from sugo.paths import resolve_appdir, resolve_port
 from sugo.protocol import daemon_api as api
 from sugo.protocol.client import Client, endpoint
 from sugo.protocol.wire import Request
+
+if TYPE_CHECKING:
+    from pathlib import Path  # imported where used: `sugo status` need not pay for it
 
 __all__ = [
     "FINAL_STATUSES",
@@ -114,7 +118,7 @@ class SugoClient:
         """Close the socket; the client may be used again afterwards."""
         self._client.close()
 
-    def __enter__(self) -> "SugoClient":
+    def __enter__(self) -> SugoClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -125,8 +129,11 @@ class SugoClient:
         # connect tells "nobody listens" at once instead of after the timeout.
         if self._listening:
             return
+        # An ASCII host as bytes (getaddrinfo takes either): a str would load
+        # the idna codec, ~1 ms of every CLI command.
+        host: Any = self.host.encode() if self.host.isascii() else self.host
         try:
-            with socket.create_connection((self.host, self.port), timeout=min(1.0, self.timeout)):
+            with socket.create_connection((host, self.port), timeout=min(1.0, self.timeout)):
                 pass
         except ConnectionRefusedError:
             raise DaemonUnreachable(
@@ -195,6 +202,8 @@ class SugoClient:
         Relative output paths in the payload resolve against the current
         directory; the job's user is the OS user unless the payload names one.
         """
+        from pathlib import Path
+
         path = Path(path)
         fmt = payload_format(path)
         try:

@@ -4,10 +4,15 @@ Explicit argument first, then the environment (``SUGO_PORT``, ``SUGO_APPDIR``),
 then the defaults. Kept import-light: the CLI resolves the port on every call.
 """
 
+from __future__ import annotations
+
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sugo.errors import SugoError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 #: The daemon's port when neither ``--port`` nor ``SUGO_PORT`` is given.
 DEFAULT_PORT = 9271
@@ -40,6 +45,8 @@ def resolve_port(port: int | None = None) -> int:
 def default_appdir() -> Path:
     """The platform's per-user config folder for sugo."""
     # platformdirs costs a few milliseconds: only paid by commands that need it.
+    from pathlib import Path
+
     import platformdirs
 
     return Path(platformdirs.user_config_dir("sugo"))
@@ -48,6 +55,8 @@ def default_appdir() -> Path:
 def resolve_appdir(appdir: Path | str | None = None) -> Path:
     """The app folder: ``appdir`` if given, else ``$SUGO_APPDIR``, else the
     platform's user config folder; always absolute, ``~`` expanded."""
+    from pathlib import Path  # not at import: `sugo status` never needs it
+
     if appdir is None or str(appdir) == "":
         env = os.environ.get(APPDIR_ENV, "").strip()
         appdir = Path(env) if env else default_appdir()

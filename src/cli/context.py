@@ -1,15 +1,17 @@
 """What every command handler gets: its arguments, the output, and lazily the
-port, app folder and a daemon client."""
+port, app folder and a daemon client.
+
+Import-light: every command imports it, `sugo status` included.
+"""
 
 import argparse
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sugo.cli.output import Output
-from sugo.paths import resolve_appdir, resolve_port
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sugo.client import SugoClient
 
 # Exit codes of CLI.md.
@@ -20,18 +22,22 @@ UNREACHABLE = 3
 TIMED_OUT = 4
 
 
-@dataclass
 class Context:
-    args: argparse.Namespace
-    out: Output
-    _clients: list["SugoClient"] = field(default_factory=list)
+    def __init__(self, args: argparse.Namespace, out: Output) -> None:
+        self.args = args
+        self.out = out
+        self._clients: list[SugoClient] = []
 
     @property
     def port(self) -> int:
+        from sugo.paths import resolve_port
+
         return resolve_port(self.args.port)
 
     @property
-    def appdir(self) -> Path:
+    def appdir(self) -> "Path":
+        from sugo.paths import resolve_appdir
+
         return resolve_appdir(self.args.appdir)
 
     @property

@@ -2,8 +2,10 @@
 
 from collections.abc import Sequence
 
-from sugo.cli.context import FAILED, OK, TIMED_OUT, Context
+from sugo.cli.context import FAILED, OK, TIMED_OUT, USAGE, Context
 from sugo.cli.output import STATUS_STYLES, CliError, Output, fmt_time
+from sugo.cli.parser import RECENT_JOBS
+from sugo.client import FINAL_STATUSES, SugoClient
 from sugo.protocol import daemon_api as api
 from sugo.protocol.wire import to_builtins
 
@@ -91,12 +93,40 @@ def cmd_submit(ctx: Context) -> int:
     return OK
 
 
+def recent_jobs(client: SugoClient, n: int) -> tuple[list[api.JobInfo], bool]:
+    """Every queued or running job and the ``n`` newest jobs, oldest first; and
+    whether other (older, finished) jobs are left out."""
+    # One more than asked: whether it exists tells if there are more than n jobs.
+    jobs = client.jobs(recent=n + 1)
+    ids = [j.id for j in jobs]
+    newest = set(sorted(ids, reverse=True)[:n])
+    shown = [j for j in jobs if j.id in newest or j.status not in FINAL_STATUSES]
+    # Ids count from 1: a reply holding ids 1..max holds every job there is;
+    # a gap is a job left out (or one pruned long ago).
+    every = len(ids) == max(ids, default=0)
+    return shown, len(shown) < len(jobs) or (len(jobs) > n and not every)
+
+
 def cmd_jobs(ctx: Context) -> int:
-    jobs = ctx.client().jobs(ctx.args.ids)
+    args = ctx.args
+    if args.ids and (args.all or args.last is not None):
+        raise CliError("--all and --last choose among all jobs: give no job ids", code=USAGE)
+    client = ctx.client()
+    more = False
+    if args.ids or args.all:
+        jobs = client.jobs(args.ids)
+    else:
+        last = RECENT_JOBS if args.last is None else args.last
+        jobs, more = recent_jobs(client, last)
     if ctx.out.json_mode:
         ctx.out.json({"jobs": to_builtins(jobs)})
     else:
-        show_jobs(ctx.out, jobs, details=bool(ctx.args.ids))
+        show_jobs(ctx.out, jobs, details=bool(args.ids))
+    if more:
+        ctx.out.note(
+            f"sugo: older jobs not shown (only the {last} newest and every queued or "
+            "running one); 'sugo jobs --all' lists every job"
+        )
     return OK
 
 

@@ -8,8 +8,6 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-import msgspec
-
 #: A table cell: its text, or (text, style) with a style name of STYLES.
 Cell = str | tuple[str, str]
 
@@ -69,6 +67,8 @@ def fmt_value(value: Any) -> str:
 
 def to_json_text(obj: Any) -> str:
     """``obj`` (Structs included) as indented JSON text."""
+    import msgspec
+
     return msgspec.json.format(msgspec.json.encode(obj), indent=2).decode()
 
 

@@ -5,12 +5,27 @@ Every (sub)command records its handler as ``"module:function"`` (relative to
 """
 
 import argparse
-from pathlib import Path
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sugo import __version__
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 TABLES = ("pipelines", "drivers", "devices", "components")
 COMPONENT_VERBS = ("status", "attrs", "capabilities", "reset", "measure")
+
+#: How many of the newest jobs `sugo jobs` lists (besides every queued or running one).
+RECENT_JOBS = 50
+
+
+def path(text: str) -> "Path":
+    """A file or folder (``pathlib`` is imported only when one is given)."""
+    from pathlib import Path
+
+    return Path(text)
 
 
 def port_number(text: str) -> int:
@@ -30,6 +45,17 @@ def job_id(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a job id: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"not a job id: {text!r} (ids start at 1)")
+    return value
+
+
+def count(text: str) -> int:
+    """A number of things: 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
     return value
 
 
@@ -54,10 +80,10 @@ def pixels(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _common() -> argparse.ArgumentParser:
+def _common(parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     # SUPPRESS as default: an option given before the subcommand is not
     # overwritten by the subcommand's own (absent) copy of it.
-    common = argparse.ArgumentParser(add_help=False)
+    common = parser_class(add_help=False)
     group = common.add_argument_group("common options")
     group.add_argument(
         "--port",
@@ -67,7 +93,7 @@ def _common() -> argparse.ArgumentParser:
     )
     group.add_argument(
         "--appdir",
-        type=Path,
+        type=path,
         default=argparse.SUPPRESS,
         help="folder of settings.toml (default: $SUGO_APPDIR, else the user config folder)",
     )
@@ -118,11 +144,16 @@ class _Adder:
             p.set_defaults(handler=handler)
         return p
 
+    def verbs(self, parser: argparse.ArgumentParser) -> "_Adder":
+        """An adder of the verbs of a command (``sugo pipeline load ...``)."""
+        return _Adder(
+            parser.add_subparsers(dest="verb", metavar="VERB", required=True), self.common
+        )
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of the `sugo` command."""
-    common = _common()
-    parser = argparse.ArgumentParser(
+
+def _top(parser_class: type[argparse.ArgumentParser]) -> tuple[argparse.ArgumentParser, _Adder]:
+    common = _common(parser_class)
+    parser = parser_class(
         prog="sugo",
         description="Run jobs on lab instruments through the sugo daemon.",
         parents=[common],
@@ -131,34 +162,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sugo {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    add = _Adder(sub, common)
+    return parser, _Adder(sub, common)
 
-    # -- daemon -------------------------------------------------------------
+
+# -- the commands, in the order of `sugo --help` -----------------------------------------
+# Each function adds one command (with its verbs) to the top-level parser.
+
+
+def _init(add: _Adder) -> None:
     p = add("init", "setup:cmd_init", "write settings.toml and devices.toml into the app folder")
-    p.add_argument("--datadir", type=Path, help="job data folder (default: <appdir>/data)")
-    p.add_argument("--logdir", type=Path, help="log folder (default: <appdir>/logs)")
+    p.add_argument("--datadir", type=path, help="job data folder (default: <appdir>/data)")
+    p.add_argument("--logdir", type=path, help="log folder (default: <appdir>/logs)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
 
+
+def _start(add: _Adder) -> None:
     p = add("start", "lifecycle:cmd_start", "start the daemon in the background")
     p.add_argument(
         "--timeout", type=seconds, default=30.0, help="seconds to wait for it (default 30)"
     )
 
+
+def _stop(add: _Adder) -> None:
     p = add("stop", "lifecycle:cmd_stop", "stop the daemon, its drivers and jobs")
     p.add_argument("--force", action="store_true", help="cancel running jobs first")
     p.add_argument(
         "--timeout", type=seconds, default=30.0, help="seconds to wait for it (default 30)"
     )
 
+
+def _status(add: _Adder) -> None:
     p = add("status", "status:cmd_status", "the daemon's pipelines, drivers and components")
     p.add_argument("table", nargs="?", choices=TABLES, help="show only this table")
 
+
+def _reload(add: _Adder) -> None:
     add("reload", "status:cmd_reload", "re-read settings and devices file, apply the changes")
 
-    # -- pipelines ----------------------------------------------------------
+
+def _pipeline(add: _Adder) -> None:
     p = add("pipeline", None, "load, eject or mark ready a pipeline's sample")
-    psub = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    padd = _Adder(psub, common)
+    padd = add.verbs(p)
     q = padd("load", "pipelines:cmd_load", "load a sample into an empty pipeline")
     q.add_argument("pipeline")
     q.add_argument("sample")
@@ -167,9 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     q = padd("ready", "pipelines:cmd_ready", "mark the pipeline ready for the next job")
     q.add_argument("pipeline")
 
-    # -- jobs ---------------------------------------------------------------
+
+def _submit(add: _Adder) -> None:
     p = add("submit", "jobs:cmd_submit", "queue a job; prints its id")
-    p.add_argument("payload", type=Path, help="payload file (.toml, .yml, .yaml or .json)")
+    p.add_argument("payload", type=path, help="payload file (.toml, .yml, .yaml or .json)")
     p.add_argument("--jobname", help="a name for the job")
     p.add_argument("--wait", action="store_true", help="wait until the job has ended")
     p.add_argument(
@@ -180,25 +225,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="watch the job live until it has ended (see 'sugo job watch')",
     )
 
+
+def _jobs(add: _Adder) -> None:
     p = add("jobs", "jobs:cmd_jobs", "the job queue, or the named jobs")
     p.add_argument("ids", nargs="*", type=job_id, metavar="ID")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--last",
+        type=count,
+        metavar="N",
+        help=f"the N newest jobs and every queued or running one (default {RECENT_JOBS})",
+    )
+    which.add_argument("--all", action="store_true", help="every job the daemon knows")
 
+
+def _cancel(add: _Adder) -> None:
     p = add("cancel", "jobs:cmd_cancel", "cancel jobs")
     p.add_argument("ids", nargs="+", type=job_id, metavar="ID")
 
+
+def _snapshot(add: _Adder) -> None:
     p = add("snapshot", "jobs:cmd_snapshot", "write the data of a running job so far")
     p.add_argument("id", type=job_id, metavar="ID")
 
+
+def _wait(add: _Adder) -> None:
     p = add("wait", "jobs:cmd_wait", "wait until jobs have ended (exit 0 if all completed)")
     p.add_argument("ids", nargs="+", type=job_id, metavar="ID")
     p.add_argument("--timeout", type=seconds, help="give up after this many seconds (exit 4)")
 
+
+def _search(add: _Adder) -> None:
     p = add("search", "jobs:cmd_search", "jobs whose name contains TEXT")
     p.add_argument("text", metavar="TEXT")
 
+
+def _job(add: _Adder) -> None:
     p = add("job", None, "more about one job: watch, plot, its log; pruning old jobs")
-    jsub = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    jadd = _Adder(jsub, common)
+    jadd = add.verbs(p)
     q = jadd("log", "registry:cmd_job_log", "the job's log, with its drivers' lines")
     q.add_argument("id", type=job_id, metavar="ID")
     q.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
@@ -207,26 +271,6 @@ def build_parser() -> argparse.ArgumentParser:
     q = jadd("prune", "registry:cmd_job_prune", "delete old finished jobs (not results files)")
     q.add_argument("--older-than", type=float, metavar="DAYS",
                    help="default: jobs.retention_days of settings.toml")  # fmt: skip
-
-    p = add("events", "registry:cmd_events", "the event log (--follow to keep watching)")
-    p.add_argument("--follow", "-f", action="store_true", help="wait for new events")
-    p.add_argument("--after", type=int, default=0, metavar="ID", help="events after this id")
-    p.add_argument("--last", type=int, metavar="N", help="start with the last N events")
-
-    p = add("maintenance", None, "maintenance reminders of devices")
-    msub = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    madd = _Adder(msub, common)
-    madd("status", "registry:cmd_maintenance_status", "every item: used, remaining, due")
-    q = madd("done", "registry:cmd_maintenance_done", "reset an item after the work is done")
-    q.add_argument("device", metavar="DEVICE")
-    q.add_argument("label", metavar="LABEL")
-
-    p = add("demo", "demo:cmd_demo", "run a short demo job on simulated devices, then clean up")
-    p.add_argument(
-        "--seconds", type=seconds, default=4.0, help="length of the demo job (default 4)"
-    )
-
-    # -- one job: watch, plot (more verbs of the `job` group above) ---------
     q = jadd("watch", "watch:cmd_watch", "a live view of a job until it has ended")
     q.add_argument("id", type=job_id, metavar="ID")
     q.add_argument(
@@ -235,28 +279,57 @@ def build_parser() -> argparse.ArgumentParser:
     q = jadd("plot", "plot:cmd_plot", "plot a job's data, so far or final, into a PNG file")
     q.add_argument("id", type=job_id, metavar="ID")
     q.add_argument(
-        "-o", "--output", type=Path, metavar="FILE.png", help="where to write (default plot.ID.png)"
+        "-o", "--output", type=path, metavar="FILE.png", help="where to write (default plot.ID.png)"
     )
     q.add_argument(
         "--size", type=pixels, metavar="WxH", help="image size in pixels (default: by panels)"
     )
 
-    # -- payloads and drivers -----------------------------------------------
+
+def _events(add: _Adder) -> None:
+    p = add("events", "registry:cmd_events", "the event log (--follow to keep watching)")
+    p.add_argument("--follow", "-f", action="store_true", help="wait for new events")
+    p.add_argument("--after", type=int, default=0, metavar="ID", help="events after this id")
+    p.add_argument("--last", type=int, metavar="N", help="start with the last N events")
+
+
+def _maintenance(add: _Adder) -> None:
+    p = add("maintenance", None, "maintenance reminders of devices")
+    madd = add.verbs(p)
+    madd("status", "registry:cmd_maintenance_status", "every item: used, remaining, due")
+    q = madd("done", "registry:cmd_maintenance_done", "reset an item after the work is done")
+    q.add_argument("device", metavar="DEVICE")
+    q.add_argument("label", metavar="LABEL")
+
+
+def _demo(add: _Adder) -> None:
+    p = add("demo", "demo:cmd_demo", "run a short demo job on simulated devices, then clean up")
+    p.add_argument(
+        "--seconds", type=seconds, default=4.0, help="length of the demo job (default 4)"
+    )
+
+
+def _check(add: _Adder) -> None:
     p = add("check", "check:cmd_check", "validate a payload; say which pipelines could run it")
-    p.add_argument("payload", type=Path, help="payload file (.toml, .yml, .yaml or .json)")
+    p.add_argument("payload", type=path, help="payload file (.toml, .yml, .yaml or .json)")
+
+
+def _schema(add: _Adder) -> None:
     p = add("schema", "check:cmd_schema", "print the JSON Schema of a file kind (for editors)")
     p.add_argument("kind", choices=("payload", "devices", "settings"))
+
+
+def _driver(add: _Adder) -> None:
     p = add("driver", None, "start a new driver package")
-    dsub = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    dadd = _Adder(dsub, common)
+    dadd = add.verbs(p)
     q = dadd("new", "driverkit:cmd_driver_new", "write a ready-to-install driver package")
     q.add_argument("name", metavar="NAME", help="the driver's name: lowercase letters, digits, _")
-    q.add_argument("--dir", type=Path, help="folder to write it into (default ./sugo-driver-NAME)")
+    q.add_argument("--dir", type=path, help="folder to write it into (default ./sugo-driver-NAME)")
 
-    # -- components ---------------------------------------------------------
+
+def _component(add: _Adder) -> None:
     p = add("component", None, "look at or act on one component, e.g. 'counter:(sim,1)'")
-    csub = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    cadd = _Adder(csub, common)
+    cadd = add.verbs(p)
     for verb, text in (
         ("status", "runtime status and status attrs"),
         ("attrs", "the component's attrs"),
@@ -278,4 +351,104 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("attr", metavar="ATTR")
     q.add_argument("value", metavar="VALUE")
     q.add_argument("--force", action="store_true", help="even while a job uses it")
+
+
+#: Every command and the function that adds it, in the order of `sugo --help`.
+COMMANDS: dict[str, Callable[[_Adder], None]] = {
+    "init": _init,
+    "start": _start,
+    "stop": _stop,
+    "status": _status,
+    "reload": _reload,
+    "pipeline": _pipeline,
+    "submit": _submit,
+    "jobs": _jobs,
+    "cancel": _cancel,
+    "snapshot": _snapshot,
+    "wait": _wait,
+    "search": _search,
+    "job": _job,
+    "events": _events,
+    "maintenance": _maintenance,
+    "demo": _demo,
+    "check": _check,
+    "schema": _schema,
+    "driver": _driver,
+    "component": _component,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the `sugo` command, with every subcommand."""
+    parser, add = _top(argparse.ArgumentParser)
+    for define in COMMANDS.values():
+        define(add)
     return parser
+
+
+# -- parsing one command line quickly ----------------------------------------------------
+# The full parser costs ~10 ms to build (dozens of subparsers, each asking gettext
+# for its strings); `sugo status` takes ~80 ms in all. So a command line is first
+# parsed by a parser holding only the command it names. That parser never prints
+# or exits: help, --version and every usage error go to the full parser, so what
+# the user sees is exactly what the full parser says.
+
+
+class _Fallback(Exception):
+    """The quick parse cannot answer: parse again with the full parser."""
+
+
+class _FixedWidth(argparse.HelpFormatter):
+    # The quick parser never prints, so the terminal width (and `shutil`) is not needed.
+    def __init__(self, prog: str, *args: Any, **kw: Any) -> None:
+        super().__init__(prog, width=80)
+
+
+class _QuickParser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        kw["formatter_class"] = _FixedWidth
+        super().__init__(*args, **kw)
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        raise _Fallback
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise _Fallback
+
+    def error(self, message: str) -> NoReturn:
+        raise _Fallback
+
+
+#: Common options that take a value as the next word.
+_VALUED = frozenset({"--port", "--appdir"})
+
+
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The command a command line names: its first word that is neither an
+    option nor an option's value (None when unclear)."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--":
+            return None
+        elif word.startswith("-"):
+            skip = word in _VALUED
+        else:
+            return word
+    return None
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """``build_parser().parse_args(argv)``, but building only the parser of the
+    command ``argv`` names when that parser can decide alone."""
+    words = sys.argv[1:] if argv is None else list(argv)
+    define = COMMANDS.get(_command_word(words) or "")
+    if define is not None:
+        parser, add = _top(_QuickParser)
+        define(add)
+        try:
+            return parser.parse_args(words)
+        except _Fallback:
+            pass
+    return build_parser().parse_args(words)

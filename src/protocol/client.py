@@ -5,7 +5,6 @@ are matched to requests by id, so a late reply to a timed-out request is
 discarded instead of being mistaken for the answer to the next one.
 """
 
-import logging
 import time
 import uuid
 from typing import Any, TypeVar
@@ -16,7 +15,14 @@ import zmq
 from sugo.errors import ProtocolError, RequestFailed, RequestTimeout
 from sugo.protocol import wire
 
-log = logging.getLogger(__name__)
+
+def _debug(msg: str, *args: object) -> None:
+    # `logging` only when there is something to say: the CLI's quick commands
+    # (one request, one reply) need not pay for importing it.
+    import logging
+
+    logging.getLogger(__name__).debug(msg, *args)
+
 
 DEFAULT_TIMEOUT = 5.0
 T = TypeVar("T")
@@ -82,7 +88,7 @@ class Client:
             got = self._receive(sock, req.id, wait)
             if got is not None:
                 return got
-            log.debug("%s: %s timed out (attempt %d)", self.address, cmd, attempt + 1)
+            _debug("%s: %s timed out (attempt %d)", self.address, cmd, attempt + 1)
             # A fresh socket drops whatever the old one had queued.
             self.close()
         raise RequestTimeout(f"{self.address}: no reply to {cmd!r} within {wait:g} s")
@@ -101,7 +107,7 @@ class Client:
             reply = wire.decode_reply(frames[0])
             if reply.id == req_id:
                 return reply, frames[1:]
-            log.debug("%s: dropped stale reply %s", self.address, reply.id)
+            _debug("%s: dropped stale reply %s", self.address, reply.id)
 
     def call(
         self,

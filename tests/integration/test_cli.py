@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from sugo.daemon.store import Store
 from tests.integration.harness import DATA, DaemonHarness, free_port
 
 pytestmark = pytest.mark.integration
@@ -98,3 +99,57 @@ def test_init_then_start_on_a_taken_port(tmp_path: Path) -> None:
         s.listen()
         out = h.cli("--port", str(port), "start")
     assert out.returncode == 1 and str(port) in out.stderr
+
+
+def _finished_jobs(h: DaemonHarness, n: int) -> None:
+    """``n`` completed jobs, written straight into the store (the daemon is down)."""
+    with Store(h.appdir / "data" / "sugo.db") as store:
+        for i in range(n):
+            job = store.add_job(
+                payload_json="{}", jobname=f"old-{i}", sample="s", user="u",
+                output_dir=str(h.root), prefix=None, unlock_when_done=False,
+                jobdir_root=h.appdir / "data" / "jobs",
+            )  # fmt: skip
+            store.set_job_status(job.id, "r")
+            store.set_job_status(job.id, "c")
+
+
+def test_jobs_lists_the_newest_and_every_unfinished_job(tmp_path: Path) -> None:
+    h = DaemonHarness(tmp_path)
+    h.start()
+    try:
+        # Job 1 stays queued (no pipeline is ready); 60 finished jobs come after it.
+        queued = h.submit(DATA / "tomato" / "counter_1_0.1.yml")["id"]
+        assert queued == 1
+        h.stop(force=False)
+        _finished_jobs(h, 60)
+        h.start()
+
+        def listed(*args: str) -> tuple[list[int], str]:
+            out = h.cli("--json", "jobs", *args)
+            assert out.returncode == 0, out.stderr
+            return [j["id"] for j in json.loads(out.stdout)["jobs"]], out.stderr
+
+        hint = "'sugo jobs --all' lists every job"
+        ids, err = listed()  # the 50 newest and the queued one
+        assert ids == [1, *range(12, 62)] and hint in err
+        ids, err = listed("--last", "5")
+        assert ids == [1, 57, 58, 59, 60, 61] and hint in err
+        ids, err = listed("--last", "0")
+        assert ids == [1] and hint in err
+        ids, err = listed("--last", "60")  # all 61: 60 newest + the queued oldest
+        assert ids == list(range(1, 62)) and err == ""
+        ids, err = listed("--last", "61")  # no more jobs than asked: no hint
+        assert ids == list(range(1, 62)) and err == ""
+        ids, err = listed("--all")
+        assert ids == list(range(1, 62)) and err == ""
+
+        table = h.cli("jobs", "--last", "2")
+        assert table.returncode == 0, table.stderr
+        rows = table.stdout.splitlines()[1:]
+        assert [r.split()[0] for r in rows] == ["1", "60", "61"]
+        assert hint in table.stderr
+        quiet = h.cli("-q", "jobs", "--last", "2")
+        assert quiet.stdout == table.stdout and quiet.stderr == ""
+    finally:
+        h.stop()

@@ -7,11 +7,12 @@ import socket
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from sugo.cli.main import main
-from sugo.cli.parser import build_parser
+from sugo.cli.parser import build_parser, parse_args
 
 
 def free_port() -> int:
@@ -34,68 +35,72 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- parsing ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("argv", "handler", "expected"),
-    [
-        (["init"], "setup:cmd_init", {"datadir": None, "logdir": None, "force": False}),
-        (
-            ["init", "--datadir", "d", "--logdir", "l", "--force"],
-            "setup:cmd_init",
-            {"datadir": Path("d"), "logdir": Path("l"), "force": True},
-        ),
-        (["start"], "lifecycle:cmd_start", {"timeout": 30.0}),
-        (["start", "--timeout", "2.5"], "lifecycle:cmd_start", {"timeout": 2.5}),
-        (["stop"], "lifecycle:cmd_stop", {"force": False, "timeout": 30.0}),
-        (["stop", "--force", "--timeout", "3"], "lifecycle:cmd_stop", {"force": True}),
-        (["status"], "status:cmd_status", {"table": None}),
-        (["status", "drivers"], "status:cmd_status", {"table": "drivers"}),
-        (["reload"], "status:cmd_reload", {}),
-        (
-            ["pipeline", "load", "pip-1", "s1"],
-            "pipelines:cmd_load",
-            {"pipeline": "pip-1", "sample": "s1"},
-        ),
-        (["pipeline", "eject", "pip-1"], "pipelines:cmd_eject", {"pipeline": "pip-1"}),
-        (["pipeline", "ready", "pip-1"], "pipelines:cmd_ready", {"pipeline": "pip-1"}),
-        (
-            ["submit", "p.yml", "--jobname", "n", "--wait"],
-            "jobs:cmd_submit",
-            {"payload": Path("p.yml"), "jobname": "n", "wait": True},
-        ),
-        (["submit", "p.toml"], "jobs:cmd_submit", {"jobname": None, "wait": False}),
-        (["jobs"], "jobs:cmd_jobs", {"ids": []}),
-        (["jobs", "3", "4"], "jobs:cmd_jobs", {"ids": [3, 4]}),
-        (["cancel", "7", "8"], "jobs:cmd_cancel", {"ids": [7, 8]}),
-        (["snapshot", "5"], "jobs:cmd_snapshot", {"id": 5}),
-        (["wait", "1", "2", "--timeout", "9"], "jobs:cmd_wait", {"ids": [1, 2], "timeout": 9.0}),
-        (["wait", "1"], "jobs:cmd_wait", {"timeout": None}),
-        (["search", "abc"], "jobs:cmd_search", {"text": "abc"}),
-        (["demo"], "demo:cmd_demo", {"seconds": 4.0}),
-        (
-            ["component", "status", "c:(a,1)"],
-            "components:cmd_component",
-            {"verb": "status", "name": "c:(a,1)"},
-        ),
-        (["component", "attrs", "c:(a,1)"], "components:cmd_component", {"verb": "attrs"}),
-        (["component", "capabilities", "x"], "components:cmd_component", {"verb": "capabilities"}),
-        (["component", "measure", "x"], "components:cmd_component", {"verb": "measure"}),
-        (
-            ["component", "reset", "x", "--force"],
-            "components:cmd_component",
-            {"verb": "reset", "force": True},
-        ),
-        (
-            ["component", "get", "x", "max", "min"],
-            "components:cmd_get",
-            {"name": "x", "attrs": ["max", "min"]},
-        ),
-        (
-            ["component", "set", "x", "param", "2 s", "--force"],
-            "components:cmd_set",
-            {"name": "x", "attr": "param", "value": "2 s", "force": True},
-        ),
-    ],
-)
+#: Command lines, the handler they pick and some of the values they set.
+PARSES: list[tuple[list[str], str, dict[str, object]]] = [
+    (["init"], "setup:cmd_init", {"datadir": None, "logdir": None, "force": False}),
+    (
+        ["init", "--datadir", "d", "--logdir", "l", "--force"],
+        "setup:cmd_init",
+        {"datadir": Path("d"), "logdir": Path("l"), "force": True},
+    ),
+    (["start"], "lifecycle:cmd_start", {"timeout": 30.0}),
+    (["start", "--timeout", "2.5"], "lifecycle:cmd_start", {"timeout": 2.5}),
+    (["stop"], "lifecycle:cmd_stop", {"force": False, "timeout": 30.0}),
+    (["stop", "--force", "--timeout", "3"], "lifecycle:cmd_stop", {"force": True}),
+    (["status"], "status:cmd_status", {"table": None}),
+    (["status", "drivers"], "status:cmd_status", {"table": "drivers"}),
+    (["reload"], "status:cmd_reload", {}),
+    (
+        ["pipeline", "load", "pip-1", "s1"],
+        "pipelines:cmd_load",
+        {"pipeline": "pip-1", "sample": "s1"},
+    ),
+    (["pipeline", "eject", "pip-1"], "pipelines:cmd_eject", {"pipeline": "pip-1"}),
+    (["pipeline", "ready", "pip-1"], "pipelines:cmd_ready", {"pipeline": "pip-1"}),
+    (
+        ["submit", "p.yml", "--jobname", "n", "--wait"],
+        "jobs:cmd_submit",
+        {"payload": Path("p.yml"), "jobname": "n", "wait": True},
+    ),
+    (["submit", "p.toml"], "jobs:cmd_submit", {"jobname": None, "wait": False}),
+    (["jobs"], "jobs:cmd_jobs", {"ids": [], "last": None, "all": False}),
+    (["jobs", "3", "4"], "jobs:cmd_jobs", {"ids": [3, 4]}),
+    (["jobs", "--last", "5"], "jobs:cmd_jobs", {"ids": [], "last": 5, "all": False}),
+    (["jobs", "--last", "0"], "jobs:cmd_jobs", {"last": 0}),
+    (["jobs", "--all"], "jobs:cmd_jobs", {"ids": [], "last": None, "all": True}),
+    (["cancel", "7", "8"], "jobs:cmd_cancel", {"ids": [7, 8]}),
+    (["snapshot", "5"], "jobs:cmd_snapshot", {"id": 5}),
+    (["wait", "1", "2", "--timeout", "9"], "jobs:cmd_wait", {"ids": [1, 2], "timeout": 9.0}),
+    (["wait", "1"], "jobs:cmd_wait", {"timeout": None}),
+    (["search", "abc"], "jobs:cmd_search", {"text": "abc"}),
+    (["demo"], "demo:cmd_demo", {"seconds": 4.0}),
+    (
+        ["component", "status", "c:(a,1)"],
+        "components:cmd_component",
+        {"verb": "status", "name": "c:(a,1)"},
+    ),
+    (["component", "attrs", "c:(a,1)"], "components:cmd_component", {"verb": "attrs"}),
+    (["component", "capabilities", "x"], "components:cmd_component", {"verb": "capabilities"}),
+    (["component", "measure", "x"], "components:cmd_component", {"verb": "measure"}),
+    (
+        ["component", "reset", "x", "--force"],
+        "components:cmd_component",
+        {"verb": "reset", "force": True},
+    ),
+    (
+        ["component", "get", "x", "max", "min"],
+        "components:cmd_get",
+        {"name": "x", "attrs": ["max", "min"]},
+    ),
+    (
+        ["component", "set", "x", "param", "2 s", "--force"],
+        "components:cmd_set",
+        {"name": "x", "attr": "param", "value": "2 s", "force": True},
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "handler", "expected"), PARSES)
 def test_every_subcommand_parses(
     argv: list[str], handler: str, expected: dict[str, object]
 ) -> None:
@@ -117,36 +122,40 @@ def test_common_options_before_and_after_the_subcommand() -> None:
     assert (mixed.port, mixed.json) == (1234, True)
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        [],  # no command
-        ["frobnicate"],
-        ["status", "nonsense"],
-        ["jobs", "x"],
-        ["jobs", "0"],
-        ["cancel"],
-        ["snapshot"],
-        ["snapshot", "1", "2"],
-        ["wait"],
-        ["wait", "1", "--timeout", "-2"],
-        ["wait", "1", "--timeout", "soon"],
-        ["submit"],
-        ["search"],
-        ["pipeline"],
-        ["pipeline", "load", "p"],
-        ["pipeline", "unload", "p"],
-        ["component", "get", "x"],
-        ["component", "set", "x", "attr"],
-        ["component", "explode", "x"],
-        ["component", "status"],
-        ["component", "status", "x", "--force"],  # --force only where it means something
-        ["--port", "0", "status"],
-        ["--port", "70000", "status"],
-        ["--port", "http", "status"],
-        ["start", "--timeout", "0"],
-    ],
-)
+USAGE_ERRORS = [
+    [],  # no command
+    ["frobnicate"],
+    ["status", "nonsense"],
+    ["jobs", "x"],
+    ["jobs", "0"],
+    ["jobs", "--last", "-1"],
+    ["jobs", "--last", "many"],
+    ["jobs", "--last"],
+    ["jobs", "--all", "--last", "3"],
+    ["cancel"],
+    ["snapshot"],
+    ["snapshot", "1", "2"],
+    ["wait"],
+    ["wait", "1", "--timeout", "-2"],
+    ["wait", "1", "--timeout", "soon"],
+    ["submit"],
+    ["search"],
+    ["pipeline"],
+    ["pipeline", "load", "p"],
+    ["pipeline", "unload", "p"],
+    ["component", "get", "x"],
+    ["component", "set", "x", "attr"],
+    ["component", "explode", "x"],
+    ["component", "status"],
+    ["component", "status", "x", "--force"],  # --force only where it means something
+    ["--port", "0", "status"],
+    ["--port", "70000", "status"],
+    ["--port", "http", "status"],
+    ["start", "--timeout", "0"],
+]
+
+
+@pytest.mark.parametrize("argv", USAGE_ERRORS)
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     assert capsys.readouterr().err  # argparse says what is wrong
@@ -157,6 +166,69 @@ def test_version_and_help_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.startswith("sugo ")
     assert main(["status", "--help"]) == 0
     assert "pipelines" in capsys.readouterr().out
+
+
+def test_jobs_ids_with_all_or_last_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    port = str(free_port())  # refused before any request: no daemon needed
+    assert main(["jobs", "3", "--all", "--port", port]) == 2
+    assert main(["jobs", "3", "--last", "2", "--port", port]) == 2
+    assert "give no job ids" in capsys.readouterr().err
+
+
+# -- the quick parse (only the named command's parser) -----------------------------------
+
+COMMAND_LINES = [
+    *(argv for argv, _, _ in PARSES),
+    ["--port", "1234", "--appdir", "/a", "--json", "-v", "jobs"],
+    ["jobs", "--port", "1234", "--appdir", "/a", "--json", "-v"],
+    ["--port=1234", "-q", "status", "--json", "pipelines"],
+    ["pipeline", "load", "p", "s", "--port", "1234", "--json", "-q"],
+    ["submit", "p.yml", "--watch"],
+    ["job", "plot", "3", "-o", "x.png", "--size", "800x600"],
+    ["--appdir", "status", "jobs"],  # a command name as an option's value
+    ["--app", "status", "jobs"],  # ... after an abbreviated option
+]
+
+
+@pytest.mark.parametrize("argv", COMMAND_LINES)
+def test_quick_parse_equals_the_full_parser(argv: list[str]) -> None:
+    assert vars(parse_args(argv)) == vars(parse(*argv))
+
+
+def test_quick_parse_builds_only_the_named_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sugo.cli.parser as parser_module
+
+    def full_parser() -> argparse.ArgumentParser:
+        raise AssertionError("the full parser was built")
+
+    monkeypatch.setattr(parser_module, "build_parser", full_parser)
+    args = parse_args(["--port", "1234", "status", "--json"])
+    assert (args.handler, args.port, args.json) == ("status:cmd_status", 1234, True)
+    assert parse_args(["jobs", "--last", "3"]).last == 3
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        *(argv for argv in USAGE_ERRORS if argv),  # (`sugo` alone: main says it)
+        ["--help"],
+        ["jobs", "--help"],
+        ["pipeline", "load", "-h"],
+        ["--version"],
+        ["status", "--version"],
+        ["--port", "12", "component", "get", "x", "--help"],
+    ],
+)
+def test_quick_parse_says_what_the_full_parser_says(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Help, version and usage errors come from the full parser, word for word."""
+    with pytest.raises(SystemExit) as full:
+        parse(*argv)
+    expected = capsys.readouterr()
+    assert main(argv) == full.value.code
+    assert capsys.readouterr() == expected
+    assert expected.out or expected.err
 
 
 # -- no daemon ------------------------------------------------------------------------
@@ -345,3 +417,41 @@ def test_start_reports_a_daemon_that_dies_while_starting(
     assert last.startswith("sugo: the daemon exited with code 1 while starting")
     assert f"daemon-{port}.out" in err  # the tail of its output, with the reason
     assert "cannot start" in err and str(blocker) in err
+
+
+# -- which jobs `sugo jobs` lists ------------------------------------------------------
+
+
+class _Jobs:
+    """The daemon's `jobs` request over a table of job id → status."""
+
+    def __init__(self, statuses: dict[int, str]) -> None:
+        self.statuses = statuses
+
+    def jobs(self, ids: object = (), recent: int | None = None) -> list[SimpleNamespace]:
+        assert recent is not None
+        newest = sorted(self.statuses, reverse=True)[:recent]
+        active = [i for i, s in self.statuses.items() if s not in ("c", "ce", "cd")]
+        return [SimpleNamespace(id=i, status=self.statuses[i]) for i in sorted({*newest, *active})]
+
+
+@pytest.mark.parametrize(
+    ("statuses", "n", "shown", "more"),
+    [
+        ({}, 50, [], False),
+        ({1: "c", 2: "r", 3: "q"}, 50, [1, 2, 3], False),
+        ({1: "c", 2: "c", 3: "c"}, 2, [2, 3], True),
+        ({1: "c", 2: "c", 3: "c"}, 3, [1, 2, 3], False),
+        ({1: "q", 2: "c", 3: "c"}, 2, [1, 2, 3], False),  # all there is
+        ({1: "q", 2: "c", 3: "c"}, 0, [1], True),
+        ({1: "c", 2: "q", 3: "c", 4: "c"}, 2, [2, 3, 4], True),
+        # Ids from 7 (1-6 pruned): unknown whether older ones exist, so say so.
+        ({7: "q", 8: "c", 9: "c"}, 2, [7, 8, 9], True),
+        ({7: "c", 8: "c"}, 2, [7, 8], False),
+    ],
+)
+def test_recent_jobs(statuses: dict[int, str], n: int, shown: list[int], more: bool) -> None:
+    from sugo.cli.jobs import recent_jobs
+
+    jobs, left_out = recent_jobs(_Jobs(statuses), n)  # type: ignore[arg-type]
+    assert ([j.id for j in jobs], left_out) == (shown, more)
