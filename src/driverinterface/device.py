@@ -401,5 +401,7 @@ class DeviceManager(ABC):
 
     def variable_units(self) -> dict[str, str]:
         """Units of the recorded variables: those of attrs with units. Drivers
-        add their other variables (which may depend on `self.technique`)."""
+        add their other variables (which may depend on `self.technique`).
+        Called while `task_data` is answered, on the host's serving thread:
+        it must return at once, without talking to the instrument."""
         return {name: spec.units for name, spec in self.attrs().items() if spec.units}

@@ -51,17 +51,28 @@ class ChunkBuffer:
     def __init__(self) -> None:
         self.next_seq = 1
         self.pending: list[tuple[host_api.ChunkHeader, list[bytes]]] = []
+        # task_data runs on the loop thread, task_stop and reset on the worker.
+        self.lock = threading.Lock()
 
-    def take(self, ack: int, columns: dict[str, list[Any]], units: dict[str, str]) -> None:
-        self.pending = [c for c in self.pending if c[0].seq > ack]
+    def take(
+        self, ack: int, columns: dict[str, list[Any]], units: dict[str, str]
+    ) -> list[tuple[host_api.ChunkHeader, list[bytes]]]:
+        """Drop what ``ack`` acknowledges, add ``columns`` as a new chunk;
+        return every chunk not acknowledged yet."""
+        chunk = None
         if columns and any(len(v) for v in columns.values()):
             cols = {k: arrays.to_array(v) for k, v in columns.items()}
-            header, frames = arrays.encode_chunk(self.next_seq, cols, units)
-            self.pending.append((header, frames))
-            self.next_seq += 1
+            chunk = cols
+        with self.lock:
+            self.pending = [c for c in self.pending if c[0].seq > ack]
+            if chunk is not None:
+                self.pending.append(arrays.encode_chunk(self.next_seq, chunk, units))
+                self.next_seq += 1
+            return list(self.pending)
 
     def reset(self) -> None:
-        self.pending.clear()
+        with self.lock:
+            self.pending.clear()
 
 
 class DriverHost:
@@ -76,6 +87,7 @@ class DriverHost:
         self._general = ThreadPoolExecutor(max_workers=4, thread_name_prefix="host-general")
         self._buffers: dict[Key, ChunkBuffer] = {}
         self._recent: OrderedDict[str, Any] = OrderedDict()
+        self._plain_kinds: dict[tuple[type, type], bool] = {}  # see _plain_data_path
         self._lock = threading.Lock()
 
     def _registry(self) -> dict[type[Request], Any]:
@@ -126,6 +138,8 @@ class DriverHost:
             self._general.submit(self._answer, call, req, lambda: self._run_component_verb(req))
             return DEFERRED
         key = (req.address, req.channel)
+        if isinstance(req, host_api.TaskData) and self._task_data_inline(call, req):
+            return DEFERRED
         with self._lock:
             worker = self._workers.get(key)
             if worker is None:
@@ -133,6 +147,44 @@ class DriverHost:
                 self._workers[key] = worker
         worker.submit(self._answer, call, req, lambda: self._run_component_verb(req))
         return DEFERRED
+
+    def _task_data_inline(self, call: Call, req: host_api.TaskData) -> bool:
+        """Answer ``task_data`` on the loop thread, if that cannot block: it is
+        by far the most frequent request, and a hand-off to the component's
+        worker thread costs more than the answer itself. Only when the driver
+        overrides none of the methods it runs (they may talk to the
+        instrument; `variable_units` may not, by contract) and nobody holds the component's ``datalock`` (a driver may
+        hold it while it reads the instrument); else False: the worker answers."""
+        dm = self.interface.devmap.get((req.address, req.channel))
+        if dm is None or not self._plain_data_path(dm):
+            return False
+        if not dm.datalock.acquire(blocking=False):
+            return False
+        try:  # the lock is re-entrant: get_data takes it again
+            self._answer(call, req, lambda: self._run_component_verb(req))
+        finally:
+            dm.datalock.release()
+        return True
+
+    def _plain_data_path(self, dm: Any) -> bool:
+        kinds = (type(self.interface), type(dm))
+        plain = self._plain_kinds.get(kinds)
+        if plain is None:
+            from sugo.driverinterface.device import DeviceManager
+            from sugo.driverinterface.model import ModelInterface
+
+            plain = (
+                getattr(kinds[0], "before_verb", None) is ModelInterface.before_verb
+                and getattr(kinds[0], "task_status", None) is ModelInterface.task_status
+                and getattr(kinds[0], "task_data_columns", None) is ModelInterface.task_data_columns
+                and all(
+                    getattr(kinds[1], m, None) is getattr(DeviceManager, m)
+                    for m in ("status", "get_data")
+                )
+                and hasattr(dm.datalock, "acquire")
+            )
+            self._plain_kinds[kinds] = plain
+        return plain
 
     # -- worker threads ------------------------------------------------------------
 
@@ -221,10 +273,9 @@ class DriverHost:
         got = self.interface.task_data_columns(**comp)
         if not got.success:
             raise DriverError(got.msg)
-        buf = self._buffer(req)
-        buf.take(req.ack, got.data["columns"], got.data.get("units", {}))
-        headers = [h for h, _ in buf.pending]
-        frames = [f for _, fs in buf.pending for f in fs]
+        pending = self._buffer(req).take(req.ack, got.data["columns"], got.data.get("units", {}))
+        headers = [h for h, _ in pending]
+        frames = [f for _, fs in pending for f in fs]
         data = host_api.TaskDataReply(chunks=headers, running=running, error=error)
         return Result(data=to_builtins(data), frames=frames)
 

@@ -103,3 +103,65 @@ def test_driver_errors_are_replies(faulty_host: DriverHost) -> None:
         with pytest.raises(RequestFailed):
             c.call(host_api.DevRegister(address="a", channel="5", kwargs={"fail_register": True}))
         assert c.call(host_api.HostPing())["driver"] == "faulty"
+
+
+@pytest.fixture
+def counter_host() -> Iterator[DriverHost]:
+    host = DriverHost("counter", bind="127.0.0.1", interface=load_driver("counter")({}))
+    thread = threading.Thread(target=host.loop.run, daemon=True, name="host-loop")
+    thread.start()
+    yield host
+    host.teardown_all()
+    host.loop.stop()
+    thread.join(5)
+    host.close()
+
+
+def test_task_data_is_answered_on_the_loop_unless_a_driver_holds_the_data(
+    counter_host: DriverHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = counter_host
+    answered_by: list[str] = []
+    real = host._run_component_verb
+
+    def spy(req: host_api.ComponentRequest) -> object:
+        if isinstance(req, host_api.TaskData):
+            answered_by.append(threading.current_thread().name)
+        return real(req)
+
+    monkeypatch.setattr(host, "_run_component_verb", spy)
+    with client(host) as c:
+        register(c, "1")
+        register(c, "2")
+        c.call(host_api.TaskData(address="a", channel="1"))
+        assert answered_by[-1] == "host-loop"
+        # A driver that holds the component's data lock (reading its
+        # instrument, say) sends task_data to the component's worker: the
+        # loop, and every other component, keep going.
+        dm = host.interface.devmap[("a", "1")]
+        held, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with dm.datalock:
+                held.set()
+                release.wait(5)
+
+        threading.Thread(target=hold, daemon=True).start()
+        assert held.wait(2)
+        done: list[float] = []
+
+        def slow_request() -> None:
+            with client(host) as c1:
+                c1.call(host_api.TaskData(address="a", channel="1"))
+                done.append(time.monotonic())
+
+        waiter = threading.Thread(target=slow_request, daemon=True)
+        waiter.start()
+        t0 = time.monotonic()
+        c.call(host_api.TaskData(address="a", channel="2"))
+        c.call(host_api.HostPing())
+        assert time.monotonic() - t0 < 1.0 and not done
+        release.set()
+        waiter.join(3)
+        assert done, "task_data of the held component never answered"
+        assert answered_by[-1] != "host-loop"
