@@ -1,28 +1,33 @@
 """`sugo start` and `sugo stop`: the daemon as a background process.
 
-Both wait on a deadline (polling every 20 ms) for an observable fact: the
-daemon reports every driver and component up, or its pid is gone and its port
-free again.
+`start` returns when the daemon says, on a pipe it was given (``--ready-fd``),
+that every driver host is up or has failed, and its status confirms it; `stop`
+waits (polling every 20 ms) until the daemon's pid is gone and its port free.
+Both give up at a deadline.
 """
 
 import errno
+import os
+import select
 import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sugo.cli.context import OK, Context
 from sugo.cli.output import CliError, Output
-from sugo.client import DaemonUnreachable, SugoClient
 from sugo.errors import RequestFailed, RequestTimeout, SugoError
 from sugo.paths import settings_path
-from sugo.protocol import daemon_api as api
+
+if TYPE_CHECKING:
+    from sugo.client import SugoClient
+    from sugo.protocol import daemon_api as api
 
 POLL = 0.02
 TAIL_LINES = 20
+DAEMON_SAYS = "sugo daemon: "  # how the daemon's own error lines start (sugo.daemon.main)
 
 # Daemons this process started, by pid: polled by `stop` so that a caller
 # that runs start and stop in one process (tests, `sugo demo`) reaps its child
@@ -30,14 +35,13 @@ TAIL_LINES = 20
 _spawned: dict[int, "subprocess.Popen[bytes]"] = {}
 
 
-@dataclass
-class Started:
+class Started(NamedTuple):
     """A daemon that `start_daemon` brought up."""
 
     port: int
     pid: int
     seconds: float
-    status: api.StatusInfo
+    status: "api.StatusInfo"
     logfile: Path
 
 
@@ -79,6 +83,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 def _check_port_unused(port: int, bind: str) -> None:
     if port_free(port, bind):
         return
+    from sugo.client import SugoClient
+
     try:
         with SugoClient(port, host=connect_host(bind), timeout=1.0) as client:
             info = client.ping()
@@ -133,7 +139,7 @@ def kill_spawned(grace: float = 5.0) -> None:
         del _spawned[pid]
 
 
-def _not_up(st: api.StatusInfo) -> list[str]:
+def _not_up(st: "api.StatusInfo") -> list[str]:
     """What keeps a daemon that says it is ready from being fully up."""
     problems = [
         f"driver {d.name}: {d.error or d.state}"
@@ -152,76 +158,90 @@ def start_daemon(
     sfile = settings_path(appdir)
     if not sfile.exists():
         raise CliError(f"no settings file {sfile}; run 'sugo init' first")
-    # Validate here, so a bad file is one clear line instead of a dead daemon.
-    from sugo.config import load_devices, load_settings
-
-    settings = load_settings(sfile)
-    load_devices(settings.devices.config)
-    bind = settings.daemon.bind
+    # The daemon validates the files (a bad one is still one clear line, see
+    # _daemon_error): validating them here too would cost ~0.2 s before it starts.
+    logdir, bind = _logdir_and_bind(sfile)
     _check_port_unused(port, bind)
 
-    logdir = settings.logdir
     logdir.mkdir(parents=True, exist_ok=True)
     outfile = logdir / f"daemon-{port}.out"
     logfile = logdir / f"daemon-{port}.log"
     log_start = logfile.stat().st_size if logfile.exists() else 0
+    # The daemon writes a line on this pipe once every driver host is up or
+    # has failed; its end closes when it exits. Nothing to poll meanwhile.
+    ready_r, ready_w = os.pipe()
     cmd = [sys.executable, "-m", "sugo.daemon", "--appdir", str(appdir), "--port", str(port)]
+    cmd += ["--ready-fd", str(ready_w)]
     if verbose >= 2:
         cmd += ["--verbosity", "DEBUG"]
     t0 = time.monotonic()
-    with outfile.open("wb") as sink:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # survives the shell; not hit by its Ctrl-C
-            cwd=appdir,
-        )
-    _spawned[proc.pid] = proc
-
-    def died(reason: str) -> CliError:
-        out_tail = _tail(outfile)
-        log_tail = _tail(logfile, log_start)
-        if out is not None and not out.json_mode:
-            for name, tail in ((outfile, out_tail), (logfile, log_tail)):
-                if tail:
-                    out.note(f"--- last lines of {name}:")
-                    for line in tail:
-                        out.note(f"    {line}")
-        return CliError(reason, out=out_tail, log=log_tail)
-
-    deadline = t0 + timeout
-    last: api.StatusInfo | None = None
-    with SugoClient(port, host=connect_host(bind), timeout=1.0) as client:
-        while True:
-            code = proc.poll()
-            if code is not None:
-                _spawned.pop(proc.pid, None)
-                raise died(f"the daemon exited with code {code} while starting (see {logfile})")
-            try:
-                st = client.status()
-            except (DaemonUnreachable, RequestTimeout, RequestFailed):
-                pass  # not listening or not serving yet
-            else:
-                last = st
-                if st.pid != proc.pid:
-                    raise CliError(f"another daemon (pid {st.pid}) answers on port {port}")
-                if st.ready:
-                    break
-                failed = [d for d in st.drivers if d.state == "failed"]
-                if failed:
-                    raise died(
-                        f"daemon on port {port} (pid {proc.pid}) is running, but "
-                        + "; ".join(f"driver {d.name} failed: {d.error}" for d in failed)
-                    )
-            if time.monotonic() >= deadline:
-                waiting = _waiting_for(last)
-                raise died(
-                    f"daemon on port {port} (pid {proc.pid}) not up after {timeout:g} s"
-                    f"{waiting}; it is still running: see 'sugo status' or 'sugo stop'"
+    try:
+        try:
+            with outfile.open("wb") as sink:
+                proc = subprocess.Popen(
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # survives the shell; not hit by its Ctrl-C
+                    cwd=appdir,
+                    pass_fds=(ready_w,),
                 )
-            time.sleep(POLL)
+        finally:
+            os.close(ready_w)  # the daemon holds the only write end now
+        _spawned[proc.pid] = proc
+
+        def died(reason: str) -> CliError:
+            out_tail = _tail(outfile)
+            log_tail = _tail(logfile, log_start)
+            if out is not None and not out.json_mode:
+                for name, tail in ((outfile, out_tail), (logfile, log_tail)):
+                    if tail:
+                        out.note(f"--- last lines of {name}:")
+                        for line in tail:
+                            out.note(f"    {line}")
+            return CliError(reason, out=out_tail, log=log_tail)
+
+        deadline = t0 + timeout
+        # Until the daemon says it is ready (or exits), there is nothing to ask it.
+        _readable(ready_r, deadline - time.monotonic())
+        from sugo.client import SugoClient
+
+        last: api.StatusInfo | None = None
+        with SugoClient(port, host=connect_host(bind), timeout=1.0) as client:
+            while True:
+                code = proc.poll()
+                if code is not None:
+                    _spawned.pop(proc.pid, None)
+                    said = _daemon_error(outfile)
+                    if said is not None:
+                        raise CliError(said)  # a bad settings or devices file: one line
+                    raise died(f"the daemon exited with code {code} while starting (see {logfile})")
+                try:
+                    st = client.status()
+                except (RequestTimeout, RequestFailed):
+                    pass  # not listening or not serving yet (or exiting)
+                else:
+                    last = st
+                    if st.pid != proc.pid:
+                        raise CliError(f"another daemon (pid {st.pid}) answers on port {port}")
+                    if st.ready:
+                        break
+                    failed = [d for d in st.drivers if d.state == "failed"]
+                    if failed:
+                        raise died(
+                            f"daemon on port {port} (pid {proc.pid}) is running, but "
+                            + "; ".join(f"driver {d.name} failed: {d.error}" for d in failed)
+                        )
+                if time.monotonic() >= deadline:
+                    waiting = _waiting_for(last)
+                    raise died(
+                        f"daemon on port {port} (pid {proc.pid}) not up after {timeout:g} s"
+                        f"{waiting}; it is still running: see 'sugo status' or 'sugo stop'"
+                    )
+                time.sleep(POLL)
+    finally:
+        os.close(ready_r)
     seconds = time.monotonic() - t0
     problems = _not_up(last)
     if problems:
@@ -233,7 +253,44 @@ def start_daemon(
     return Started(port=port, pid=proc.pid, seconds=seconds, status=last, logfile=logfile)
 
 
-def _waiting_for(st: api.StatusInfo | None) -> str:
+def _readable(fd: int, seconds: float) -> None:
+    """Wait up to ``seconds`` for ``fd`` to have data or be closed."""
+    ready, _, _ = select.select([fd], [], [], max(0.0, seconds))
+    if ready:
+        os.read(fd, 64)
+
+
+def _logdir_and_bind(sfile: Path) -> tuple[Path, str]:
+    """The log folder and the bind address of a settings file.
+
+    Read without validating the file (the daemon does that); when one is
+    missing or malformed, the file is validated here, so that the error is the
+    validator's one line.
+    """
+    from sugo.daemon.prestart import quick_settings
+
+    quick = quick_settings(sfile)
+    if quick is not None:
+        return quick.logdir, quick.bind
+    from sugo.config import load_settings
+
+    settings = load_settings(sfile)
+    return settings.logdir, settings.daemon.bind
+
+
+def _daemon_error(outfile: Path) -> str | None:
+    """What is wrong with the files, as the daemon said before it exited
+    (``sugo daemon: <file>: <problem>`` in its output), or None. A daemon
+    that could not start for another reason (``sugo daemon: cannot start:``)
+    is reported with the tails of its output and log instead."""
+    for line in reversed(_tail(outfile)):
+        if line.startswith(DAEMON_SAYS):
+            said = line.removeprefix(DAEMON_SAYS).strip()
+            return None if not said or said.startswith("cannot start") else said
+    return None
+
+
+def _waiting_for(st: "api.StatusInfo | None") -> str:
     if st is None:
         return " (it never answered)"
     pending = [f"driver {d.name} ({d.state})" for d in st.drivers if d.state != "ready"]
@@ -241,7 +298,7 @@ def _waiting_for(st: api.StatusInfo | None) -> str:
     return f" (waiting for {', '.join(pending)})" if pending else ""
 
 
-def stop_daemon(client: SugoClient, force: bool = False, timeout: float = 30.0) -> dict[str, Any]:
+def stop_daemon(client: "SugoClient", force: bool = False, timeout: float = 30.0) -> dict[str, Any]:
     """Ask the daemon to stop, then wait until its process is gone and its
     port free. Returns the daemon's reply plus ``seconds``."""
     t0 = time.monotonic()

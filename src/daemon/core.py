@@ -11,6 +11,7 @@ from typing import Any
 from sugo import __version__
 from sugo.config.devices import DevicesConfig, load_devices
 from sugo.config.settings import Settings, load_settings
+from sugo.daemon import processes
 from sugo.daemon import reload as reloading
 from sugo.daemon.components import ComponentCommands
 from sugo.daemon.drivers import DriverManager
@@ -20,6 +21,7 @@ from sugo.daemon.launcher import Launcher
 from sugo.daemon.maintenance import Maintenance
 from sugo.daemon.pipelines import PipelineCommands
 from sugo.daemon.scheduler import Scheduler
+from sugo.daemon.states import DriverState
 from sugo.daemon.status import status_info
 from sugo.daemon.store import Store
 from sugo.daemon.writes import ResultWriter
@@ -31,15 +33,26 @@ from sugo.protocol.wire import to_builtins
 log = logging.getLogger("sugo.daemon")
 
 STOP_JOBS_TIMEOUT = 10.0  # how long `stop --force` waits for cancelled jobs to write data
+FORK_SERVERS_WAIT = 5.0  # the fork servers start once the driver hosts are up, or after this
+START_POLL = 0.005  # how often start-up checks whether every driver host is up (in memory)
 
 
 class Daemon:
-    def __init__(self, appdir: Path, port: int, settings: Settings, devices: DevicesConfig):
+    def __init__(
+        self,
+        appdir: Path,
+        port: int,
+        settings: Settings,
+        devices: DevicesConfig,
+        ready_fd: int | None = None,
+    ):
         self.appdir = appdir
         self.port = port
         self.settings = settings
         self.devices = devices
         self.stopping = False
+        self.ready_fd = ready_fd  # `sugo start` waits for a line on it (see _watch_start)
+        self._fork_servers_started = False
         settings.logdir.mkdir(parents=True, exist_ok=True)
         settings.jobs.storage.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.store = Store(settings.jobs.dbpath)
@@ -77,13 +90,15 @@ class Daemon:
     def run(self) -> None:
         self.store.set_meta("pid", os.getpid())
         self.store.set_meta("port", self.port)
+        # The driver hosts first: their start-up (an interpreter, the driver's
+        # imports) is the longest part of `sugo start`.
+        self.drivers.start_all()
+        processes.discard_early()  # hosts started early that the files did not ask for
         reloading.sync_store(self, self.devices)
         self.maintenance.start()
-        self.launcher.start()
-        self.writer.start()
         self.jobs.recover()
         self.jobs.start_watch()
-        self.drivers.start_all()
+        self._watch_start(time.monotonic() + FORK_SERVERS_WAIT)
         self.events.emit("daemon.started", f"port {self.port}", pid=os.getpid())
         log.info("daemon: serving on port %d (pid %d)", self.port, os.getpid())
         self.scheduler.kick()
@@ -91,6 +106,37 @@ class Daemon:
             self.loop.run()
         finally:
             self.shutdown()
+
+    def _watch_start(self, deadline: float) -> None:
+        """Every few ms until every driver host is up or has failed: then tell
+        `sugo start` (a line on ``ready_fd``) and start the fork servers. Their
+        preloading would take CPU from the hosts starting; they start at
+        ``deadline`` anyway (a job process needed sooner does not wait for them)."""
+        if self.stopping:
+            return
+        settled = all(
+            dp.state in (DriverState.READY, DriverState.FAILED)
+            for dp in self.drivers.procs.values()
+        )
+        if (settled or time.monotonic() >= deadline) and not self._fork_servers_started:
+            self._fork_servers_started = True
+            self.launcher.start()
+            self.writer.start()
+        if settled:
+            self._tell_ready()
+        else:
+            self.loop.call_later(START_POLL, lambda: self._watch_start(deadline))
+
+    def _tell_ready(self) -> None:
+        fd, self.ready_fd = self.ready_fd, None
+        if fd is None:
+            return
+        try:
+            os.write(fd, b"ready\n")
+        except OSError as e:  # `sugo start` gave up (its end is closed): nothing to tell
+            log.debug("daemon: cannot say ready: %s", e)
+        finally:
+            os.close(fd)
 
     def shutdown(self) -> None:
         self.stopping = True

@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -17,8 +18,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--appdir", required=True, type=Path)
     parser.add_argument("--port", required=True, type=int)
     parser.add_argument("--verbosity", default="INFO")
+    parser.add_argument(
+        "--ready-fd", type=int, help="pipe to write a line to once every driver host is up"
+    )
     args = parser.parse_args(argv)
+    if args.ready_fd is not None:
+        os.set_inheritable(args.ready_fd, False)  # ours alone: EOF when we exit
 
+    # The driver hosts start while this process imports and validates.
+    from sugo.daemon import prestart, processes
+
+    prestart.start_hosts(args.appdir, args.port)
+    try:
+        return _main(args)
+    finally:
+        processes.discard_early()  # not adopted: bad files, or the daemon failed to start
+
+
+def _main(args: argparse.Namespace) -> int:
     from sugo.daemon.core import Daemon, load_config
 
     try:
@@ -28,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     setup_logging(settings.logdir / f"daemon-{args.port}.log", args.verbosity, "daemon")
     try:
-        daemon = Daemon(args.appdir, args.port, settings, devices)
+        daemon = Daemon(args.appdir, args.port, settings, devices, ready_fd=args.ready_fd)
     except (SugoError, OSError) as e:
         log.error("daemon: cannot start: %s", e)
         print(f"sugo daemon: cannot start: {e}", file=sys.stderr)

@@ -82,8 +82,48 @@ class Tracked:
         self.wait(2.0)
 
 
+# Processes started before anyone asked for them (see sugo.daemon.prestart),
+# by their command: `spawn_python` hands one out instead of starting another.
+_early: dict[tuple[str, ...], Tracked] = {}
+
+
+def _key(module: str, args: list[str], logfile: Path | None) -> tuple[str, ...]:
+    return (module, *args, str(logfile or ""))
+
+
+def spawn_early(module: str, args: list[str], logfile: Path | None) -> Tracked:
+    """Start ``python -m module args`` now, for a `spawn_python` with the same
+    arguments to adopt later; `discard_early` kills it if none does."""
+    tracked = _start(module, args, logfile)
+    _early[_key(module, args, logfile)] = tracked
+    return tracked
+
+
+def discard_early() -> list[int]:
+    """Kill the processes started early that nobody adopted; returns their PIDs."""
+    pids = []
+    while _early:
+        _, tracked = _early.popitem()
+        tracked.signal(signal.SIGKILL)
+        tracked.wait(2.0)
+        pids.append(tracked.pid)
+    if pids:
+        log.info("killed processes started early but not needed: %s", pids)
+    return pids
+
+
 def spawn_python(module: str, args: list[str], logfile: Path | None) -> Tracked:
-    """Start ``python -m module args`` in its own session (it outlives a daemon crash)."""
+    """Start ``python -m module args`` in its own session (it outlives a daemon
+    crash), or adopt the one `spawn_early` started with these arguments."""
+    early = _early.pop(_key(module, args, logfile), None)
+    if early is not None:
+        if early.alive():
+            return early
+        early.wait(0)  # reap it; start another
+    return _start(module, args, logfile)
+
+
+def _start(module: str, args: list[str], logfile: Path | None) -> Tracked:
     out = open(logfile, "ab") if logfile else subprocess.DEVNULL  # noqa: SIM115
     try:
         popen = subprocess.Popen(

@@ -32,6 +32,7 @@ log = logging.getLogger("sugo.host")
 # Shutdown waits this long for the teardowns: less than the daemon's 2 s
 # shutdown request timeout, so the reply still arrives in time.
 TEARDOWN_TIMEOUT = 1.5
+HELLO_RECONNECT_MS = 10
 
 Key = tuple[str, str]
 # Verbs that change state: a retried request with a seen id gets the first reply.
@@ -315,9 +316,21 @@ class DriverHost:
 
 
 def say_hello(daemon: str, driver: str, port: int, timeout: float) -> dict[str, Any]:
-    """Announce this host to the daemon; the reply carries the driver settings."""
-    with Client(daemon, timeout=timeout) as client:
-        data = client.call(HostHello(driver=driver, port=port, pid=os.getpid()), retries=2)
+    """Announce this host to the daemon; the reply carries the driver settings.
+
+    The daemon starts its hosts before it binds its own port (see
+    sugo.daemon.prestart): until it listens, the connection is tried again
+    every 10 ms instead of ZeroMQ's default 100 ms.
+    """
+    import zmq
+
+    ctx: zmq.Context[Any] = zmq.Context.instance()
+    ctx.setsockopt(zmq.RECONNECT_IVL, HELLO_RECONNECT_MS)
+    try:
+        with Client(daemon, timeout=timeout, context=ctx) as client:
+            data = client.call(HostHello(driver=driver, port=port, pid=os.getpid()), retries=2)
+    finally:
+        ctx.sockopts.pop(zmq.RECONNECT_IVL, None)
     return dict(data.get("settings") or {})
 
 

@@ -1,14 +1,66 @@
-"""Unit handling with pint, loaded lazily (pint costs ~0.2 s to import)."""
+"""Unit handling with pint, loaded lazily.
 
-from functools import cache
+Importing pint costs ~0.2 s of CPU (numpy included) and building its registry
+from the definitions file ~0.2 s more: pint's own disk cache of the parsed
+definitions (in the user's cache folder) brings the registry down to ~20 ms
+after the first build. (Building it in the background at a driver host's
+start gained nothing: the host is busy importing then, and a host whose
+components have no units paid for it during `sugo start`.)
+"""
+
+import logging
+import os
+import shutil
+import threading
+from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
 
-@cache
+_lock = threading.Lock()
+_built: list[Any] = []  # the registry, once built
+
+
 def registry() -> Any:
+    """The process's pint UnitRegistry, built on first use (once, by whichever
+    thread asks first; the others wait for it)."""
+    if not _built:
+        with _lock:
+            if not _built:
+                _built.append(_build())
+    return _built[0]
+
+
+def _build() -> Any:
     import pint
 
+    folder = _cache_folder(pint.__version__)
+    if folder is not None:
+        try:
+            return pint.UnitRegistry(autoconvert_offset_to_baseunit=True, cache_folder=folder)
+        except Exception as e:
+            # A cache file torn by a concurrent first build, a full disk...: start
+            # the cache afresh next time, build without it now.
+            log.debug("unit cache %s not usable (%s); building without it", folder, e)
+            shutil.rmtree(folder, ignore_errors=True)
     return pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+
+
+def _cache_folder(version: str) -> Path | None:
+    """``<user cache>/sugo/pint-<version>``, private to the user; None when it
+    cannot be made (read-only home...): pint then parses its files each time."""
+    import platformdirs
+
+    folder = Path(platformdirs.user_cache_dir("sugo")) / f"pint-{version}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        st = folder.stat()
+        # pint's cache is pickles: never load files someone else could have written.
+        if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
+            return None
+    except OSError:
+        return None
+    return folder
 
 
 def to_seconds(text: str) -> float:
@@ -27,4 +79,3 @@ def to_seconds(text: str) -> float:
     if not q.check("[time]"):
         raise ValueError(f"duration {text!r} is not a time (dimension {q.dimensionality})")
     return float(q.to("s").magnitude)
-

@@ -1,19 +1,24 @@
 """Numeric arrays on the wire: one raw binary frame per array, no pickle.
 
-Imports numpy, so only the processes that move data import this module.
+numpy is imported on first use, not with this module: a driver host loads
+this module at start-up but moves no data until a job runs.
 """
 
 from collections.abc import Mapping
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from sugo.errors import ProtocolError
 from sugo.protocol.host_api import ChunkHeader, VarInfo
 
+if TYPE_CHECKING:
+    import numpy as np
+
 _ALLOWED_KINDS = set("biufU")  # bool, int, uint, float, fixed-width unicode
 
 
-def to_array(values: list[object]) -> np.ndarray:
+def to_array(values: list[object]) -> "np.ndarray":
+    import numpy as np
+
     arr = np.asarray(values)
     if arr.dtype.kind == "O":
         # Mixed or None-holding columns: floats with NaN are the honest encoding.
@@ -22,8 +27,10 @@ def to_array(values: list[object]) -> np.ndarray:
 
 
 def encode_chunk(
-    seq: int, columns: Mapping[str, np.ndarray], units: Mapping[str, str]
+    seq: int, columns: Mapping[str, "np.ndarray"], units: Mapping[str, str]
 ) -> tuple[ChunkHeader, list[bytes]]:
+    import numpy as np
+
     variables: list[VarInfo] = []
     frames: list[bytes] = []
     points = 0
@@ -37,7 +44,9 @@ def encode_chunk(
     return ChunkHeader(seq=seq, points=points, variables=variables), frames
 
 
-def decode_chunk(header: ChunkHeader, frames: list[bytes]) -> dict[str, np.ndarray]:
+def decode_chunk(header: ChunkHeader, frames: list[bytes]) -> dict[str, "np.ndarray"]:
+    import numpy as np
+
     if len(frames) != len(header.variables):
         raise ProtocolError(
             f"chunk {header.seq}: {len(header.variables)} variables but {len(frames)} frames"
