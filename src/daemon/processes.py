@@ -118,6 +118,7 @@ def spawn_python(module: str, args: list[str], logfile: Path | None) -> Tracked:
     early = _early.pop(_key(module, args, logfile), None)
     if early is not None:
         if early.alive():
+            log.info("pid %d: started early, adopted", early.pid)
             return early
         early.wait(0)  # reap it; start another
     return _start(module, args, logfile)
