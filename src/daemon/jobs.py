@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sugo.daemon.exitwatch import ExitWatch
 from sugo.daemon.processes import Tracked
 from sugo.daemon.registry_tables import TaskRow
 from sugo.daemon.scheduler import can_run
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sugo.daemon.jobs")
 
-WATCH_EVERY = 0.2  # seconds between checks that running job runners are alive
+WATCH_EVERY = 0.2  # a new job runner is watched after at most this long
 SNAPSHOT_TIMEOUT = 30.0
 FINAL_FILE = "final.json"  # a runner's own record of how its job ended
 PENDING_FILE = "finalize.pending"  # results still owed by a finalize process
@@ -615,12 +616,17 @@ class JobManager:
 
     def start_watch(self) -> None:
         def watch() -> None:
-            while not self._stop_watch.wait(WATCH_EVERY):
-                with self._lock:
-                    items = list(self.runners.items())
-                for jobid, tracked in items:
-                    if not tracked.alive():
-                        self._post_lost(jobid, tracked.pid)
+            exits: ExitWatch[int] = ExitWatch()
+            try:
+                while not self._stop_watch.is_set():
+                    with self._lock:
+                        runners = dict(self.runners)
+                    # Sleeps until a runner ends; new runners are looked at
+                    # after at most WATCH_EVERY.
+                    for jobid in exits.wait(runners, WATCH_EVERY):
+                        self._post_lost(jobid, runners[jobid].pid)
+            finally:
+                exits.close()
 
         threading.Thread(target=watch, name="watch-runners", daemon=True).start()
 

@@ -40,12 +40,12 @@ class Call:
 
     def reply(self, data: Any = None, frames: list[bytes] | None = None) -> None:
         """Answer with data (thread-safe)."""
-        self.loop.post(lambda: self.loop._send(self, wire.Reply(id=self.req_id, data=data), frames))
+        self.loop.send_soon(self, wire.Reply(id=self.req_id, data=data), frames)
 
     def fail(self, message: str) -> None:
         """Answer with an error (thread-safe)."""
         reply = wire.Reply(id=self.req_id, ok=False, error=wire.printable(message))
-        self.loop.post(lambda: self.loop._send(self, reply, None))
+        self.loop.send_soon(self, reply, None)
 
 
 Handler = Callable[[Any, Call], Any]
@@ -96,6 +96,7 @@ class ServerLoop:
         self._stopping = False
         self._all_wake_senders: list[zmq.Socket[Any]] = []
         self._lock = threading.Lock()
+        self._loop_thread: int | None = None  # ident of the thread in run()
 
     # -- thread-safe entry points ------------------------------------------------
 
@@ -112,6 +113,13 @@ class ServerLoop:
                 self._all_wake_senders.append(sender)
         sender.send(b"", zmq.NOBLOCK)
 
+    def send_soon(self, call: Call, reply: wire.Reply, frames: list[bytes] | None) -> None:
+        """Send ``reply``: at once on the loop thread, else through ``post``."""
+        if threading.get_ident() == self._loop_thread:
+            self._send(call, reply, frames)
+        else:
+            self.post(lambda: self._send(call, reply, frames))
+
     def stop(self) -> None:
         self.post(self._set_stopping)
 
@@ -124,6 +132,7 @@ class ServerLoop:
         self._stopping = True
 
     def run(self) -> None:
+        self._loop_thread = threading.get_ident()
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
         poller.register(self._wake, zmq.POLLIN)
@@ -139,12 +148,11 @@ class ServerLoop:
                 self._run_safely(self._posted.get_nowait())
             if self.sock in events:
                 # Bounded batch so timers and posted work are never starved.
+                # (Asking for EVENTS is cheaper than a recv that raises Again.)
                 for _ in range(100):
-                    try:
-                        frames = self.sock.recv_multipart(zmq.NOBLOCK)
-                    except zmq.Again:
+                    if not self.sock.get(zmq.EVENTS) & zmq.POLLIN:
                         break
-                    self._dispatch(frames)
+                    self._dispatch(self.sock.recv_multipart(zmq.NOBLOCK))
             now = time.monotonic()
             while self._timers and self._timers[0][0] <= now:
                 _, _, fn = heapq.heappop(self._timers)
