@@ -202,11 +202,11 @@ def start_daemon(
                             out.note(f"    {line}")
             return CliError(reason, out=out_tail, log=log_tail)
 
+        from sugo.client import SugoClient  # while the daemon starts, not after
+
         deadline = t0 + timeout
         # Until the daemon says it is ready (or exits), there is nothing to ask it.
         _readable(ready_r, deadline - time.monotonic())
-        from sugo.client import SugoClient
-
         last: api.StatusInfo | None = None
         with SugoClient(port, host=connect_host(bind), timeout=1.0) as client:
             while True:

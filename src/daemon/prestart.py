@@ -16,15 +16,14 @@ import ipaddress
 import json
 import os
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 HOST_MODULE = "sugo.driverinterface.host"
 DEFAULT_BIND = "127.0.0.1"  # as sugo.config.settings.DaemonSettings
 
 
-@dataclass(frozen=True)
-class QuickSettings:
+class QuickSettings(NamedTuple):
     logdir: Path
     bind: str
     devices: Path

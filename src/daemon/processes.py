@@ -10,8 +10,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 log = logging.getLogger(__name__)
 
 
@@ -26,6 +24,8 @@ class Tracked:
 
     @classmethod
     def attach(cls, pid: int, create_time: float | None = None) -> "Tracked | None":
+        import psutil  # here: the daemon spawns its driver hosts before it imports this
+
         try:
             proc = psutil.Process(pid)
             ct = proc.create_time()
@@ -38,6 +38,8 @@ class Tracked:
     def alive(self) -> bool:
         if self.popen is not None:
             return self.popen.poll() is None
+        import psutil
+
         try:
             proc = psutil.Process(self.pid)
             return (
@@ -84,29 +86,30 @@ class Tracked:
 
 # Processes started before anyone asked for them (see sugo.daemon.prestart),
 # by their command: `spawn_python` hands one out instead of starting another.
-_early: dict[tuple[str, ...], Tracked] = {}
+_early: dict[tuple[str, ...], "subprocess.Popen[bytes]"] = {}
 
 
 def _key(module: str, args: list[str], logfile: Path | None) -> tuple[str, ...]:
     return (module, *args, str(logfile or ""))
 
 
-def spawn_early(module: str, args: list[str], logfile: Path | None) -> Tracked:
+def spawn_early(module: str, args: list[str], logfile: Path | None) -> int:
     """Start ``python -m module args`` now, for a `spawn_python` with the same
-    arguments to adopt later; `discard_early` kills it if none does."""
-    tracked = _start(module, args, logfile)
-    _early[_key(module, args, logfile)] = tracked
-    return tracked
+    arguments to adopt later (`discard_early` kills it if none does); its PID."""
+    popen = _popen(module, args, logfile)
+    _early[_key(module, args, logfile)] = popen
+    return popen.pid
 
 
 def discard_early() -> list[int]:
     """Kill the processes started early that nobody adopted; returns their PIDs."""
     pids = []
     while _early:
-        _, tracked = _early.popitem()
-        tracked.signal(signal.SIGKILL)
-        tracked.wait(2.0)
-        pids.append(tracked.pid)
+        _, popen = _early.popitem()
+        popen.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            popen.wait(2.0)
+        pids.append(popen.pid)
     if pids:
         log.info("killed processes started early but not needed: %s", pids)
     return pids
@@ -115,19 +118,20 @@ def discard_early() -> list[int]:
 def spawn_python(module: str, args: list[str], logfile: Path | None) -> Tracked:
     """Start ``python -m module args`` in its own session (it outlives a daemon
     crash), or adopt the one `spawn_early` started with these arguments."""
-    early = _early.pop(_key(module, args, logfile), None)
-    if early is not None:
-        if early.alive():
-            log.info("pid %d: started early, adopted", early.pid)
-            return early
-        early.wait(0)  # reap it; start another
-    return _start(module, args, logfile)
+    popen = _early.pop(_key(module, args, logfile), None)
+    if popen is not None and popen.poll() is None:
+        log.info("pid %d: started early, adopted", popen.pid)
+    else:
+        popen = _popen(module, args, logfile)
+    tracked = Tracked.attach(popen.pid) or Tracked(popen.pid, time.time())
+    tracked.popen = popen
+    return tracked
 
 
-def _start(module: str, args: list[str], logfile: Path | None) -> Tracked:
+def _popen(module: str, args: list[str], logfile: Path | None) -> "subprocess.Popen[bytes]":
     out = open(logfile, "ab") if logfile else subprocess.DEVNULL  # noqa: SIM115
     try:
-        popen = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", module, *args],
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -138,6 +142,3 @@ def _start(module: str, args: list[str], logfile: Path | None) -> Tracked:
     finally:
         if logfile:
             out.close()  # type: ignore[union-attr]
-    tracked = Tracked.attach(popen.pid) or Tracked(popen.pid, time.time())
-    tracked.popen = popen
-    return tracked

@@ -14,7 +14,9 @@ class Task(BaseModel):
     Durations accept numbers (seconds) or strings with units ("5 min").
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Its validator is built on first use, not when a driver host imports it
+    # (~20 ms of its start-up): hosts validate tasks only once jobs come.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     component_role: str = Field(min_length=1)
     technique_name: str = Field(min_length=1)

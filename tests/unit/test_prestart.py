@@ -108,12 +108,13 @@ def _server(tmp_path: Path, tag: str) -> tuple[str, list[str], Path]:
 def test_a_process_started_early_is_adopted_once(tmp_path: Path) -> None:
     module, args, folder = _server(tmp_path, "a")
     logfile = folder / "out.log"
-    early = processes.spawn_early(module, args, logfile)
+    pid = processes.spawn_early(module, args, logfile)
+    early = processes.spawn_python(module, args, logfile)
     try:
-        assert processes.spawn_python(module, args, logfile) is early
+        assert early.pid == pid and early.alive() and early.create_time > 0
         again = processes.spawn_python(module, args, logfile)  # a restart: a new process
         try:
-            assert again.pid != early.pid and again.alive()
+            assert again.pid != pid and again.alive()
         finally:
             again.signal(9)
             again.wait(5)
@@ -125,13 +126,12 @@ def test_a_process_started_early_is_adopted_once(tmp_path: Path) -> None:
 
 def test_processes_started_early_but_not_asked_for_are_killed(tmp_path: Path) -> None:
     module, args, folder = _server(tmp_path, "b")
-    early = processes.spawn_early(module, args, folder / "out.log")
+    pid = processes.spawn_early(module, args, folder / "out.log")
     other = processes.spawn_python(module, [*args[:-1], str(tmp_path)], folder / "out.log")
     try:
-        assert other.pid != early.pid
-        assert processes.discard_early() == [early.pid]
-        assert not early.alive()
-        assert early.popen is not None and early.popen.returncode is not None  # reaped
+        assert other.pid != pid
+        assert processes.discard_early() == [pid]
+        assert processes.Tracked.attach(pid) is None  # killed and reaped
     finally:
         other.signal(9)
         other.wait(5)
