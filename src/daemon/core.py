@@ -34,7 +34,9 @@ log = logging.getLogger("sugo.daemon")
 
 STOP_JOBS_TIMEOUT = 10.0  # how long `stop --force` waits for cancelled jobs to write data
 FORK_SERVERS_WAIT = 5.0  # the fork servers start once the driver hosts are up, or after this
+FORK_SERVERS_AFTER_READY = 0.25  # ...and after `sugo start` has had its answer
 START_POLL = 0.005  # how often start-up checks whether every driver host is up (in memory)
+START_POLL_LATE = 0.1  # ...after FORK_SERVERS_WAIT
 
 
 class Daemon:
@@ -109,23 +111,31 @@ class Daemon:
 
     def _watch_start(self, deadline: float) -> None:
         """Every few ms until every driver host is up or has failed: then tell
-        `sugo start` (a line on ``ready_fd``) and start the fork servers. Their
-        preloading would take CPU from the hosts starting; they start at
-        ``deadline`` anyway (a job process needed sooner does not wait for them)."""
+        `sugo start` (a line on ``ready_fd``) and, once it has had its answer,
+        start the fork servers. Their preloading would take CPU from the hosts
+        starting; they start at ``deadline`` anyway (and a job process needed
+        sooner does not wait for them)."""
         if self.stopping:
             return
-        settled = all(
+        if all(
             dp.state in (DriverState.READY, DriverState.FAILED)
             for dp in self.drivers.procs.values()
-        )
-        if (settled or time.monotonic() >= deadline) and not self._fork_servers_started:
-            self._fork_servers_started = True
-            self.launcher.start()
-            self.writer.start()
-        if settled:
+        ):
             self._tell_ready()
-        else:
-            self.loop.call_later(START_POLL, lambda: self._watch_start(deadline))
+            self.loop.call_later(FORK_SERVERS_AFTER_READY, self._start_fork_servers)
+            return
+        every = START_POLL
+        if time.monotonic() >= deadline:
+            self._start_fork_servers()
+            every = START_POLL_LATE  # a host that takes this long is slow anyway
+        self.loop.call_later(every, lambda: self._watch_start(deadline))
+
+    def _start_fork_servers(self) -> None:
+        if self._fork_servers_started or self.stopping:
+            return
+        self._fork_servers_started = True
+        self.launcher.start()
+        self.writer.start()
 
     def _tell_ready(self) -> None:
         fd, self.ready_fd = self.ready_fd, None
