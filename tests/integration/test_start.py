@@ -58,3 +58,20 @@ def test_the_hosts_started_early_are_adopted(tmp_path: Path) -> None:
         assert "not needed" not in log
     finally:
         h.cli("stop", "--force")
+
+
+def test_a_restarted_daemon_keeps_the_hosts_that_outlived_it(daemon: DaemonHarness) -> None:
+    # The new daemon starts hosts early, then finds the old ones alive and
+    # re-attaches to them: the early ones are killed.
+    before = {d["name"]: d["pid"] for d in daemon.status()["drivers"]}
+    assert daemon.proc is not None
+    daemon.proc.kill()
+    daemon.proc.wait(5)
+    after = {d["name"]: d["pid"] for d in daemon.start()["drivers"]}
+    assert after == before
+    hosts = {
+        p.pid for p in _processes_of(daemon.port) if "sugo.driverinterface.host" in p.cmdline()
+    }
+    assert hosts == set(before.values())
+    log = (daemon.appdir / "logs" / f"daemon-{daemon.port}.log").read_text()
+    assert "killed processes started early but not needed" in log
