@@ -41,6 +41,7 @@ class Run:
     peak_pss_mib: float | None = None  # sampled every 2 s: shared pages counted once
     peak_processes: int = 0
     cpu_by_role: dict[str, float] = field(default_factory=dict)
+    peak_rss_by_role: dict[str, float] = field(default_factory=dict)  # MiB, at the peak
     cpu_s: float = 0.0
     cpu_pct: float = 0.0
     steady_cpu_pct: float | None = None  # all running → first final
@@ -91,6 +92,7 @@ def many_jobs(
     run.peak_rss_mib, run.peak_processes = w.peak_rss, w.peak_count
     run.peak_pss_mib = w.peak_pss
     run.cpu_by_role = {k: round(v, 2) for k, v in w.cpu_by_role().items()}
+    run.peak_rss_by_role = {k: round(v, 1) for k, v in w.peak_rss_by_role.items()}
     run.cpu_s, run.cpu_pct = w.cpu_seconds, w.cpu_percent
     if "all_r" in marks and "first_final" in marks:
         (ta, ca), (tb, cb) = marks["all_r"], marks["first_final"]
@@ -176,6 +178,7 @@ def _record(figs: dict[str, Figure], side: str, run: Run) -> None:
         "peak_processes": run.peak_processes,
         "peak_pss_mib": run.peak_pss_mib,
         "cpu_s_by_process": run.cpu_by_role,
+        "peak_rss_mib_by_process": run.peak_rss_by_role,
         "stop_s": run.stop_s,
         "error": run.error,
     }
@@ -238,6 +241,7 @@ def load(ctx: Ctx) -> list[Figure]:
         "peak_rss_mib": run.peak_rss_mib,
         "peak_pss_mib": run.peak_pss_mib,
         "cpu_s_by_process": run.cpu_by_role,
+        "peak_rss_mib_by_process": run.peak_rss_by_role,
         "steady_cpu_pct": run.steady_cpu_pct,
         "first_submit_to_all_final_s": run.final_s,
         "all_running_s": run.all_running_s,

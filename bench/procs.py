@@ -110,6 +110,7 @@ class Watch:
     cpu: dict[int, float] = field(default_factory=dict)  # last-seen user+system, by PID
     base: dict[int, float] = field(default_factory=dict)  # at start, by PID
     peak_rss: float = 0.0  # MiB, summed over the tree
+    peak_rss_by_role: dict[str, float] = field(default_factory=dict)  # at the peak
     peak_count: int = 0
     peak_pss: float | None = None  # MiB, summed; None when not measured
     peak_uss: float | None = None
@@ -137,21 +138,26 @@ class Watch:
 
     def _sample(self) -> None:
         rss = 0.0
+        by_role: dict[str, float] = {}
         procs = tree(self.roots())
         for pid, p in procs.items():
             try:
                 with p.oneshot():
                     t = p.cpu_times()
-                    rss += p.memory_info().rss / MB
+                    one = p.memory_info().rss / MB
             except psutil.Error:
                 continue
+            rss += one
             self.cpu[pid] = t.user + t.system
             if pid not in self.seen and self.label is not None:
                 with contextlib.suppress(psutil.Error):
                     self.labels[pid] = self.label(p)
             self.seen.add(pid)
+            name = self.labels.get(pid, "other")
+            by_role[name] = by_role.get(name, 0.0) + one
         self.peak_count = max(self.peak_count, len(procs))
-        self.peak_rss = max(self.peak_rss, rss)
+        if rss > self.peak_rss:
+            self.peak_rss, self.peak_rss_by_role = rss, by_role
         now = time.monotonic()
         if self.pss_every and now - self._last_pss >= self.pss_every:
             self._last_pss = now
@@ -205,7 +211,10 @@ def role(p: psutil.Process) -> str:
     script; a fork that kept its parent's command line is "<parent> child"."""
     cmd = p.cmdline()
     if "-m" in cmd[:-1]:
-        name = cmd[cmd.index("-m") + 1]
+        i = cmd.index("-m") + 1
+        name = cmd[i]
+        if len(cmd) > i + 1 and not cmd[i + 1].startswith("-"):
+            name += " " + cmd[i + 1]  # e.g. the kind of a fork server
     elif len(cmd) > 1 and "python" in os.path.basename(cmd[0]):
         name = os.path.basename(cmd[1])
     else:

@@ -413,17 +413,32 @@ class DriverManager:
             dp.health_busy.clear()
 
     def _check_health_once(self, dp: DriverProc, gen: int, ep: str) -> None:
+        specs = self.components_of(dp.name)
+        if not specs:
+            return
+        silent = {**_EMPTY_HEALTH, "code": 310, "label": label(310),
+                  "text": f"no answer to ping within {HEALTH_TIMEOUT:g} s"}  # fmt: skip
+        # One request for all the host's components: the host pings each on its
+        # own worker, so a hung one only times out itself.
+        req = host_api.HostHealth(
+            components=[(s.address, s.channel) for s in specs], timeout=HEALTH_TIMEOUT
+        )
+        try:
+            with Client(ep, timeout=HEALTH_TIMEOUT + 1.0) as client:
+                answers = client.call(req, list[host_api.ComponentHealth])
+        except (RequestTimeout, RequestFailed):
+            answers = [
+                host_api.ComponentHealth(s.address, s.channel, timed_out=True) for s in specs
+            ]
         results: list[tuple[str, dict[str, Any]]] = []
-        with Client(ep, timeout=HEALTH_TIMEOUT) as client:
-            for spec in self.components_of(dp.name):
-                try:
-                    h = client.call(host_api.DevPing(address=spec.address, channel=spec.channel))
-                except RequestFailed as e:
-                    h = {**_EMPTY_HEALTH, "code": 320, "label": label(320), "text": str(e)}
-                except RequestTimeout:
-                    h = {**_EMPTY_HEALTH, "code": 310, "label": label(310),
-                         "text": f"no answer to ping within {HEALTH_TIMEOUT:g} s"}  # fmt: skip
-                results.append((spec.name, h))
+        for spec, one in zip(specs, answers, strict=False):
+            if one.health is not None:
+                h = one.health
+            elif one.error is not None:
+                h = {**_EMPTY_HEALTH, "code": 320, "label": label(320), "text": one.error}
+            else:
+                h = silent
+            results.append((spec.name, h))
 
         def store() -> None:
             if gen != dp.generation or self._stopping:

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 from sugo import __version__
@@ -94,6 +94,7 @@ class DriverHost:
     def _registry(self) -> dict[type[Request], Any]:
         reg: dict[type[Request], Any] = {
             host_api.HostPing: self._ping,
+            host_api.HostHealth: self._health,
             host_api.HostStatus: self._general_verb,
             host_api.HostReset: self._general_verb,
             host_api.HostShutdown: self._shutdown,
@@ -138,15 +139,46 @@ class DriverHost:
             # happened to pick for validating a submit.
             self._general.submit(self._answer, call, req, lambda: self._run_component_verb(req))
             return DEFERRED
-        key = (req.address, req.channel)
         if isinstance(req, host_api.TaskData) and self._task_data_inline(call, req):
             return DEFERRED
+        worker = self._worker((req.address, req.channel))
+        worker.submit(self._answer, call, req, lambda: self._run_component_verb(req))
+        return DEFERRED
+
+    def _worker(self, key: Key) -> ThreadPoolExecutor:
+        """The component's own thread: its verbs run in order, apart from the others'."""
         with self._lock:
             worker = self._workers.get(key)
             if worker is None:
                 worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"dev-{key}")
                 self._workers[key] = worker
-        worker.submit(self._answer, call, req, lambda: self._run_component_verb(req))
+        return worker
+
+    def _health(self, req: host_api.HostHealth, call: Call) -> Any:
+        """Ping every component asked for on its own worker (a hung one only
+        times out itself); one reply for all, within the timeout."""
+        pings = [
+            (address, channel, self._worker((address, channel)).submit(
+                self._invoke, "dev_ping", {"address": address, "channel": channel}
+            ))
+            for address, channel in req.components
+        ]  # fmt: skip
+
+        def gather() -> None:
+            wait([f for _, _, f in pings], timeout=req.timeout)
+            out: list[host_api.ComponentHealth] = []
+            for address, channel, f in pings:
+                one = host_api.ComponentHealth(address, channel)
+                if not f.done():
+                    one.timed_out = True
+                elif f.exception() is not None:
+                    one.error = str(f.exception())
+                else:
+                    one.health = f.result().data
+                out.append(one)
+            call.reply(to_builtins(out))
+
+        self._general.submit(gather)
         return DEFERRED
 
     def _task_data_inline(self, call: Call, req: host_api.TaskData) -> bool:
@@ -154,8 +186,9 @@ class DriverHost:
         by far the most frequent request, and a hand-off to the component's
         worker thread costs more than the answer itself. Only when the driver
         overrides none of the methods it runs (they may talk to the
-        instrument; `variable_units` may not, by contract) and nobody holds the component's ``datalock`` (a driver may
-        hold it while it reads the instrument); else False: the worker answers."""
+        instrument; `variable_units` may not, by contract) and nobody holds
+        the component's ``datalock`` (a driver may hold it while it reads the
+        instrument); else False: the worker answers."""
         dm = self.interface.devmap.get((req.address, req.channel))
         if dm is None or not self._plain_data_path(dm):
             return False

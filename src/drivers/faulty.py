@@ -41,6 +41,7 @@ VERBS = (
     "dev_get_attr",
     "dev_set_attr",
     "dev_reset",
+    "dev_ping",
     "capabilities",
     "attrs",
     "task_validate",

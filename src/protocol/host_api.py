@@ -93,8 +93,26 @@ class TaskData(ComponentRequest, tag="task_data"):
     ack: int = 0
 
 
+class HostHealth(Request, tag="health"):
+    """`dev_ping` on each of ``components`` ([address, channel] pairs), all at
+    once, each on its component's worker; answered within ``timeout`` s with one
+    `ComponentHealth` per component, in order."""
+
+    components: list[tuple[str, str]]
+    timeout: float = 2.0
+
+
+class ComponentHealth(msgspec.Struct):
+    address: str
+    channel: str
+    health: dict[str, Any] | None = None  # the health record, when it answered
+    error: str | None = None  # the driver's error, when it failed
+    timed_out: bool = False  # no answer within the timeout
+
+
 HOST_REQUESTS: list[type[Request]] = [
     HostPing,
+    HostHealth,
     HostStatus,
     HostReset,
     HostShutdown,

@@ -121,12 +121,12 @@ def test_task_data_is_answered_on_the_loop_unless_a_driver_holds_the_data(
     counter_host: DriverHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     host = counter_host
-    answered_by: list[str] = []
+    answered_by: list[tuple[str, str]] = []  # (channel, thread)
     real = host._run_component_verb
 
     def spy(req: host_api.ComponentRequest) -> object:
         if isinstance(req, host_api.TaskData):
-            answered_by.append(threading.current_thread().name)
+            answered_by.append((req.channel, threading.current_thread().name))
         return real(req)
 
     monkeypatch.setattr(host, "_run_component_verb", spy)
@@ -134,7 +134,7 @@ def test_task_data_is_answered_on_the_loop_unless_a_driver_holds_the_data(
         register(c, "1")
         register(c, "2")
         c.call(host_api.TaskData(address="a", channel="1"))
-        assert answered_by[-1] == "host-loop"
+        assert answered_by == [("1", "host-loop")]
         # A driver that holds the component's data lock (reading its
         # instrument, say) sends task_data to the component's worker: the
         # loop, and every other component, keep going.
@@ -164,4 +164,26 @@ def test_task_data_is_answered_on_the_loop_unless_a_driver_holds_the_data(
         release.set()
         waiter.join(3)
         assert done, "task_data of the held component never answered"
-        assert answered_by[-1] != "host-loop"
+        assert ("2", "host-loop") in answered_by
+        held_answer = [t for ch, t in answered_by[1:] if ch == "1"]
+        assert len(held_answer) == 1 and held_answer[0] != "host-loop", answered_by
+
+
+def test_health_of_all_components_in_one_request(faulty_host: DriverHost) -> None:
+    with client(faulty_host) as c:
+        for ch in ("5", "6", "7"):
+            register(c, ch)
+        c.call(host_api.DevSetAttr(address="a", channel="6", attr="hang_verb", val="dev_ping"))
+        c.call(host_api.DevSetAttr(address="a", channel="6", attr="hang_seconds", val=2.0))
+        req = host_api.HostHealth(components=[("a", "5"), ("a", "6"), ("a", "7"), ("a", "x")],
+                                  timeout=0.5)  # fmt: skip
+        t0 = time.monotonic()
+        got = c.call(req, list[host_api.ComponentHealth])
+        took = time.monotonic() - t0
+    assert 0.4 < took < 1.5  # the hung component only times out itself
+    by_channel = {h.channel: h for h in got}
+    assert [h.channel for h in got] == ["5", "6", "7", "x"]
+    for ch in ("5", "7"):
+        assert by_channel[ch].health is not None and by_channel[ch].health["code"] < 200
+    assert by_channel["6"].timed_out and by_channel["6"].health is None
+    assert by_channel["x"].error is not None and "x" in by_channel["x"].error
