@@ -5,8 +5,8 @@ are matched to requests by id, so a late reply to a timed-out request is
 discarded instead of being mistaken for the answer to the next one.
 """
 
+import os
 import time
-import uuid
 from typing import Any, TypeVar
 
 import msgspec
@@ -78,7 +78,7 @@ class Client:
         servers recognise the id and never execute a non-idempotent verb twice.
         """
         if not req.id:
-            req = msgspec.structs.replace(req, id=uuid.uuid4().hex)
+            req = msgspec.structs.replace(req, id=os.urandom(12).hex())
         payload = [wire.encode(req), *frames]
         wait = self.timeout if timeout is None else timeout
         cmd = type(req).__struct_config__.tag
@@ -99,9 +99,15 @@ class Client:
         deadline = time.monotonic() + wait
         while True:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not sock.poll(int(remaining * 1000) + 1):
+            if remaining <= 0:
                 return None
-            frames = sock.recv_multipart()
+            # A receive timeout, not Socket.poll: that builds a Poller per call,
+            # which costs more than the rest of a request.
+            sock.setsockopt(zmq.RCVTIMEO, int(remaining * 1000) + 1)
+            try:
+                frames = sock.recv_multipart()
+            except zmq.Again:
+                return None
             if not frames:
                 continue
             reply = wire.decode_reply(frames[0])
