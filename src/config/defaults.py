@@ -34,10 +34,11 @@ storage = {_toml_str(datadir / "jobs")}
 # The SQLite database of jobs, pipelines and components (only the daemon writes it).
 dbpath = {_toml_str(datadir / "sugo.db")}
 # Every polled chunk is in the job's staging file before the next poll, so a
-# crash of any sugo process loses nothing. fsync then flushes it to the disk
-# at most fsync_interval seconds later (0: at every poll), so a power cut
-# loses at most that much; set fsync to false only on very slow disks.
+# crash of any sugo process loses nothing; fsync also flushes it to the disk
+# (set to false only on very slow disks).
 fsync = true
+# Seconds a written chunk may wait for its fsync (0: at every poll): the most
+# that a power cut can take.
 fsync_interval = 1.0
 # Delete the folders of finished jobs after this many days; unset keeps them forever.
 # retention_days = 30

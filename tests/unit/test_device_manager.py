@@ -4,6 +4,7 @@ import itertools
 import math
 import statistics
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -238,3 +239,25 @@ def test_teardown_ends_the_worker_even_mid_task(make_dm):
     assert dm.reached.wait(5.0)
     assert dm.teardown(timeout=5.0)
     assert not dm.thread.is_alive()
+
+
+def test_stop_flag_behaves_like_an_event() -> None:
+    from sugo.driverinterface.device import StopFlag
+
+    flag = StopFlag()
+    t0 = time.monotonic()
+    assert flag.wait(0.05) is False and time.monotonic() - t0 >= 0.04
+    woken: list[bool] = []
+    waiters = [threading.Thread(target=lambda: woken.append(flag.wait(5))) for _ in range(3)]
+    for w in waiters:
+        w.start()
+    flag.set()
+    flag.set()  # twice is harmless
+    for w in waiters:
+        w.join(2)
+    assert woken == [True, True, True] and flag.is_set() and flag.wait(0)
+    flag.clear()
+    flag.clear()
+    assert not flag.is_set() and flag.wait(0.01) is False
+    flag.set()
+    assert flag.wait(None) is True
