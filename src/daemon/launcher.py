@@ -24,12 +24,16 @@ class Launcher:
         self.kind = kind
         self._proc: subprocess.Popen[str] | None = None
         self._ready = threading.Event()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # spawn may start the server
         self._started_at = -RESTART_AFTER
         self._closed = False
 
     def start(self) -> None:
         """Start the fork server (if it is not running already)."""
+        with self._lock:
+            self._start()
+
+    def _start(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             return
         self._closed = False
@@ -65,11 +69,14 @@ class Launcher:
     def _ensure_ready(self) -> bool:
         proc = self._proc
         if (proc is None or proc.poll() is not None) and not self._closed:
-            if time.monotonic() - self._started_at < RESTART_AFTER:
+            if proc is None and self._started_at < 0:
+                log.info("starting the %s fork server now (needed before its time)", self.kind)
+            elif time.monotonic() - self._started_at < RESTART_AFTER:
                 return False
-            log.warning("the %s fork server is gone; starting a new one", self.kind)
+            else:
+                log.warning("the %s fork server is gone; starting a new one", self.kind)
             self._stop_server()
-            self.start()
+            self._start()
             proc = self._proc
         if proc is None or proc.poll() is not None or proc.stdout is None:
             return False
