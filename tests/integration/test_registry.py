@@ -155,7 +155,11 @@ def test_event_sequence_of_a_job_and_a_hook(make_daemon, tmp_path: Path) -> None
     assert got["data"]["status"] == "c"
 
 
-_HOOK = "import sys, pathlib; pathlib.Path(sys.argv[1]).write_text(sys.stdin.read())"
+# Written to a temporary file, then renamed: the test never reads half a file.
+_HOOK = (
+    "import sys, pathlib; p = pathlib.Path(sys.argv[1]); t = p.with_suffix('.tmp');"
+    " t.write_text(sys.stdin.read()); t.replace(p)"
+)
 
 
 def test_events_follow_is_a_long_poll(daemon: DaemonHarness) -> None:

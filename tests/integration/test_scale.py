@@ -6,11 +6,12 @@ figures); a 16 x 16 version of 2 s jobs runs in the default suite. Jobs are
 submitted "at once": one thread per job, each with its own connection to the
 daemon, all released together by a barrier.
 
-Memory: summed RSS counts the pages a runner shares with the fork server once
-per runner (each runner shows ~33-39 MiB of RSS but owns ~6 MiB), so at 64
-jobs it stays above the 1.5 GiB target (measured 2.2-2.5 GiB, tomato 6.1 GiB);
-the real footprint, summed PSS, is ~0.6 GiB. The tests hold PSS to 1.5 GiB
-and RSS to 3 GiB, so a regression in either shows.
+Memory: summed RSS counts the pages a runner shares with its fork server once
+per runner. Runners are forked from a lean parent (ZeroMQ and msgspec only; the
+results files are written by a few processes of a separate "write" fork
+server), so a runner shows ~20 MiB of RSS and 64 jobs ~1.45 GiB in all, under
+the 1.5 GiB target (tomato: 6.1 GiB); the real footprint, summed PSS, is
+~0.5 GiB. The tests hold both to 1.5 GiB at 64 jobs, and RSS to 0.6 GiB at 16.
 """
 
 import threading
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.integration
 GIB = 2**30
 SAMPLE_EVERY = 0.2
 SLOW_RESET = "\n[drivers.counter]\nreset_delay = 1.0\n"
-RSS_64 = 3.0 * GIB  # the 1.5 GiB target is not met: see the module docstring
+RSS_64 = 1.5 * GIB  # the issue's target
 
 
 def counter_devices(channels: int) -> str:
@@ -323,7 +324,7 @@ def check(fig: Figures, n_points: int, rss_within: float) -> None:
 def test_16_jobs_at_once_all_complete(make_daemon: Any) -> None:
     fig = run_many(make_daemon, 16, duration=2.0)
     print(fig.report("16 channels, 2 s jobs"))
-    check(fig, 20, rss_within=1.0 * GIB)
+    check(fig, 20, rss_within=0.6 * GIB)
 
 
 @pytest.mark.scale

