@@ -6,13 +6,10 @@ Reading the staging store directly means these commands run on the daemon's
 machine, as the same user: the job folder is private to that user.
 """
 
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import msgspec
 
 from sugo.errors import RequestFailed
 from sugo.protocol import daemon_api as api
@@ -176,33 +173,6 @@ def records_from(path: Path, offset: int) -> Iterator[tuple["Chunk", int]]:
     next call reads it) and at a corrupt one (the file's reader ignores the
     rest too).
     """
-    # The record framing is the staging module's; only reading from an offset is ours.
-    from sugo.jobs import staging
+    from sugo.jobs.staging import iter_records
 
-    try:
-        f = path.open("rb")
-    except FileNotFoundError:
-        return
-    with f:
-        f.seek(offset)
-        pos = offset
-        while True:
-            prefix = f.read(staging._PREFIX.size)
-            if len(prefix) < staging._PREFIX.size:
-                return
-            magic, hlen, blen = staging._PREFIX.unpack(prefix)
-            if magic != staging.MAGIC or hlen > staging._MAX_HEADER:
-                return
-            need = hlen + blen + staging._CRC.size
-            rest = f.read(need)
-            if len(rest) < need:
-                return
-            (crc,) = staging._CRC.unpack_from(rest, hlen + blen)
-            if zlib.crc32(memoryview(rest)[: hlen + blen], zlib.crc32(prefix)) != crc:
-                return
-            try:
-                chunk = staging._decode(msgspec.json.decode(rest[:hlen]), rest, hlen)
-            except (msgspec.DecodeError, KeyError, TypeError, ValueError):
-                return
-            pos += len(prefix) + need
-            yield chunk, pos
+    yield from iter_records(path, offset=offset)

@@ -115,11 +115,12 @@ def encode_wire_chunk(
 
 
 def iter_frames(
-    path: Path, limit: int | None = None
+    path: Path, limit: int | None = None, offset: int = 0
 ) -> Iterator[tuple[dict[str, Any], bytes, int, int]]:
     """(header, record bytes after the prefix, header length, end offset) for
-    each complete, checksummed record of ``path``, up to ``limit`` bytes; the
-    bodies start at the header length in the record bytes.
+    each complete, checksummed record of ``path`` from byte ``offset`` (the end
+    of an earlier record) up to ``limit``; the bodies start at the header
+    length in the record bytes.
 
     Stops quietly at the first torn or corrupt record: with O_APPEND writes a
     crash can only damage the tail, and a live writer may be mid-append.
@@ -129,7 +130,8 @@ def iter_frames(
     except FileNotFoundError:
         return
     with f:
-        pos = 0
+        f.seek(offset)
+        pos = offset
         size = os.fstat(f.fileno()).st_size
         while limit is None or pos < limit:
             prefix = f.read(PREFIX.size)

@@ -57,6 +57,7 @@ __all__ = [
     "StagingWriter",
     "VarSummary",
     "encode_record",
+    "iter_records",
     "read_chunks",
     "role_file",
     "summarise",
@@ -169,12 +170,16 @@ def _decode(header: dict[str, Any], buf: bytes, offset: int) -> Chunk:
     return Chunk(header["role"], int(header["task"]), int(header["seq"]), columns, header["units"])
 
 
-def _iter_records(path: Path, limit: int | None = None) -> Iterator[tuple[Chunk, int]]:
-    """(chunk, end offset) for each complete record of ``path``, up to ``limit`` bytes.
+def iter_records(
+    path: Path, limit: int | None = None, offset: int = 0
+) -> Iterator[tuple[Chunk, int]]:
+    """(chunk, end offset) for each complete record of ``path`` from byte
+    ``offset`` (the end of an earlier record) up to ``limit``.
 
-    Stops quietly at the first torn or corrupt record (see `records.iter_frames`).
+    Stops quietly at the first torn or corrupt record (see `records.iter_frames`):
+    a live writer may be mid-append, and the next call reads that record.
     """
-    for header, rest, hlen, end in iter_frames(path, limit):
+    for header, rest, hlen, end in iter_frames(path, limit, offset):
         try:
             chunk = _decode(header, rest, hlen)
         except (KeyError, TypeError, ValueError):
@@ -198,7 +203,7 @@ def read_chunks(jobdir: Path, role: str | None = None) -> Iterator[Chunk]:
     """
     files = [role_file(jobdir, role)] if role is not None else _staged_files(jobdir)
     for path in files:
-        for chunk, _end in _iter_records(path):
+        for chunk, _end in iter_records(path):
             if role is None or chunk.role == role:
                 yield chunk
 
@@ -242,7 +247,7 @@ def _finite_rows(chunk: Chunk) -> Chunk:
 
 def _unique(path: Path, limit: int | None) -> Iterator[tuple[Chunk, int]]:
     seen: dict[int, _SeqSet] = {}
-    for chunk, end in _iter_records(path, limit):
+    for chunk, end in iter_records(path, limit):
         if seen.setdefault(chunk.task_index, _SeqSet()).add(chunk.seq):
             yield _finite_rows(chunk), end
 
