@@ -13,7 +13,9 @@ import logging
 import os
 import signal
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +31,14 @@ log = logging.getLogger("sugo.daemon.writes")
 
 WRITE_TIMEOUT = 600.0  # writing the results of a very long job takes a while
 MAX_WRITERS = 2  # files written at once
+ANSWERED_KEPT = 1024  # outcomes kept for repeated requests
+
+
+@dataclass(eq=False)
+class _Write:
+    """One results file being written, and the requests waiting for it."""
+
+    calls: list[Call] = field(default_factory=list)
 
 
 class ResultWriter:
@@ -37,7 +47,11 @@ class ResultWriter:
         self.launcher = Launcher(daemon.settings.logdir / f"writer-{daemon.port}.log", "write")
         workers = max(1, min(MAX_WRITERS, os.cpu_count() or 1))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="writer")
-        self._inflight: dict[tuple[int, str], list[Call]] = {}
+        self._inflight: dict[tuple[int, str], _Write] = {}
+        # Outcomes by request id: a runner that missed the reply (its request
+        # timed out while the daemon was busy or stopped) asks again with the
+        # same id and gets the same answer, without a second write.
+        self._answered: OrderedDict[str, str | None] = OrderedDict()
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -55,17 +69,23 @@ class ResultWriter:
         self, jobid: int, jobdir: str, path: str, status: str, error: str | None, call: Call
     ) -> None:
         """Write ``path`` for a running job and answer ``call`` when it is
-        written. A repeated request (a runner's retry) joins the write in progress."""
+        written. A repeated request (a runner's retry) joins the write in
+        progress, or gets the answer of the write it asked for."""
         key = (jobid, path)
         with self._lock:
-            waiting = self._inflight.get(key)
-            if waiting is not None:
-                waiting.append(call)
+            if call.req_id and call.req_id in self._answered:
+                _answer(call, path, self._answered[call.req_id])
                 return
-            self._inflight[key] = [call]
-        self._pool.submit(self._run, key, Path(jobdir), status, error)
+            write = self._inflight.get(key)
+            if write is not None:
+                write.calls.append(call)
+                return
+            write = self._inflight[key] = _Write([call])
+        self._pool.submit(self._run, key, write, Path(jobdir), status, error)
 
-    def _run(self, key: tuple[int, str], jobdir: Path, status: str, error: str | None) -> None:
+    def _run(
+        self, key: tuple[int, str], write: _Write, jobdir: Path, status: str, error: str | None
+    ) -> None:
         jobid, path = key
         argv = [
             "write",
@@ -85,18 +105,34 @@ class ResultWriter:
                 problem = f"cannot write {path}: its writer took over {WRITE_TIMEOUT:g} s"
         except OSError as e:
             problem = f"cannot write {path}: cannot start its writer: {e}"
-        # The writer reports (`written`) before it exits, so a write still in
-        # flight here was never reported.
-        self.written(jobid, path, problem)
+        # The writer reports (`written`) before it exits, so this write, if
+        # still in flight here, was never reported.
+        self.written(jobid, path, problem, write)
 
-    def written(self, jobid: int, path: str, error: str | None) -> None:
-        """Answer the runner(s) waiting for ``path`` of ``jobid``."""
+    def written(
+        self, jobid: int, path: str, error: str | None, write: _Write | None = None
+    ) -> None:
+        """Answer the runner(s) waiting for ``path`` of ``jobid``; with
+        ``write``, only if that write is still the one in flight."""
+        key = (jobid, path)
         with self._lock:
-            calls = self._inflight.pop((jobid, path), [])
-        if calls and error:
+            current = self._inflight.get(key)
+            if current is None or (write is not None and current is not write):
+                return
+            del self._inflight[key]
+            for call in current.calls:
+                if call.req_id:
+                    self._answered[call.req_id] = error
+            while len(self._answered) > ANSWERED_KEPT:
+                self._answered.popitem(last=False)
+        if error:
             log.error("job %d: %s", jobid, error)
-        for call in calls:
-            if error is None:
-                call.reply({"respath": path})
-            else:
-                call.fail(error)
+        for call in current.calls:
+            _answer(call, path, error)
+
+
+def _answer(call: Call, path: str, error: str | None) -> None:
+    if error is None:
+        call.reply({"respath": path})
+    else:
+        call.fail(error)

@@ -13,11 +13,13 @@ The server is single-threaded and creates no ZeroMQ context, so forking is safe.
 Children start a new session: they outlive the server and the daemon.
 """
 
+import faulthandler
 import gc
 import json
 import os
 import signal
 import sys
+import traceback
 
 PRELOADS = ("run", "write")
 
@@ -47,11 +49,16 @@ def _child(argv: list[str], logfile: str | None) -> None:
     os.close(fd)
     os.close(null)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    # A crash (SIGSEGV, SIGABRT, ...) leaves its Python traceback in the log.
+    faulthandler.enable()
     from sugo.jobs.runner import main
 
     code = 1
     try:
         code = main(argv)
+    except BaseException:
+        # os._exit below skips the interpreter's report: make it here.
+        traceback.print_exc()
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -64,11 +71,15 @@ def _reap(*_: object) -> None:
     their CPU time to our children's times, so a whole run can be accounted."""
     while True:
         try:
-            pid, _status = os.waitpid(-1, os.WNOHANG)
+            pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
+        if os.WIFSIGNALED(status):
+            # A killed child could not say so itself (os.write: safe in a handler).
+            sig = signal.Signals(os.WTERMSIG(status)).name
+            os.write(2, f"sugo.jobs.forkserver: child {pid} was killed by {sig}\n".encode())
 
 
 def serve(kind: str = "run") -> int:

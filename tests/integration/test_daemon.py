@@ -232,6 +232,7 @@ def test_stop_leaves_nothing_and_frees_the_port(daemon: DaemonHarness) -> None:
     daemon.call(api.Stop())
     wait_for(lambda: not any(psutil.pid_exists(p) and _running(p) for p in pids), 10, "exit")
     assert time.monotonic() - t0 < 5
+
     def port_free() -> bool:
         with socket.socket() as s:
             # As any server (and zmq) binds: TIME_WAIT of closed clients must not block.

@@ -145,6 +145,8 @@ def test_settings_json_schema() -> None:
     assert set(schema["required"]) == {"datadir", "logdir", "jobs", "devices"}
     assert schema["additionalProperties"] is False
     jobs = schema["$defs"]["JobsSettings"]
-    assert set(jobs["properties"]) == {"storage", "dbpath", "fsync", "fsync_interval", "retention_days"}
+    assert set(jobs["properties"]) == {
+        "storage", "dbpath", "fsync", "fsync_interval", "retention_days"
+    }  # fmt: skip
     assert jobs["additionalProperties"] is False
     json.dumps(schema)
