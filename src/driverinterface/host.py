@@ -60,14 +60,13 @@ class ChunkBuffer:
     ) -> list[tuple[host_api.ChunkHeader, list[bytes]]]:
         """Drop what ``ack`` acknowledges, add ``columns`` as a new chunk;
         return every chunk not acknowledged yet."""
-        chunk = None
+        new = None
         if columns and any(len(v) for v in columns.values()):
-            cols = {k: arrays.to_array(v) for k, v in columns.items()}
-            chunk = cols
+            new = {k: arrays.to_array(v) for k, v in columns.items()}
         with self.lock:
             self.pending = [c for c in self.pending if c[0].seq > ack]
-            if chunk is not None:
-                self.pending.append(arrays.encode_chunk(self.next_seq, chunk, units))
+            if new is not None:
+                self.pending.append(arrays.encode_chunk(self.next_seq, new, units))
                 self.next_seq += 1
             return list(self.pending)
 
