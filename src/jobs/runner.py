@@ -50,7 +50,7 @@ RESET_TIMEOUT = 5.0  # poll period once a task runs past its expected end
 # Results are written by the daemon's writer. While the daemon answers pings the
 # runner keeps waiting (a repeated request joins the write in progress, which
 # may be queued behind others); a daemon that is gone is not waited for.
-WRITE_TIMEOUT = 2.0
+WRITE_ATTEMPT = 2.0  # seconds per job_write request (repeated with the same id)
 WRITE_DEADLINE = 900.0
 
 
@@ -348,7 +348,7 @@ class JobRunner:
             id=uuid.uuid4().hex, jobid=self.jobid, path=path, status=status, error=error
         )
         deadline = time.monotonic() + WRITE_DEADLINE
-        with Client(self.daemon, timeout=WRITE_TIMEOUT) as client:
+        with Client(self.daemon, timeout=WRITE_ATTEMPT) as client:
             while True:
                 try:
                     client.call(req)
