@@ -108,6 +108,9 @@ def _run_job(out: Output, port: int, seconds: float, outdir: Path) -> api.JobInf
             demo_payload(seconds, outdir), "toml", "demo payload", jobname="sugo-demo"
         )
         out.note(f"sugo demo: job {job.id} submitted on {PIPELINE}")
+        # The submit's reply predates the scheduling it triggers: ask again, so
+        # the first line shows the job running, as it already is.
+        job = client.job(job.id)
         t0 = time.monotonic()
         next_line = t0
         deadline = t0 + seconds + 60.0
