@@ -14,14 +14,31 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from enum import Enum
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-import msgspec
-
 from sugo.daemon.migrations import migrate
 from sugo.daemon.registry_tables import RegistryTables
+from sugo.daemon.rows import (
+    COMPONENT_COLS,
+    DRIVER_COLS,
+    EVENT_COLS,
+    JOB_COLS,
+    PIPELINE_COLS,
+    UNSET,
+    UPDATABLE_JOB_FIELDS,
+    ComponentRow,
+    DriverRow,
+    EventRow,
+    JobRow,
+    PipelineRow,
+    Unset,
+    component_row,
+    driver_row,
+    event_row,
+    job_row,
+    pipeline_row,
+)
 from sugo.daemon.states import (
     FINAL,
     QUEUED,
@@ -41,161 +58,6 @@ BUSY_TIMEOUT_MS = 5000
 # While another process holds the write lock, writes give up this fast, so the
 # daemon's loop keeps serving (each refused write is an error reply, not a stall).
 LOCKED_BUSY_TIMEOUT_MS = 100
-
-
-class _Unset(Enum):
-    UNSET = "unset"
-
-
-UNSET = _Unset.UNSET  # "leave this field alone", so that None can be stored
-
-
-class JobRow(msgspec.Struct, frozen=True):
-    """One job. Paths are strings; ``payload`` is the validated payload as JSON text."""
-
-    id: int
-    jobname: str | None
-    status: JobStatus
-    payload: str
-    sample: str
-    user: str
-    pipeline: str | None
-    submitted_at: float
-    started_at: float | None
-    completed_at: float | None
-    output_dir: str
-    prefix: str | None
-    jobdir: str
-    respath: str | None
-    snappath: str | None
-    error: str | None
-    runner_pid: int | None
-    runner_started: float | None
-    unlock_when_done: bool
-
-    @property
-    def is_final(self) -> bool:
-        """True once the job has ended (``c``, ``ce`` or ``cd``)."""
-        return self.status in FINAL
-
-    def to_json(self) -> dict[str, Any]:
-        """The job as plain JSON types, without the (possibly large) payload."""
-        out = msgspec.structs.asdict(self)
-        del out["payload"]
-        out["status"] = self.status.value
-        return out
-
-
-class PipelineRow(msgspec.Struct, frozen=True):
-    """One pipeline: roles mapped to component names, and what it holds."""
-
-    name: str
-    components: dict[str, str]
-    sample: str | None
-    ready: bool
-    jobid: int | None
-
-    def to_json(self) -> dict[str, Any]:
-        """The pipeline as plain JSON types."""
-        out = msgspec.structs.asdict(self)
-        out["components"] = dict(self.components)
-        return out
-
-
-class DriverRow(msgspec.Struct, frozen=True):
-    """One driver host process."""
-
-    name: str
-    pid: int | None
-    port: int | None
-    state: DriverState
-    version: str | None
-    settings: dict[str, Any]
-    started_at: float | None
-    create_time: float | None
-
-    def to_json(self) -> dict[str, Any]:
-        """The driver as plain JSON types."""
-        out = msgspec.structs.asdict(self)
-        out["state"] = self.state.value
-        return out
-
-
-class ComponentRow(msgspec.Struct, frozen=True):
-    """One component: a channel of a device, served by a driver."""
-
-    name: str
-    driver: str
-    device: str
-    address: str
-    channel: str
-    pollrate: float
-    capabilities: tuple[str, ...]
-    state: ComponentState
-
-    def to_json(self) -> dict[str, Any]:
-        """The component as plain JSON types."""
-        out = msgspec.structs.asdict(self)
-        out["capabilities"] = list(self.capabilities)
-        out["state"] = self.state.value
-        return out
-
-
-class EventRow(msgspec.Struct, frozen=True):
-    """One entry of the event log (``sugo events``)."""
-
-    id: int
-    time: float
-    kind: str
-    subject: str
-    data: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        """The event as plain JSON types."""
-        return msgspec.structs.asdict(self)
-
-
-def _columns(row_type: type[msgspec.Struct]) -> str:
-    # Built from our own field names (never from input), quoted because "user"
-    # is an SQL keyword.
-    return ", ".join(f'"{name}"' for name in row_type.__struct_fields__)
-
-
-_JOB_COLS = _columns(JobRow)
-_PIPELINE_COLS = _columns(PipelineRow)
-_DRIVER_COLS = _columns(DriverRow)
-_COMPONENT_COLS = _columns(ComponentRow)
-_EVENT_COLS = _columns(EventRow)
-_JOB_STATUS = {s.value: s for s in JobStatus}  # a dict lookup is ~10x cheaper than JobStatus(s)
-_UPDATABLE_JOB_FIELDS = frozenset(
-    {"pipeline", "respath", "snappath", "runner_pid", "runner_started", "error"}
-)
-
-
-def _job(r: tuple[Any, ...]) -> JobRow:
-    # fmt: off
-    return JobRow(
-        r[0], r[1], _JOB_STATUS[r[2]], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
-        r[10], r[11], r[12], r[13], r[14], r[15], r[16], r[17], bool(r[18]),
-    )
-    # fmt: on
-
-
-def _pipeline(r: tuple[Any, ...]) -> PipelineRow:
-    return PipelineRow(r[0], json.loads(r[1]), r[2], bool(r[3]), r[4])
-
-
-def _driver(r: tuple[Any, ...]) -> DriverRow:
-    return DriverRow(r[0], r[1], r[2], DriverState(r[3]), r[4], json.loads(r[5]), r[6], r[7])
-
-
-def _component(r: tuple[Any, ...]) -> ComponentRow:
-    caps = tuple(json.loads(r[6]))
-    return ComponentRow(r[0], r[1], r[2], r[3], r[4], r[5], caps, ComponentState(r[7]))
-
-
-def _event(r: tuple[Any, ...]) -> EventRow:
-    return EventRow(r[0], r[1], r[2], r[3], json.loads(r[4]))
 
 
 _E = TypeVar("_E", JobStatus, DriverState, ComponentState)
@@ -353,7 +215,7 @@ class Store(RegistryTables):
 
     def get_job(self, job_id: int) -> JobRow | None:
         """The job with this id, or None."""
-        return self._one("jobs", _JOB_COLS, "id", job_id, _job)
+        return self._one("jobs", JOB_COLS, "id", job_id, job_row)
 
     def _job_or_raise(self, job_id: int) -> JobRow:
         return _must(self.get_job(job_id), f"job {job_id}")
@@ -377,17 +239,17 @@ class Store(RegistryTables):
         if statuses is not None:
             where.append("status IN (SELECT value FROM json_each(?))")
             params.append(json.dumps([_enum(JobStatus, s, "jobs").value for s in statuses]))
-        sql = f"SELECT {_JOB_COLS} FROM jobs"
+        sql = f"SELECT {JOB_COLS} FROM jobs"
         if where:
             sql += " WHERE " + " AND ".join(where)
         if limit is None:
-            return self._rows(sql + " ORDER BY id", params, _job)
-        return self._rows(sql + " ORDER BY id DESC LIMIT ?", [*params, limit], _job)[::-1]
+            return self._rows(sql + " ORDER BY id", params, job_row)
+        return self._rows(sql + " ORDER BY id DESC LIMIT ?", [*params, limit], job_row)[::-1]
 
     def search_jobs(self, text: str) -> list[JobRow]:
         """Jobs whose name contains ``text`` (ASCII case-insensitive), in id order."""
-        sql = f"SELECT {_JOB_COLS} FROM jobs WHERE jobname LIKE ? ESCAPE '\\' ORDER BY id"
-        return self._rows(sql, (f"%{_escape_like(text)}%",), _job)
+        sql = f"SELECT {JOB_COLS} FROM jobs WHERE jobname LIKE ? ESCAPE '\\' ORDER BY id"
+        return self._rows(sql, (f"%{_escape_like(text)}%",), job_row)
 
     def queued_jobs(self) -> list[JobRow]:
         """Jobs waiting to run (``q`` or ``qw``), first come first served."""
@@ -428,7 +290,7 @@ class Store(RegistryTables):
     def update_job(self, job_id: int, **fields: object) -> JobRow:
         """Change non-status fields: pipeline, respath, snappath, runner_pid,
         runner_started, error. Unknown field names raise StoreError."""
-        unknown = set(fields) - _UPDATABLE_JOB_FIELDS
+        unknown = set(fields) - UPDATABLE_JOB_FIELDS
         if unknown:
             raise StoreError(f"job {job_id}: cannot update field(s) {', '.join(sorted(unknown))}")
         changes = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in fields.items()}
@@ -466,22 +328,22 @@ class Store(RegistryTables):
 
     def get_pipeline(self, name: str) -> PipelineRow | None:
         """The pipeline of that name, or None."""
-        return self._one("pipelines", _PIPELINE_COLS, "name", name, _pipeline)
+        return self._one("pipelines", PIPELINE_COLS, "name", name, pipeline_row)
 
     def _pipeline_or_raise(self, name: str) -> PipelineRow:
         return _must(self.get_pipeline(name), f"pipeline {name}")
 
     def list_pipelines(self) -> list[PipelineRow]:
         """All pipelines, by name."""
-        return self._rows(f"SELECT {_PIPELINE_COLS} FROM pipelines ORDER BY name", (), _pipeline)
+        return self._rows(f"SELECT {PIPELINE_COLS} FROM pipelines ORDER BY name", (), pipeline_row)
 
     def set_pipeline(
         self,
         name: str,
         *,
-        sample: str | _Unset | None = UNSET,
-        ready: bool | _Unset = UNSET,
-        jobid: int | _Unset | None = UNSET,
+        sample: str | Unset | None = UNSET,
+        ready: bool | Unset = UNSET,
+        jobid: int | Unset | None = UNSET,
     ) -> PipelineRow:
         """Change only the given fields of a pipeline (None is a value: it clears)."""
         given = {"sample": sample, "ready": ready, "jobid": jobid}
@@ -528,14 +390,14 @@ class Store(RegistryTables):
 
     def get_driver(self, name: str) -> DriverRow | None:
         """The driver of that name, or None."""
-        return self._one("drivers", _DRIVER_COLS, "name", name, _driver)
+        return self._one("drivers", DRIVER_COLS, "name", name, driver_row)
 
     def _driver_or_raise(self, name: str) -> DriverRow:
         return _must(self.get_driver(name), f"driver {name}")
 
     def list_drivers(self) -> list[DriverRow]:
         """All drivers, by name."""
-        return self._rows(f"SELECT {_DRIVER_COLS} FROM drivers ORDER BY name", (), _driver)
+        return self._rows(f"SELECT {DRIVER_COLS} FROM drivers ORDER BY name", (), driver_row)
 
     def delete_driver(self, name: str) -> bool:
         """Remove a driver and its components; False if there was none."""
@@ -574,7 +436,7 @@ class Store(RegistryTables):
 
     def get_component(self, name: str) -> ComponentRow | None:
         """The component of that name, or None."""
-        return self._one("components", _COMPONENT_COLS, "name", name, _component)
+        return self._one("components", COMPONENT_COLS, "name", name, component_row)
 
     def _component_or_raise(self, name: str) -> ComponentRow:
         return _must(self.get_component(name), f"component {name}")
@@ -583,11 +445,11 @@ class Store(RegistryTables):
         """All components (or those of one driver), by name."""
         params: tuple[str, ...] = ()
         if driver is None:
-            sql = f"SELECT {_COMPONENT_COLS} FROM components ORDER BY name"
+            sql = f"SELECT {COMPONENT_COLS} FROM components ORDER BY name"
         else:
-            sql = f"SELECT {_COMPONENT_COLS} FROM components WHERE driver = ? ORDER BY name"
+            sql = f"SELECT {COMPONENT_COLS} FROM components WHERE driver = ? ORDER BY name"
             params = (driver,)
-        return self._rows(sql, params, _component)
+        return self._rows(sql, params, component_row)
 
     def delete_component(self, name: str) -> bool:
         """Remove a component; False if there was none."""
@@ -615,8 +477,8 @@ class Store(RegistryTables):
 
     def list_events(self, after_id: int = 0, limit: int = 1000) -> list[EventRow]:
         """Events with id greater than ``after_id``, oldest first, at most ``limit``."""
-        sql = f"SELECT {_EVENT_COLS} FROM events WHERE id > ? ORDER BY id LIMIT ?"
-        return self._rows(sql, (after_id, limit), _event)
+        sql = f"SELECT {EVENT_COLS} FROM events WHERE id > ? ORDER BY id LIMIT ?"
+        return self._rows(sql, (after_id, limit), event_row)
 
     def prune_events(self, older_than: float) -> int:
         """Delete events logged before ``older_than``; returns how many."""
