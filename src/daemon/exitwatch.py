@@ -5,7 +5,6 @@ so one ``poll`` call sleeps until any of many processes ends (or a timeout).
 Where pidfds are not available, each process is checked with ``alive``.
 """
 
-import contextlib
 import os
 import select
 from collections.abc import Hashable, Mapping
@@ -59,18 +58,4 @@ class ExitWatch(Generic[K]):
                 os.close(fd)
         for key, tracked in procs.items():
             if key not in self._fds:
-                self._fds[key] = (tracked, _pidfd(tracked))
-
-
-def _pidfd(tracked: Tracked) -> int | None:
-    """A pidfd of ``tracked``, or None to check it by ``alive`` instead."""
-    try:
-        fd = os.pidfd_open(tracked.pid)
-    except (AttributeError, OSError):
-        return None  # no pidfds here, or the process is gone: `alive` tells
-    # The PID might have been reused before we opened it: make sure it is ours.
-    if not tracked.alive():
-        with contextlib.suppress(OSError):
-            os.close(fd)
-        return None
-    return fd
+                self._fds[key] = (tracked, tracked.exit_fd())

@@ -3,6 +3,7 @@
 import contextlib
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -63,13 +64,37 @@ class Tracked:
                 return True
             except subprocess.TimeoutExpired:
                 return False
-        # Not our child: poll. (psutil's wait would also wait for a slow init
-        # to reap the zombie, which `alive` already treats as gone.)
+        # Not our child: sleep on a pidfd, which is readable once the process
+        # ends (zombie or not). Without pidfds, poll `alive` (psutil's wait
+        # would also wait for a slow init to reap the zombie).
+        fd = self.exit_fd()
+        if fd is not None:
+            try:
+                poller = select.poll()
+                poller.register(fd, select.POLLIN)
+                return bool(poller.poll(max(0, int(timeout * 1000))))
+            finally:
+                os.close(fd)
         while self.alive():
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.01)
         return True
+
+    def exit_fd(self) -> int | None:
+        """A pidfd of this process (readable once it has ended; the caller
+        closes it), or None where there are none or the process is gone:
+        then `alive` tells."""
+        try:
+            fd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):
+            return None
+        # The PID might have been reused before we opened it: make sure it is ours.
+        if not self.alive():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            return None
+        return fd
 
     def stop(self, grace: float = 2.0, term_wait: float = 1.0) -> None:
         """Wait ``grace`` for a requested exit, then SIGTERM, then SIGKILL."""

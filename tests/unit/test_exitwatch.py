@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from sugo.daemon import exitwatch
 from sugo.daemon.exitwatch import ExitWatch
 from sugo.daemon.processes import Tracked
 
@@ -76,8 +75,25 @@ def test_a_reused_pid_is_not_taken_for_ours() -> None:
     p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         impostor = Tracked(p.pid, create_time=1.0)  # same PID, another start time
-        assert exitwatch._pidfd(impostor) is None
+        assert impostor.exit_fd() is None
         assert ExitWatch[int]().wait({1: impostor}, 1.0) == [1]
     finally:
         p.kill()
         p.wait()
+
+
+@pytest.mark.parametrize("pidfds", [True, False])
+def test_tracked_wait_returns_when_an_attached_process_ends(
+    sleepers: dict[str, tuple[subprocess.Popen[bytes], Tracked]],
+    pidfds: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if not pidfds:
+        monkeypatch.delattr(os, "pidfd_open")
+    popen, tracked = sleepers["a"]  # attached by PID: waited on as a non-child
+    t0 = time.monotonic()
+    assert tracked.wait(0.2) is False and time.monotonic() - t0 >= 0.15
+    popen.kill()  # a zombie until the fixture reaps it: gone for `wait`
+    t0 = time.monotonic()
+    assert tracked.wait(5.0) is True
+    assert time.monotonic() - t0 < 1.0
