@@ -50,6 +50,11 @@ def respath_of(output_dir: str, prefix: str | None, jobid: int) -> str:
     return str(Path(output_dir) / f"{prefix or f'results.{jobid}'}.nc")
 
 
+def respath_for(job: JobRow) -> str:
+    """The results file of a started job: recorded, or planned from its output settings."""
+    return job.respath or respath_of(job.output_dir, job.prefix, job.id)
+
+
 def snappath_of(job: JobRow) -> str:
     return str(Path(job.output_dir) / f"snapshot.{job.id}.nc")
 
@@ -155,12 +160,7 @@ class JobManager:
 
     def on_jobs(self, req: api.Jobs, call: Call) -> Any:
         if req.ids:
-            jobs = []
-            for i in req.ids:
-                job = self.d.store.get_job(i)
-                if job is None:
-                    raise SugoError(f"no job {i}")
-                jobs.append(job)
+            jobs = [self._known_job(i) for i in req.ids]
         elif req.recent is not None:
             # Every unfinished job and the newest others: fast with years of history.
             active = self.d.store.list_jobs(statuses=[*QUEUED, *RUNNING])
@@ -359,7 +359,7 @@ class JobManager:
             jobid=job.id,
             jobname=job.jobname,
             jobdir=job.jobdir,
-            respath=job.respath or respath_of(job.output_dir, job.prefix, job.id),
+            respath=respath_for(job),
             fsync=self.d.settings.jobs.fsync,
             fsync_interval=self.d.settings.jobs.fsync_interval,
             verbosity=payload.settings.verbosity,
@@ -373,9 +373,7 @@ class JobManager:
     # -- progress and end ------------------------------------------------------------
 
     def on_job_event(self, req: api.JobEvent, call: Call) -> Any:
-        job = self.d.store.get_job(req.jobid)
-        if job is None:
-            raise SugoError(f"no job {req.jobid}")
+        job = self._known_job(req.jobid)
         if req.kind == "snapshot":
             self.d.store.update_job(job.id, snappath=req.path)
             for waiter in self._snapshot_waiters.pop(job.id, []):
@@ -412,21 +410,24 @@ class JobManager:
     def on_job_done(self, req: api.JobDone, call: Call) -> Any:
         if req.status not in FINAL:
             raise SugoError(f"job {req.jobid}: {req.status!r} is not a final status (c, ce, cd)")
-        job = self.d.store.get_job(req.jobid)
-        if job is None:
-            raise SugoError(f"no job {req.jobid}")
+        job = self._known_job(req.jobid)
         if job.status in QUEUED:
             raise SugoError(f"job {job.id} has not started ({job.status})")
         self.finish(req.jobid, JobStatus(req.status), req.error, req.respath)
         return {"ok": True}
 
-    def on_job_write(self, req: api.JobWrite, call: Call) -> Any:
-        job = self.d.store.get_job(req.jobid)
+    def _known_job(self, jobid: int) -> JobRow:
+        """The job ``jobid``; a request about an unknown one is refused."""
+        job = self.d.store.get_job(jobid)
         if job is None:
-            raise SugoError(f"no job {req.jobid}")
+            raise SugoError(f"no job {jobid}")
+        return job
+
+    def on_job_write(self, req: api.JobWrite, call: Call) -> Any:
+        job = self._known_job(req.jobid)
         if job.status not in RUNNING:
             raise SugoError(f"job {job.id} is not running ({job.status})")
-        files = {job.respath or respath_of(job.output_dir, job.prefix, job.id), snappath_of(job)}
+        files = {respath_for(job), snappath_of(job)}
         if req.path not in files:
             raise SugoError(f"job {job.id}: {req.path!r} is not its results or snapshot file")
         if req.status not in ("r", *FINAL):
@@ -490,9 +491,7 @@ class JobManager:
     # -- logs and pruning ----------------------------------------------------------------
 
     def on_job_log(self, req: api.JobLog, call: Call) -> Any:
-        job = self.d.store.get_job(req.jobid)
-        if job is None:
-            raise SugoError(f"no job {req.jobid}")
+        job = self._known_job(req.jobid)
         p = self.d.store.get_pipeline(job.pipeline) if job.pipeline else None
         drivers: dict[str, list[str]] = {}
         for name in p.components.values() if p else []:
@@ -570,9 +569,7 @@ class JobManager:
             tracked.signal(sig)
 
     def on_snapshot(self, req: api.Snapshot, call: Call) -> Any:
-        job = self.d.store.get_job(req.jobid)
-        if job is None:
-            raise SugoError(f"no job {req.jobid}")
+        job = self._known_job(req.jobid)
         if job.status not in (JobStatus.R, JobStatus.RD):
             where = f"; its results are in {job.respath}" if job.status in FINAL else ""
             raise SugoError(f"job {job.id} is not running ({job.status}){where}")
@@ -679,9 +676,7 @@ class JobManager:
         return self.d.writer.spawn(argv, Path(job.jobdir) / "job.log")
 
     def on_job_rebuild(self, req: api.JobRebuild, call: Call) -> Any:
-        job = self.d.store.get_job(req.jobid)
-        if job is None:
-            raise SugoError(f"no job {req.jobid}")
+        job = self._known_job(req.jobid)
         if job.status not in FINAL:
             raise SugoError(f"job {job.id} has not ended ({job.status}); its results come then")
         staging = Path(job.jobdir) / "staging"
