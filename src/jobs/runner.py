@@ -22,7 +22,6 @@ import signal
 import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from sugo.errors import RequestFailed, RequestTimeout, SugoError
 from sugo.jobs.records import StagingWriter
 from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
-from sugo.protocol.client import Client
+from sugo.protocol.client import Client, request_id
 from sugo.protocol.wire import convert
 
 log = logging.getLogger("sugo.job")
@@ -344,9 +343,7 @@ class JobRunner:
         NetCDF loaded, so this runner never loads it. Should the daemon not
         answer, the file is written here (the slow way: cold imports).
         """
-        req = api.JobWrite(
-            id=uuid.uuid4().hex, jobid=self.jobid, path=path, status=status, error=error
-        )
+        req = api.JobWrite(id=request_id(), jobid=self.jobid, path=path, status=status, error=error)
         deadline = time.monotonic() + WRITE_DEADLINE
         with Client(self.daemon, timeout=WRITE_ATTEMPT) as client:
             while True:

@@ -28,6 +28,12 @@ DEFAULT_TIMEOUT = 5.0
 T = TypeVar("T")
 
 
+def request_id() -> str:
+    """A fresh request id. Give one to a request that will be sent again
+    (servers recognise a repeated id); `Client.request` fills in the rest."""
+    return os.urandom(12).hex()
+
+
 def endpoint(host: str, port: int) -> str:
     return f"tcp://{host}:{port}"
 
@@ -78,7 +84,7 @@ class Client:
         servers recognise the id and never execute a non-idempotent verb twice.
         """
         if not req.id:
-            req = msgspec.structs.replace(req, id=os.urandom(12).hex())
+            req = msgspec.structs.replace(req, id=request_id())
         payload = [wire.encode(req), *frames]
         wait = self.timeout if timeout is None else timeout
         cmd = type(req).__struct_config__.tag
