@@ -209,3 +209,18 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+def add_finished_jobs(h: DaemonHarness, n: int) -> None:
+    """``n`` completed jobs, written straight into the store (the daemon is down)."""
+    from sugo.daemon.store import Store
+
+    with Store(h.appdir / "data" / "sugo.db") as store:
+        for i in range(n):
+            job = store.add_job(
+                payload_json="{}", jobname=f"old-{i}", sample="s", user="u",
+                output_dir=str(h.root), prefix=None, unlock_when_done=False,
+                jobdir_root=h.appdir / "data" / "jobs",
+            )  # fmt: skip
+            store.set_job_status(job.id, "r")
+            store.set_job_status(job.id, "c")

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sugo.daemon.store import Store
-from tests.integration.harness import DATA, DaemonHarness, free_port
+from tests.integration.harness import DATA, DaemonHarness, add_finished_jobs, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -101,19 +100,6 @@ def test_init_then_start_on_a_taken_port(tmp_path: Path) -> None:
     assert out.returncode == 1 and str(port) in out.stderr
 
 
-def _finished_jobs(h: DaemonHarness, n: int) -> None:
-    """``n`` completed jobs, written straight into the store (the daemon is down)."""
-    with Store(h.appdir / "data" / "sugo.db") as store:
-        for i in range(n):
-            job = store.add_job(
-                payload_json="{}", jobname=f"old-{i}", sample="s", user="u",
-                output_dir=str(h.root), prefix=None, unlock_when_done=False,
-                jobdir_root=h.appdir / "data" / "jobs",
-            )  # fmt: skip
-            store.set_job_status(job.id, "r")
-            store.set_job_status(job.id, "c")
-
-
 def test_jobs_lists_the_newest_and_every_unfinished_job(tmp_path: Path) -> None:
     h = DaemonHarness(tmp_path)
     h.start()
@@ -122,7 +108,7 @@ def test_jobs_lists_the_newest_and_every_unfinished_job(tmp_path: Path) -> None:
         queued = h.submit(DATA / "tomato" / "counter_1_0.1.yml")["id"]
         assert queued == 1
         h.stop(force=False)
-        _finished_jobs(h, 60)
+        add_finished_jobs(h, 60)
         h.start()
 
         def listed(*args: str) -> tuple[list[int], str]:

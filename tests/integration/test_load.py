@@ -20,9 +20,8 @@ from typing import Any
 
 import pytest
 
-from sugo.daemon.store import Store
 from sugo.protocol import daemon_api as api
-from tests.integration.harness import DaemonHarness, wait_for
+from tests.integration.harness import DaemonHarness, add_finished_jobs, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -135,19 +134,6 @@ def test_burst_of_1000_jobs(daemon: DaemonHarness) -> None:
     report("burst_1000", burst(daemon, 1000))
 
 
-def fill(h: DaemonHarness, n: int) -> None:
-    """``n`` finished jobs, written straight into the store (the daemon is down)."""
-    with Store(h.appdir / "data" / "sugo.db") as store:
-        for i in range(n):
-            job = store.add_job(
-                payload_json="{}", jobname=f"old-{i}", sample="s", user="u",
-                output_dir=str(h.root), prefix=None, unlock_when_done=False,
-                jobdir_root=h.appdir / "data" / "jobs",
-            )  # fmt: skip
-            store.set_job_status(job.id, "r")
-            store.set_job_status(job.id, "c")
-
-
 def median_wall(h: DaemonHarness, *args: str, runs: int = 3) -> float:
     times = []
     for _ in range(runs):
@@ -176,7 +162,7 @@ def test_cli_latency_with_10000_finished_jobs(tmp_path: Path) -> None:
         status_req_empty, _ = request_seconds(h, api.Status())
         h.stop(force=False)
         t0 = time.monotonic()
-        fill(h, 10_000)
+        add_finished_jobs(h, 10_000)
         fill_s = time.monotonic() - t0
         h.start()
         status_req, _ = request_seconds(h, api.Status())

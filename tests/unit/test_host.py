@@ -1,5 +1,6 @@
 """The driver host in-process: verbs over the wire, concurrency, data acknowledgement."""
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -14,16 +15,25 @@ from sugo.protocol.client import Client
 from sugo.protocol.wire import convert
 
 
+@contextlib.contextmanager
+def serving(driver: str) -> Iterator[DriverHost]:
+    """A host of ``driver`` serving from a thread named "host-loop"."""
+    host = DriverHost(driver, bind="127.0.0.1", interface=load_driver(driver)({}))
+    thread = threading.Thread(target=host.loop.run, daemon=True, name="host-loop")
+    thread.start()
+    try:
+        yield host
+    finally:
+        host.teardown_all()
+        host.loop.stop()
+        thread.join(5)
+        host.close()
+
+
 @pytest.fixture
 def faulty_host() -> Iterator[DriverHost]:
-    host = DriverHost("faulty", bind="127.0.0.1", interface=load_driver("faulty")({}))
-    thread = threading.Thread(target=host.loop.run, daemon=True)
-    thread.start()
-    yield host
-    host.teardown_all()
-    host.loop.stop()
-    thread.join(5)
-    host.close()
+    with serving("faulty") as host:
+        yield host
 
 
 def client(host: DriverHost, timeout: float = 3.0) -> Client:
@@ -107,14 +117,8 @@ def test_driver_errors_are_replies(faulty_host: DriverHost) -> None:
 
 @pytest.fixture
 def counter_host() -> Iterator[DriverHost]:
-    host = DriverHost("counter", bind="127.0.0.1", interface=load_driver("counter")({}))
-    thread = threading.Thread(target=host.loop.run, daemon=True, name="host-loop")
-    thread.start()
-    yield host
-    host.teardown_all()
-    host.loop.stop()
-    thread.join(5)
-    host.close()
+    with serving("counter") as host:
+        yield host
 
 
 def test_task_data_is_answered_on_the_loop_unless_a_driver_holds_the_data(
