@@ -20,7 +20,7 @@ from sugo.protocol import daemon_api as api
 
 if TYPE_CHECKING:
     from sugo.client import SugoClient
-    from sugo.jobs.payload import Payload
+    from sugo.config.payload import Payload
 
 SCHEMA_KINDS = ("payload", "devices", "settings")
 
@@ -120,7 +120,7 @@ def _next_step(v: Verdict, sample: str) -> str:
 
 
 def cmd_check(ctx: Context) -> int:
-    from sugo.jobs.payload import load_payload
+    from sugo.config.payload import load_payload
 
     path: Path = ctx.args.payload
     out = ctx.out

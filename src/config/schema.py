@@ -5,8 +5,8 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from sugo.config.devices import DevicesConfig
+from sugo.config.payload import Payload
 from sugo.config.settings import Settings
-from sugo.jobs.payload import Payload
 
 Kind = Literal["payload", "devices", "settings"]
 

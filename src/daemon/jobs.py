@@ -31,8 +31,8 @@ from sugo.protocol.server import DEFERRED, Call
 from sugo.protocol.wire import to_builtins
 
 if TYPE_CHECKING:
+    from sugo.config.payload import Payload
     from sugo.daemon.core import Daemon
-    from sugo.jobs.payload import Payload
 
 log = logging.getLogger("sugo.daemon.jobs")
 
@@ -187,7 +187,7 @@ class JobManager:
     # -- submit -----------------------------------------------------------------------
 
     def on_submit(self, req: api.Submit, call: Call) -> Any:
-        from sugo.jobs.payload import parse_payload
+        from sugo.config.payload import parse_payload
 
         try:
             payload = parse_payload(req.payload, req.fmt, req.source)

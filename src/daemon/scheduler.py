@@ -13,8 +13,8 @@ from sugo.daemon.states import ComponentState, JobStatus
 from sugo.daemon.store import ComponentRow, JobRow, PipelineRow
 
 if TYPE_CHECKING:
+    from sugo.config.payload import Payload
     from sugo.daemon.core import Daemon
-    from sugo.jobs.payload import Payload
 
 log = logging.getLogger("sugo.daemon.scheduler")
 
@@ -57,7 +57,7 @@ class Scheduler:
     def payload_of(self, job: JobRow) -> "Payload":
         cached = self._payloads.get(job.id)
         if cached is None:
-            from sugo.jobs.payload import Payload
+            from sugo.config.payload import Payload
 
             cached = Payload.model_validate_json(job.payload)
             self._payloads[job.id] = cached

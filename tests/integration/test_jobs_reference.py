@@ -10,8 +10,8 @@ import msgspec
 import numpy as np
 import pytest
 
+from sugo.config.payload import Payload
 from sugo.errors import RequestFailed
-from sugo.jobs.payload import Payload
 from sugo.protocol import daemon_api as api
 from tests.integration.harness import DATA, DaemonHarness
 from tests.integration.results import job_record, open_results, points

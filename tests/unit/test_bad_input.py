@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from sugo.config.devices import DevicesConfig
 from sugo.config.files import parse_mapping, validate
+from sugo.config.payload import parse_payload
 from sugo.config.settings import Settings
 from sugo.errors import ConfigError
-from sugo.jobs.payload import parse_payload
 
 GENERATED = settings(
     max_examples=int(os.environ.get("SUGO_FUZZ_EXAMPLES", "150")),

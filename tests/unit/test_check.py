@@ -11,7 +11,7 @@ import pytest
 
 from sugo.cli.check import missing
 from sugo.cli.main import main
-from sugo.jobs.payload import parse_payload
+from sugo.config.payload import parse_payload
 from sugo.protocol import daemon_api as api
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from sugo.config.devices import load_devices
+from sugo.config.payload import load_payload, parse_payload
 from sugo.config.settings import load_settings
 from sugo.errors import ConfigError
-from sugo.jobs.payload import load_payload, parse_payload
 
 MALFORMED = Path(__file__).resolve().parents[1] / "data" / "malformed"
 

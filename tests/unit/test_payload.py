@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sugo.config.payload import Payload, PayloadUser, load_payload, parse_payload
 from sugo.config.schema import json_schema
 from sugo.errors import ConfigError
-from sugo.jobs.payload import Payload, PayloadUser, load_payload, parse_payload
 
 TOMATO = Path(__file__).resolve().parents[1] / "data" / "tomato"
 PAYLOADS = sorted(p.name for p in TOMATO.glob("*.yml"))

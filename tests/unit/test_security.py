@@ -19,11 +19,11 @@ import yaml
 from sugo.cli.setup import write_config
 from sugo.config.defaults import render_settings
 from sugo.config.files import validate
+from sugo.config.payload import Payload, parse_payload
 from sugo.config.settings import DaemonSettings
 from sugo.daemon.jobs import MAX_PAYLOAD_VALUES, check_size, check_writable, resolve_output
 from sugo.daemon.store import Store
 from sugo.errors import SugoError
-from sugo.jobs.payload import Payload, parse_payload
 from sugo.jobs.staging import StagingWriter
 
 SRC = Path(__file__).resolve().parents[2] / "src"

@@ -2,7 +2,7 @@
 
 Each old version is validated against a model of its own shape first (unknown
 keys are errors there too, and error paths use the file's own key names), then
-rewritten as a native payload dict for `sugo.jobs.payload.Payload`.
+rewritten as a native payload dict for `sugo.config.payload.Payload`.
 """
 
 from typing import Any, Literal

@@ -1,6 +1,6 @@
 """The payload: what a job runs (tomato's Payload 2.2 field set).
 
-Older tomato payload versions are upgraded on load (see `sugo.jobs.upgrade`),
+Older tomato payload versions are upgraded on load (see `sugo.config.upgrade`),
 so everything past the loader sees one native model.
 """
 
@@ -20,8 +20,8 @@ from sugo.config.files import (
     read_text,
     validate,
 )
+from sugo.config.upgrade import NATIVE_VERSION, upgrade
 from sugo.driverinterface.task import Task
-from sugo.jobs.upgrade import NATIVE_VERSION, upgrade
 
 
 class PayloadUser(FrozenModel):
