@@ -25,14 +25,32 @@ def main(argv: list[str] | None = None) -> int:
     if args.ready_fd is not None:
         os.set_inheritable(args.ready_fd, False)  # ours alone: EOF when we exit
 
+    # One daemon per appdir, decided before anything is spawned: a second one
+    # must not start (and later adopt or kill) driver hosts of the first.
+    from sugo.daemon import oslock
+
+    try:
+        lock = oslock.acquire(oslock.lock_path(args.appdir), os.getpid(), args.port)
+    except oslock.LockHeld as e:
+        print(
+            f"sugo daemon: a daemon already runs on {args.appdir} ({e.holder.describe()});"
+            " stop it first, or talk to it on its port",
+            file=sys.stderr,
+        )
+        return 1
+    except OSError as e:
+        print(f"sugo daemon: cannot lock {args.appdir}: {e}", file=sys.stderr)
+        return 1
+
     # The driver hosts start while this process imports and validates.
     from sugo.daemon import prestart, processes
 
-    prestart.start_hosts(args.appdir, args.port)
-    try:
-        return _main(args)
-    finally:
-        processes.discard_early()  # not adopted: bad files, or the daemon failed to start
+    with lock:  # held until the daemon has shut down
+        prestart.start_hosts(args.appdir, args.port)
+        try:
+            return _main(args)
+        finally:
+            processes.discard_early()  # not adopted: bad files, or the daemon failed to start
 
 
 def _main(args: argparse.Namespace) -> int:
