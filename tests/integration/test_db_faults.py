@@ -1,6 +1,7 @@
 """Issue 13 item 6: a database that refuses writes (here: a full disk under
 it) delays changes but loses none, and leaves no job or pipeline stuck."""
 
+import contextlib
 import errno
 import os
 import subprocess
@@ -95,4 +96,39 @@ def test_full_disk_under_the_database(tmp_path: Path, small_disk: Path) -> None:
         assert not any("refuses writes" in n for n in h.status()["notices"])
     finally:
         filler.unlink(missing_ok=True)
+        h.stop()
+
+
+def test_start_frees_a_pipeline_held_by_an_ended_job(tmp_path: Path) -> None:
+    """What a lost write at a job's end leaves (the job ended, its pipeline and
+    components still held) is repaired by the next start."""
+    import sqlite3
+
+    h = DaemonHarness(tmp_path)
+    h.start()
+    try:
+        h.load_ready("pip-counter-1", "s")
+        first = h.wait_job(h.submit(payload("s", ("counter", 0.3, 0.1)))["id"], timeout=20)
+        assert first["status"] == "c"
+        h.stop()
+        with contextlib.closing(sqlite3.connect(h.appdir / "data" / "sugo.db")) as conn, conn:
+            conn.execute(
+                "UPDATE jobs SET status = 'ce', error = 'runner lost' WHERE id = ?", (first["id"],)
+            )
+            conn.execute(
+                "UPDATE pipelines SET jobid = ?, ready = 0 WHERE name = 'pip-counter-1'",
+                (first["id"],),
+            )
+            conn.execute("UPDATE components SET state = 'busy' WHERE name LIKE 'counter:%'")
+
+        h.start()
+        p = next(p for p in h.status()["pipelines"] if p["name"] == "pip-counter-1")
+        assert p["jobid"] is None
+        assert any("pip-counter-1 freed" in n for n in h.status()["notices"])
+        events = h.call(api.Events(after=0, limit=10000))["events"]
+        assert any(e["kind"] == "pipeline.freed" and e["data"].get("repaired") for e in events)
+        h.call(api.PipelineReady(pipeline="pip-counter-1"))
+        second = h.submit(payload("s", ("counter", 0.3, 0.1)))
+        assert h.wait_job(second["id"], timeout=20)["status"] == "c"
+    finally:
         h.stop()
