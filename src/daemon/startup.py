@@ -113,7 +113,7 @@ def rebuild_offline(appdir: Path, dbpath: Path, storage: Path) -> Offline:
         try:
             store = Store(dbpath, check=True)
         except DamagedDatabase as e:
-            log.warning("%s; moving it aside", e)
+            log.info("%s; moving it aside", e)
             stamp = time.strftime("%Y%m%d-%H%M%S")
             for suffix in ("", "-wal", "-shm"):
                 old = Path(f"{dbpath}{suffix}")
