@@ -353,6 +353,17 @@ def _component(add: _Adder) -> None:
     q.add_argument("--force", action="store_true", help="even while a job uses it")
 
 
+def _db(add: _Adder) -> None:
+    p = add("db", None, "the daemon's database")
+    dadd = add.verbs(p)
+    dadd(
+        "rebuild",
+        "db:cmd_db_rebuild",
+        "restore the jobs table from the job folders (daemon stopped; a damaged"
+        " database is moved aside first)",
+    )
+
+
 #: Every command and the function that adds it, in the order of `sugo --help`.
 COMMANDS: dict[str, Callable[[_Adder], None]] = {
     "init": _init,
@@ -375,6 +386,7 @@ COMMANDS: dict[str, Callable[[_Adder], None]] = {
     "schema": _schema,
     "driver": _driver,
     "component": _component,
+    "db": _db,
 }
 
 

@@ -112,6 +112,8 @@ def cmd_status(ctx: Context) -> int:
         show_table(out, st, table)
         return OK
     out.line(_summary(out, st))
+    for notice in st.notices:
+        out.line(out.paint(f"note: {notice}", "yellow"))
     for name in ("pipelines", "drivers", "components"):
         out.line()
         show_table(out, st, name)

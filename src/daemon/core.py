@@ -11,7 +11,7 @@ from typing import Any
 from sugo import __version__
 from sugo.config.devices import DevicesConfig, load_devices
 from sugo.config.settings import Settings, load_settings
-from sugo.daemon import processes
+from sugo.daemon import processes, startup
 from sugo.daemon import reload as reloading
 from sugo.daemon.components import ComponentCommands
 from sugo.daemon.drivers import DriverManager
@@ -23,7 +23,6 @@ from sugo.daemon.pipelines import PipelineCommands
 from sugo.daemon.scheduler import Scheduler
 from sugo.daemon.states import DriverState
 from sugo.daemon.status import status_info
-from sugo.daemon.store import Store
 from sugo.daemon.writes import ResultWriter
 from sugo.errors import SugoError
 from sugo.protocol import daemon_api as api
@@ -57,7 +56,9 @@ class Daemon:
         self._fork_servers_started = False
         settings.logdir.mkdir(parents=True, exist_ok=True)
         settings.jobs.storage.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.store = Store(settings.jobs.dbpath)
+        self.store = startup.open_store(settings.jobs.dbpath, settings.jobs.storage)
+        self.store.on_recovered = self._store_recovered
+        self.notices: list[str] = []  # what start-up had to repair, for `sugo status`
         self.events = Events(self)
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="daemon-io")
         self.drivers = DriverManager(self)
@@ -92,6 +93,9 @@ class Daemon:
     def run(self) -> None:
         self.store.set_meta("pid", os.getpid())
         self.store.set_meta("port", self.port)
+        restored = startup.restore_if_lost(self)
+        if restored:
+            self.notices.append(restored)
         # The driver hosts first: their start-up (an interpreter, the driver's
         # imports) is the longest part of `sugo start`.
         self.drivers.start_all()
@@ -99,6 +103,9 @@ class Daemon:
         reloading.sync_store(self, self.devices)
         self.maintenance.start()
         self.jobs.recover()
+        repaired = startup.repair_holds(self)
+        if repaired:
+            self.notices.append("start-up repaired: " + "; ".join(repaired))
         self.jobs.start_watch()
         self._watch_start(time.monotonic() + FORK_SERVERS_WAIT)
         self.events.emit("daemon.started", f"port {self.port}", pid=os.getpid())
@@ -160,6 +167,14 @@ class Daemon:
         self.store.close()
         self.loop.close()
         log.info("daemon: stopped")
+
+    def _store_recovered(self, error: str, since: float) -> None:
+        """The database takes writes again: record what it refused, and for how long."""
+        seconds = round(time.time() - since, 1)
+        self.events.emit(
+            "database.write_failed", str(self.store.path), error=error, since=since,
+            seconds=seconds,
+        )  # fmt: skip
 
     # -- handlers -------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from sugo.daemon.processes import Tracked
 from sugo.daemon.registry_tables import TaskRow
 from sugo.daemon.scheduler import can_run
 from sugo.daemon.states import FINAL, QUEUED, RUNNING, ComponentState, JobStatus
-from sugo.daemon.store import ComponentRow, JobRow, PipelineRow, is_locked
+from sugo.daemon.store import ComponentRow, JobRow, PipelineRow, retryable
 from sugo.errors import RequestFailed, StoreError, SugoError
 from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
@@ -279,12 +279,14 @@ class JobManager:
         call.reply({**self.info(job), "respath": respath})
 
     def until_stored(self, what: str, change: Callable[[], object]) -> None:
-        """Make ``change`` now (loop thread) or, while another process holds the
-        database's lock, every STORE_RETRY s until it goes through: delayed, never lost."""
+        """Make ``change`` now (loop thread) or, while the database refuses it for
+        a passing reason (locked by another process, a full disk, a read-only
+        file system, an I/O error), every STORE_RETRY s until it goes through:
+        delayed, never lost."""
         try:
             change()
         except StoreError as e:
-            if not is_locked(e):
+            if not retryable(e):
                 log.error("%s: %s", what, e)
             elif not self.d.stopping:
                 log.warning("%s: %s; trying again in %g s", what, e, STORE_RETRY)
@@ -300,7 +302,7 @@ class JobManager:
         try:
             store.set_job_status(job.id, JobStatus.R)
         except StoreError as e:
-            if is_locked(e):  # nothing changed: the scheduler tries again later
+            if retryable(e):  # nothing changed: the scheduler tries again later
                 self.d.loop.call_later(STORE_RETRY, self.d.scheduler.kick)
             raise
         try:

@@ -25,18 +25,37 @@ def main(argv: list[str] | None = None) -> int:
     if args.ready_fd is not None:
         os.set_inheritable(args.ready_fd, False)  # ours alone: EOF when we exit
 
+    # One daemon per appdir, decided before anything is spawned: a second one
+    # must not start (and later adopt or kill) driver hosts of the first.
+    from sugo.daemon import oslock
+
+    try:
+        lock = oslock.acquire(oslock.lock_path(args.appdir), os.getpid(), args.port)
+    except oslock.LockHeld as e:
+        print(
+            f"sugo daemon: a daemon already runs on {args.appdir} ({e.holder.describe()});"
+            " stop it first, or talk to it on its port",
+            file=sys.stderr,
+        )
+        return 1
+    except OSError as e:
+        print(f"sugo daemon: cannot lock {args.appdir}: {e}", file=sys.stderr)
+        return 1
+
     # The driver hosts start while this process imports and validates.
     from sugo.daemon import prestart, processes
 
-    prestart.start_hosts(args.appdir, args.port)
-    try:
-        return _main(args)
-    finally:
-        processes.discard_early()  # not adopted: bad files, or the daemon failed to start
+    with lock:  # held until the daemon has shut down
+        prestart.start_hosts(args.appdir, args.port)
+        try:
+            return _main(args)
+        finally:
+            processes.discard_early()  # not adopted: bad files, or the daemon failed to start
 
 
 def _main(args: argparse.Namespace) -> int:
     from sugo.daemon.core import Daemon, load_config
+    from sugo.daemon.store import DamagedDatabase
 
     try:
         settings, devices = load_config(args.appdir)
@@ -46,6 +65,10 @@ def _main(args: argparse.Namespace) -> int:
     setup_logging(settings.logdir / f"daemon-{args.port}.log", args.verbosity, "daemon")
     try:
         daemon = Daemon(args.appdir, args.port, settings, devices, ready_fd=args.ready_fd)
+    except DamagedDatabase as e:  # one line that says what to do
+        log.error("daemon: %s", e)
+        print(f"sugo daemon: {e}", file=sys.stderr)
+        return 1
     except (SugoError, OSError) as e:
         log.error("daemon: cannot start: %s", e)
         print(f"sugo daemon: cannot start: {e}", file=sys.stderr)

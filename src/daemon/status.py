@@ -1,6 +1,7 @@
 """The daemon's answer to `sugo status`: pipelines, drivers, devices, components."""
 
 import os
+import time
 from typing import TYPE_CHECKING
 
 from sugo import __version__
@@ -80,6 +81,14 @@ def status_info(d: "Daemon") -> api.StatusInfo:
     ready = all(r.state in settled for r in store.list_drivers()) and all(
         c.state not in (ComponentState.REGISTERING,) for c in store.list_components()
     )
+    notices = list(d.notices)
+    if store.write_problem is not None:
+        error, since = store.write_problem
+        notices.append(
+            f"the database {store.path} refuses writes since"
+            f" {time.strftime('%H:%M:%S', time.localtime(since))} ({error}); changes are"
+            " retried until recorded (free space or fix the file system)"
+        )
     return api.StatusInfo(
         port=d.port,
         pid=os.getpid(),
@@ -90,4 +99,5 @@ def status_info(d: "Daemon") -> api.StatusInfo:
         devices=devices,
         components=components,
         ready=ready and not d.stopping,
+        notices=notices,
     )

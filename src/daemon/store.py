@@ -17,8 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
+from sugo.daemon import jobrecords
 from sugo.daemon.migrations import migrate
-from sugo.daemon.registry_tables import RegistryTables
+from sugo.daemon.registry_tables import RegistryTables, TaskRow
 from sugo.daemon.rows import (
     COMPONENT_COLS,
     DRIVER_COLS,
@@ -82,12 +83,30 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-class Store(RegistryTables):
-    """The daemon's SQLite database. Use it from one thread only."""
+class DamagedDatabase(StoreError):
+    """The database file is not a database, or its pages are corrupt."""
 
-    def __init__(self, path: Path) -> None:
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+class Store(RegistryTables):
+    """The daemon's SQLite database. Use it from one thread only.
+
+    ``check`` runs SQLite's quick_check first (the daemon's start): a damaged
+    file is refused with DamagedDatabase instead of failing later, half-way."""
+
+    def __init__(self, path: Path, check: bool = False) -> None:
         self.path = Path(path)
         self._busy_ms = BUSY_TIMEOUT_MS
+        self._reserved: set[Path] = set()  # job folder roots whose ids are reserved
+        # A write refused for another reason than a lock (a full disk, a
+        # read-only file system, an I/O error): what and since when, until a
+        # write succeeds again; then ``on_recovered(error, since)`` is called.
+        self.write_problem: tuple[str, float] | None = None
+        self.on_recovered: Callable[[str, float], None] | None = None
         try:
             _create_private(self.path)
             self._conn = sqlite3.connect(
@@ -96,20 +115,25 @@ class Store(RegistryTables):
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.path}: cannot open the database: {exc}") from exc
         try:
-            self._setup()
+            self._setup(check)
         except BaseException:
             self._conn.close()
             raise
 
-    def _setup(self) -> None:
+    def _setup(self, check: bool) -> None:
         conn = self._conn
         try:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS:d}")
+            problems = [r[0] for r in conn.execute("PRAGMA quick_check(3)")] if check else ["ok"]
         except sqlite3.Error as exc:
+            if _damaged(exc):
+                raise DamagedDatabase(f"{self.path} is damaged ({exc})") from exc
             raise StoreError(f"{self.path}: not a usable database: {exc}") from exc
+        if problems != ["ok"]:
+            raise DamagedDatabase(f"{self.path} is damaged ({'; '.join(map(str, problems))})")
         if str(mode).lower() != "wal":
             raise StoreError(f"{self.path}: cannot switch to WAL mode (got {mode!r})")
         migrate(conn, str(self.path))
@@ -146,9 +170,18 @@ class Store(RegistryTables):
                     f"{what}: the database {self.path} is locked by another process ({exc})"
                 ) from exc
             if isinstance(exc, sqlite3.Error):
+                if _transient(exc):
+                    since = self.write_problem[1] if self.write_problem else time.time()
+                    self.write_problem = (str(exc), since)
                 raise StoreError(f"{what}: refused by the database: {exc}") from exc
             raise
         self._set_busy_timeout(BUSY_TIMEOUT_MS)
+        if self.write_problem is not None:
+            (error, since), self.write_problem = self.write_problem, None
+            log.warning("%s: writes go through again (failing since %.0f s: %s)",
+                        self.path, time.time() - since, error)  # fmt: skip
+            if self.on_recovered is not None:
+                self.on_recovered(error, since)
 
     def _set_busy_timeout(self, ms: int) -> None:
         if ms != self._busy_ms:
@@ -197,21 +230,74 @@ class Store(RegistryTables):
     ) -> JobRow:
         """Queue a new job (status ``q``); its folder is ``jobdir_root / id``."""
         submitted = time.time() if now is None else now
+        root = Path(jobdir_root)
         with self._write("new job") as conn:
-            cur = conn.execute(
-                'INSERT INTO jobs (jobname, status, payload, sample, "user", submitted_at,'
-                " output_dir, prefix, jobdir, unlock_when_done)"
-                " VALUES (?, 'q', ?, ?, ?, ?, ?, ?, '', ?)",
-                (jobname, payload_json, sample, user, submitted, os.fspath(output_dir), prefix,
-                 int(unlock_when_done)),
-            )  # fmt: skip
-            job_id = cur.lastrowid
-            assert job_id is not None
-            jobdir = os.fspath(Path(jobdir_root) / str(job_id))
-            conn.execute("UPDATE jobs SET jobdir = ? WHERE id = ?", (jobdir, job_id))
+            self._reserve_ids(conn, root)
+            while True:
+                cur = conn.execute(
+                    'INSERT INTO jobs (jobname, status, payload, sample, "user", submitted_at,'
+                    " output_dir, prefix, jobdir, unlock_when_done)"
+                    " VALUES (?, 'q', ?, ?, ?, ?, ?, ?, '', ?)",
+                    (jobname, payload_json, sample, user, submitted, os.fspath(output_dir),
+                     prefix, int(unlock_when_done)),
+                )  # fmt: skip
+                job_id = cur.lastrowid
+                assert job_id is not None
+                jobdir = root / str(job_id)
+                if _new_folder(jobdir):
+                    break
+                # A folder of a job the database does not know (it was lost):
+                # never reuse it. AUTOINCREMENT keeps the id used; take the next.
+                log.warning("job folder %s exists already: skipping id %d", jobdir, job_id)
+                conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            conn.execute("UPDATE jobs SET jobdir = ? WHERE id = ?", (os.fspath(jobdir), job_id))
             row = self._job_or_raise(job_id)
+        jobrecords.save(row)
+        jobrecords.note_last_id(root, job_id)
         log.info("job %d: queued", job_id)
         return row
+
+    def _reserve_ids(self, conn: sqlite3.Connection, root: Path) -> None:
+        """Once per job folder root: new ids start after every job folder on
+        disk, so that a lost database never makes a job reuse one."""
+        if root in self._reserved:
+            return
+        highest = jobrecords.highest_id(root)
+        if highest:
+            # sqlite_sequence is where AUTOINCREMENT keeps the highest id given out.
+            done = conn.execute(
+                "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'jobs'", (highest,)
+            ).rowcount
+            if not done:
+                conn.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('jobs', ?)", (highest,)
+                )
+        self._reserved.add(root)
+
+    def count_jobs(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM jobs").fetchone()[0])
+
+    def job_ids(self) -> list[int]:
+        return [r[0] for r in self._conn.execute("SELECT id FROM jobs ORDER BY id")]
+
+    def restore_jobs(self, rows: Sequence[JobRow], tasks: Sequence[TaskRow]) -> None:
+        """Put jobs back as they were recorded (`sugo db rebuild`), with their
+        ids, and the tasks of the unfinished ones; one transaction."""
+        cols = JobRow.__struct_fields__
+        marks = ", ".join("?" * len(cols))
+        quoted = ", ".join(f'"{c}"' for c in cols)
+        with self._write("rebuild jobs") as conn:
+            for row in rows:
+                values = [getattr(row, c) for c in cols]
+                values[cols.index("status")] = row.status.value
+                values[cols.index("unlock_when_done")] = int(row.unlock_when_done)
+                conn.execute(f"INSERT INTO jobs ({quoted}) VALUES ({marks})", values)
+            conn.executemany(
+                "INSERT OR IGNORE INTO job_tasks (jobid, idx, role, technique, state)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(t.jobid, t.index, t.role, t.technique, t.state) for t in tasks],
+            )
+        self._reserved.clear()  # reserved again (past the restored ids) at the next add_job
 
     def get_job(self, job_id: int) -> JobRow | None:
         """The job with this id, or None."""
@@ -284,6 +370,7 @@ class Store(RegistryTables):
                 return old
             _update(conn, "jobs", "id", job_id, changes)
             row = self._job_or_raise(job_id)
+        jobrecords.save(row)
         log.info("job %d: %s -> %s", job_id, old.status, status)
         return row
 
@@ -297,7 +384,9 @@ class Store(RegistryTables):
         with self._write(f"job {job_id}") as conn:
             self._job_or_raise(job_id)
             _update(conn, "jobs", "id", job_id, changes)
-            return self._job_or_raise(job_id)
+            row = self._job_or_raise(job_id)
+        jobrecords.save(row)
+        return row
 
     def prune_jobs(self, older_than: float) -> list[int]:
         """Delete final jobs completed before ``older_than``; returns their ids."""
@@ -508,11 +597,40 @@ def _locked(exc: sqlite3.Error) -> bool:
     return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
+def _transient(exc: sqlite3.Error) -> bool:
+    # Not the statement's fault (a constraint, a bad parameter): the same
+    # write can succeed once the disk has room, is writable or answers again.
+    statement_errors = (
+        sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError, sqlite3.DataError
+    )  # fmt: skip
+    return not isinstance(exc, statement_errors)
+
+
+def retryable(exc: BaseException) -> bool:
+    """True if a StoreError came from the database refusing a write for a
+    passing reason (locked by another process, disk full, read-only, I/O
+    error), so that the same write may go through later: retry it."""
+    cause = exc.__cause__
+    return isinstance(cause, sqlite3.Error) and _transient(cause)
+
+
 def is_locked(exc: BaseException) -> bool:
     """True if a StoreError came from another process holding the database's
     lock: the same write can succeed later, so the caller may retry it."""
     cause = exc.__cause__
     return isinstance(cause, sqlite3.Error) and _locked(cause)
+
+
+def _new_folder(path: Path) -> bool:
+    """Create a job folder (owner-only); False if it exists already."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        return False
+    except OSError as e:
+        raise StoreError(f"cannot create the job folder {path}: {e.strerror or e}") from e
+    return True
 
 
 def _must(row: _R | None, what: str) -> _R:

@@ -281,6 +281,7 @@ class StatusInfo(msgspec.Struct):
     devices: list[DeviceInfo]
     components: list[ComponentInfo]
     ready: bool  # every driver and component is up
+    notices: list[str] = []  # problems of the daemon itself (its database), start-up repairs
 
 
 class JobInfo(msgspec.Struct):

@@ -1,0 +1,126 @@
+"""The daemon's store at start: open and check it, restore a lost jobs table
+from the job folders, and free what ended jobs still hold.
+
+Everything here runs once, before the daemon serves; what it had to do is
+logged, kept as a notice for `sugo status`, and recorded as an event.
+"""
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from sugo.daemon import jobrecords, oslock
+from sugo.daemon.states import ComponentState, JobStatus
+from sugo.daemon.store import DamagedDatabase, Store
+
+if TYPE_CHECKING:
+    from sugo.daemon.core import Daemon
+
+log = logging.getLogger("sugo.daemon")
+
+
+def open_store(dbpath: Path, storage: Path) -> Store:
+    """The daemon's store, checked; a damaged file is refused with what to do."""
+    try:
+        return Store(dbpath, check=True)
+    except DamagedDatabase as e:
+        raise DamagedDatabase(
+            f"{e}: run 'sugo db rebuild' (it moves the damaged file aside and"
+            f" restores the jobs from their folders in {storage}), then start again"
+        ) from e
+
+
+def rebuild(store: Store, storage: Path) -> jobrecords.Rebuilt:
+    """Put back every job recorded in a folder of ``storage`` that the jobs
+    table lacks (`sugo db rebuild`, or a start with an empty jobs table)."""
+    rows, report = jobrecords.read_missing(storage, store.job_ids())
+    if rows:
+        tasks = [t for row in rows for t in jobrecords.pending_tasks(row)]
+        store.restore_jobs(rows, tasks)
+    return report
+
+
+def restore_if_lost(d: "Daemon") -> str | None:
+    """When the jobs table is empty but job folders exist (a lost or replaced
+    database), restore the jobs from them; returns the notice, if any."""
+    storage = d.settings.jobs.storage
+    if d.store.count_jobs() or not jobrecords.job_folders(storage):
+        return None
+    report = rebuild(d.store, storage)
+    notice = (
+        f"the jobs table of {d.store.path} was empty but job folders exist in {storage}"
+        f" (database lost?): {report.summary()}"
+    )
+    log.warning("daemon: %s", notice)
+    d.events.emit(
+        "database.rebuilt", str(d.store.path), restored=len(report.restored),
+        skipped=sorted(report.skipped), at=time.time(),
+    )  # fmt: skip
+    return notice
+
+
+def repair_holds(d: "Daemon") -> list[str]:
+    """Free pipelines (and their components) still held by a job that has
+    ended or is gone, which a database write lost at the job's end would
+    leave for good; hold again the pipeline of a running job that lost its
+    hold (a rebuilt database). Returns what was repaired."""
+    store = d.store
+    running = {j.id: j for j in store.running_jobs()}
+    held: set[str] = set()
+    repaired = []
+    for job in running.values():
+        p = store.get_pipeline(job.pipeline) if job.pipeline else None
+        if p is not None and p.jobid is None:
+            store.set_pipeline(p.name, jobid=job.id, ready=False)
+            repaired.append(f"pipeline {p.name} held again by running job {job.id}")
+    for p in store.list_pipelines():
+        if p.jobid is None:
+            continue
+        if p.jobid in running:
+            held.update(p.components.values())
+            continue
+        ended = store.get_job(p.jobid)
+        ready = bool(ended and ended.unlock_when_done and ended.status == JobStatus.C)
+        store.set_pipeline(p.name, jobid=None, ready=ready)
+        why = f"job {p.jobid} has ended ({ended.status})" if ended else f"job {p.jobid} is gone"
+        repaired.append(f"pipeline {p.name} freed: {why}")
+        d.events.emit("pipeline.freed", p.name, jobid=p.jobid, ready=ready, repaired=True)
+    for c in store.list_components():
+        if c.state == ComponentState.BUSY and c.name not in held:
+            store.set_component_state(c.name, ComponentState.IDLE)
+            repaired.append(f"component {c.name} freed")
+    for line in repaired:
+        log.warning("daemon: start-up repair: %s", line)
+    return repaired
+
+
+class Offline(NamedTuple):
+    """What `rebuild_offline` did."""
+
+    report: jobrecords.Rebuilt
+    moved: list[Path]  # the damaged database's files, moved aside
+
+
+def rebuild_offline(appdir: Path, dbpath: Path, storage: Path) -> Offline:
+    """`sugo db rebuild`: with no daemon running (its lock is taken for the
+    while), restore the jobs table from the job folders. A damaged database
+    is moved aside first (with its -wal and -shm files: SQLite would replay
+    an old WAL into a new file) and a new one made."""
+    with oslock.acquire(oslock.lock_path(appdir), os.getpid(), None):
+        moved: list[Path] = []
+        try:
+            store = Store(dbpath, check=True)
+        except DamagedDatabase as e:
+            log.info("%s; moving it aside", e)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            for suffix in ("", "-wal", "-shm"):
+                old = Path(f"{dbpath}{suffix}")
+                if old.exists():
+                    new = old.with_name(f"{dbpath.name}.damaged-{stamp}{suffix}")
+                    os.replace(old, new)
+                    moved.append(new)
+            store = Store(dbpath, check=True)
+        with store:
+            return Offline(rebuild(store, storage), moved)
