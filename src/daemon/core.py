@@ -166,7 +166,11 @@ class Daemon:
     def on_ping(self, req: api.Ping, call: Call) -> Any:
         return to_builtins(
             api.PingInfo(
-                pid=os.getpid(), port=self.port, version=__version__, appdir=str(self.appdir)
+                pid=os.getpid(),
+                port=self.port,
+                version=__version__,
+                appdir=str(self.appdir),
+                max_message_bytes=self.settings.daemon.max_message_bytes,
             )
         )
 
