@@ -124,3 +124,39 @@ def test_a_misspelt_driver_setting_is_suggested() -> None:
         "driver furnace: unknown setting(s) reset_dealy (did you mean reset_delay?), zzz"
         " (known: port, reset_delay)"
     )
+
+
+def free_port_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("SUGO_PORT", str(s.getsockname()[1]))
+
+
+@pytest.mark.parametrize("duration", [".inf", ".nan", "'inf s'"])
+def test_sugo_check_refuses_an_endless_duration_in_one_line(
+    duration: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    free_port_env(monkeypatch)
+    path = tmp_path / "p.yml"
+    path.write_text(
+        "sample: {identifier: s}\nmethod: [{component_role: c, technique_name: t,"
+        f" max_duration: {duration}, sampling_interval: 1}}]\n"
+    )
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "method[0].max_duration: Input should be a finite number" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_sugo_check_describes_durations_whose_sum_overflows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    free_port_env(monkeypatch)
+    task = "{component_role: c, technique_name: t, max_duration: 1.0e308, sampling_interval: 1}"
+    path = tmp_path / "p.yml"
+    path.write_text(f"sample: {{identifier: s}}\nmethod: [{task}, {task}]\n")
+    assert main(["check", str(path)]) == 0
+    assert "at most more than 1.79769e+308 s" in capsys.readouterr().out
