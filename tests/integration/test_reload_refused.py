@@ -74,7 +74,7 @@ def add_settings(h: DaemonHarness, text: str) -> Path:
 
 def test_a_driver_that_is_not_installed_keeps_the_old_driver(h: DaemonHarness) -> None:
     write_devices(h, "countr")
-    reload_refused(h, "unknown driver 'countr' (available: ", "counter")
+    reload_refused(h, "unknown driver 'countr' (available: ", "did you mean 'counter'?)")
     still_works(h)
 
 
