@@ -31,12 +31,16 @@ NOTES: dict[str, dict[str, str]] = {
         "settings.output": "Where the results file goes.",
         "settings.output.path": "Folder of the results file; relative paths are relative to "
         "where `sugo submit` ran and must stay inside it. Default: that folder.",
-        "settings.output.prefix": "File name without `.nc`. Default: `results.<jobid>`.",
+        "settings.output.prefix": "File name without `.nc`. Default: `results.<jobid>`. "
+        "A submit is refused when a queued or running job writes the same file, when the "
+        "file exists already, is a folder, or its name is too long for the file system.",
         "settings.output.repositories": "Kept from tomato's 2.2 payloads; not used by sugo.",
         "settings.snapshot": "Write `snapshot.<jobid>.nc` with the data so far, periodically.",
         "settings.snapshot.interval": "Seconds between snapshots, or a duration with units.",
-        "settings.snapshot.path": "Folder of the snapshot file (default: as output).",
-        "settings.snapshot.prefix": "Snapshot file name without `.nc`.",
+        "settings.snapshot.path": "Folder of the snapshot file (default: the results "
+        "folder); relative paths as for `output.path`.",
+        "settings.snapshot.prefix": "Snapshot file name without `.nc` (default: "
+        "`snapshot.<jobid>`); it may not be the results file or another job's.",
         "method": "The tasks, in order. Tasks of one role run one after the other; "
         "roles run side by side.",
         "method[].component_role": "The pipeline role that runs the task.",

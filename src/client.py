@@ -31,7 +31,7 @@ from sugo.errors import RequestFailed, RequestTimeout, SugoError
 from sugo.paths import resolve_appdir, resolve_port
 from sugo.protocol import daemon_api as api
 from sugo.protocol.client import Client, endpoint
-from sugo.protocol.wire import Request
+from sugo.protocol.wire import Request, encode
 
 if TYPE_CHECKING:
     from pathlib import Path  # imported where used: `sugo status` need not pay for it
@@ -63,6 +63,12 @@ SLOW_TIMEOUTS = {
 }
 
 
+#: The daemon's default `[daemon] max_message_bytes`; requests up to
+#: SMALL_REQUEST bytes (the least it can be set to) are sent without asking.
+DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+SMALL_REQUEST = 1024
+
+
 class DaemonUnreachable(RequestTimeout):
     """Nothing accepts connections on the daemon's port (it is not running)."""
 
@@ -74,6 +80,10 @@ def payload_format(path: Path) -> str:
         known = ", ".join(PAYLOAD_FORMATS)
         raise SugoError(f"{path}: unknown payload type {path.suffix!r} (known: {known})")
     return fmt
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB ({size} bytes)"
 
 
 def _ids(ids: int | Iterable[int]) -> list[int]:
@@ -106,6 +116,7 @@ class SugoClient:
         self._appdir = appdir
         self._client = Client(self.endpoint, timeout=timeout)
         self._listening = False
+        self._max_bytes: int | None = None  # the daemon's request size limit, once asked
 
     @property
     def appdir(self) -> Path:
@@ -229,8 +240,27 @@ class SugoClient:
             jobname=jobname,
             user=getpass.getuser(),
         )
+        self._check_size(req, source)
         info: api.JobInfo = self._call(req, api.JobInfo)
         return info
+
+    def _check_size(self, req: Request, source: str) -> None:
+        """Refuse a request the daemon would not read, before sending it: past
+        twice its limit the daemon's socket drops it unread, and the client
+        would wait for a reply that never comes."""
+        if len(getattr(req, "payload", "")) <= SMALL_REQUEST:
+            return  # every daemon reads this much
+        size = len(encode(req))
+        if size <= SMALL_REQUEST:
+            return
+        if self._max_bytes is None:
+            limit = self.ping().max_message_bytes
+            self._max_bytes = DEFAULT_MAX_MESSAGE_BYTES if limit is None else limit
+        if size > self._max_bytes:
+            raise SugoError(
+                f"{source}: the request is {_mib(size)}, over the daemon's limit of"
+                f" {_mib(self._max_bytes)} ([daemon] max_message_bytes in settings.toml)"
+            )
 
     def jobs(self, ids: Iterable[int] = (), recent: int | None = None) -> list[api.JobInfo]:
         """The named jobs, or every job the daemon knows when ``ids`` is empty;

@@ -9,6 +9,8 @@ drivers accept every task (the same checks as `sugo submit`, asked through
 the daemon's read-only `status` and `task_validate`).
 """
 
+import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,9 +96,11 @@ def _describe(payload: "Payload") -> str:
     longest = max(sum(t.max_duration for _, t in payload.tasks_of(r)) for r in roles)
     from sugo.cli.watch import fmt_seconds
 
+    # Each duration is finite, but their sum can overflow (1e308 s twice).
+    most = fmt_seconds(longest) if math.isfinite(longest) else f"more than {sys.float_info.max:g} s"
     return (
         f"{len(payload.method)} task(s) on role(s) {', '.join(roles)},"
-        f" sample {payload.sample.identifier!r}, at most {fmt_seconds(longest)}"
+        f" sample {payload.sample.identifier!r}, at most {most}"
     )
 
 

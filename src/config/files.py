@@ -1,15 +1,18 @@
 """Shared plumbing of sugo's config files: reading and parsing TOML, YAML and
 JSON, the frozen model base and common field types, and turning a pydantic
-`ValidationError` into one `ConfigError` line that names file, key path and
-problem.
+`ValidationError` into one `ConfigError` line that names the file and, for
+every problem, its key path (with a "did you mean" for a misspelt key).
 """
 
+import difflib
 import json
 import re
 import tomllib
+import types
+import typing
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 import yaml
 from pydantic import (
@@ -99,28 +102,88 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def format_error(source: str, exc: ValidationError) -> ConfigError:
-    """The first problem of `exc` as one line: `<source>: <key path>: <problem>`."""
-    errors = exc.errors()
-    first = errors[0]
-    loc: Loc = tuple(first["loc"])
-    kind = first["type"]
-    ctx = first.get("ctx") or {}
+def _problem_line(error: Any, model: type[BaseModel] | None) -> str:
+    """One problem of a `ValidationError` as `<key path>: <problem>`."""
+    loc: Loc = tuple(error["loc"])
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
     if kind == _PROBLEM:
         loc += tuple(ctx.get("path", ()))
         message = str(ctx["message"])
     elif kind == "extra_forbidden":
-        message = "unknown key"
+        message = "unknown key" + _suggestion(model, loc)
     elif kind == "missing":
         message = "missing required key"
     elif kind == "too_short" and ctx.get("actual_length") == 0:
         message = "must not be empty"
     else:
-        message = first["msg"].removeprefix("Value error, ")
-    where = format_loc(loc) or "top level"
-    others = len(errors) - 1
-    more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
-    return ConfigError(_one_line(f"{source}: {where}: {message}{more}"))
+        message = error["msg"].removeprefix("Value error, ")
+    return f"{format_loc(loc) or 'top level'}: {message}"
+
+
+def _suggestion(model: type[BaseModel] | None, loc: Loc) -> str:
+    """` (did you mean 'x'?)` for an unknown key close to a known one, else ""."""
+    if model is None or not loc or not isinstance(loc[-1], str):
+        return ""
+    known = _keys_at(model, loc[:-1])
+    near = difflib.get_close_matches(loc[-1], sorted(known), n=1)
+    return f" (did you mean {near[0]!r}?)" if near else ""
+
+
+def _keys_at(model: type[BaseModel], loc: Loc) -> set[str]:
+    """The keys a model accepts at `loc` (found by following the field types);
+    empty where the path leads somewhere without fixed keys."""
+    types: list[Any] = [model]
+    for part in loc:
+        types = [t for kind in types for t in _inner(kind, part)]
+    keys: set[str] = set()
+    for kind in types:
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            for name, field in kind.model_fields.items():
+                keys.add(field.alias or name)
+    return keys
+
+
+def _inner(kind: Any, part: str | int) -> list[Any]:
+    """The types that can sit at `part` (a key or an index) inside a value of type `kind`."""
+    origin = typing.get_origin(kind)
+    if origin is Annotated:
+        return _inner(typing.get_args(kind)[0], part)
+    if origin in (Union, types.UnionType):
+        return [t for arm in typing.get_args(kind) for t in _inner(arm, part)]
+    if isinstance(kind, type) and issubclass(kind, BaseModel) and isinstance(part, str):
+        for name, field in kind.model_fields.items():
+            if part in (name, field.alias):
+                return _unwrap(field.annotation)
+        return []
+    args = typing.get_args(kind)
+    if origin in (list, tuple, set, frozenset) and isinstance(part, int) and args:
+        return _unwrap(args[0])
+    if origin is dict and len(args) == 2:
+        return _unwrap(args[1])
+    return []
+
+
+def _unwrap(kind: Any) -> list[Any]:
+    """`kind` without Annotated and with each arm of a union apart."""
+    origin = typing.get_origin(kind)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(kind)[0])
+    if origin in (Union, types.UnionType):
+        return [t for arm in typing.get_args(kind) for t in _unwrap(arm)]
+    return [kind]
+
+
+def format_error(
+    source: str, exc: ValidationError, model: type[BaseModel] | None = None
+) -> ConfigError:
+    """Every problem of `exc` in one line: `<source>: <key path>: <problem>`,
+    or `<source>: N problems: <key path>: <problem>; ...`. With `model`, an
+    unknown key close to a known one is answered with "did you mean"."""
+    lines = list(dict.fromkeys(_problem_line(error, model) for error in exc.errors()))
+    if len(lines) == 1:
+        return ConfigError(_one_line(f"{source}: {lines[0]}"))
+    return ConfigError(_one_line(f"{source}: {len(lines)} problems: " + "; ".join(lines)))
 
 
 def validate(model: type[ModelT], data: Any, source: str, context: Any = None) -> ModelT:
@@ -128,7 +191,7 @@ def validate(model: type[ModelT], data: Any, source: str, context: Any = None) -
     try:
         return model.model_validate(data, context=context)
     except ValidationError as e:
-        raise format_error(source, e) from None
+        raise format_error(source, e, model) from None
 
 
 def format_of(path: Path) -> str:

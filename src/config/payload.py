@@ -45,7 +45,8 @@ class OutputSettings(FrozenModel):
 
 
 class SnapshotSettings(FrozenModel):
-    """Periodic `snapshot.<jobid>.nc` files while the job runs."""
+    """Periodic snapshot files while the job runs: `<path>/<prefix>.nc`, by
+    default `snapshot.<jobid>.nc` in the results folder."""
 
     interval: Seconds = 3600.0
     path: str | None = None

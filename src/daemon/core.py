@@ -181,7 +181,11 @@ class Daemon:
     def on_ping(self, req: api.Ping, call: Call) -> Any:
         return to_builtins(
             api.PingInfo(
-                pid=os.getpid(), port=self.port, version=__version__, appdir=str(self.appdir)
+                pid=os.getpid(),
+                port=self.port,
+                version=__version__,
+                appdir=str(self.appdir),
+                max_message_bytes=self.settings.daemon.max_message_bytes,
             )
         )
 
@@ -192,7 +196,24 @@ class Daemon:
         settings = load_settings(self.appdir / "settings.toml")
         devices = load_devices(settings.devices.config)
         reloading.check(self, settings, devices)
-        return reloading.apply(self, settings, devices)
+
+        def apply() -> None:  # on the loop again: the state may have moved meanwhile
+            try:
+                reloading.check(self, settings, devices)
+                call.reply(reloading.apply(self, settings, devices))
+            except SugoError as e:
+                call.fail(str(e))
+
+        def check_drivers() -> None:  # in the pool: it waits for a process
+            try:
+                reloading.check_drivers(self, settings, devices)
+            except SugoError as e:
+                call.fail(str(e))
+                return
+            self.loop.post(apply)
+
+        self.pool.submit(check_drivers)
+        return DEFERRED
 
     def on_stop(self, req: api.Stop, call: Call) -> Any:
         running = self.store.running_jobs()

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sugo.daemon import admission
 from sugo.daemon.exitwatch import ExitWatch
 from sugo.daemon.processes import Tracked
 from sugo.daemon.registry_tables import TaskRow
@@ -56,7 +57,8 @@ def respath_for(job: JobRow) -> str:
 
 
 def snappath_of(job: JobRow) -> str:
-    return str(Path(job.output_dir) / f"snapshot.{job.id}.nc")
+    """The snapshot file: the one the payload asked for (recorded at submit), or the default."""
+    return job.snappath or str(Path(job.output_dir) / f"snapshot.{job.id}.nc")
 
 
 def check_writable(folder: Path) -> None:
@@ -101,22 +103,9 @@ def resolve_output(payload: "Payload", cwd: str) -> tuple[str, str | None]:
     """Output folder and prefix of a payload; relative paths must stay inside
     the submit folder (give an absolute path to write elsewhere)."""
     out = payload.settings.output
-    base = Path(cwd).resolve()
-    folder = base
-    if out.path:
-        given = Path(out.path).expanduser()
-        folder = given if given.is_absolute() else (base / given).resolve()
-        if not given.is_absolute() and not folder.is_relative_to(base):
-            raise SugoError(
-                f"output.path {out.path!r} leaves the submit folder {base};"
-                " give an absolute path to write elsewhere"
-            )
-    prefix = out.prefix
-    if prefix is not None and (
-        prefix in ("", ".", "..") or "/" in prefix or "\\" in prefix or "\0" in prefix
-    ):
-        raise SugoError(f"output.prefix {prefix!r} must be a plain file name")
-    return str(folder), prefix
+    folder = admission.resolve_folder(out.path, Path(cwd).resolve(), "output.path")
+    admission.check_prefix(out.prefix, "output.prefix")
+    return str(folder), out.prefix
 
 
 class JobManager:
@@ -198,6 +187,12 @@ class JobManager:
             payload = payload.with_user(req.user or "unknown")
         output_dir, prefix = resolve_output(payload, req.cwd)
         check_writable(Path(output_dir))
+        outputs = admission.outputs_of(payload, req.cwd, output_dir, prefix)
+        check_writable(Path(outputs.snap_folder))
+        try:
+            self._check_outputs(outputs)
+        except SugoError as e:
+            raise SugoError(f"{req.source} not queued: {e}") from None
         store = self.d.store
         components = {c.name: c for c in store.list_components()}
         pipelines = store.list_pipelines()
@@ -212,7 +207,7 @@ class JobManager:
             for p in candidates:
                 problem = self._validate_on(payload, p, components)
                 if problem is None:
-                    self.d.loop.post(lambda: self._accept(call, req, payload, output_dir, prefix))
+                    self.d.loop.post(lambda: self._accept(call, req, payload, outputs))
                     return
                 failures.append(f"{p.name}: {problem}")
             call.fail(f"{req.source} rejected: " + "; ".join(failures))
@@ -247,11 +242,12 @@ class JobManager:
         call: Call,
         req: api.Submit,
         payload: "Payload",
-        output_dir: str,
-        prefix: str | None,
+        outputs: admission.Outputs,
     ) -> None:
         store = self.d.store
+        output_dir, prefix = outputs.folder, outputs.prefix
         try:
+            self._check_outputs(outputs)  # again: a job accepted meanwhile may clash
             job = store.add_job(
                 payload_json=payload.model_dump_json(),
                 jobname=req.jobname,
@@ -267,16 +263,31 @@ class JobManager:
             return
         # The job exists: what follows is completed later if the database is locked now.
         respath = respath_of(output_dir, prefix, job.id)
+        snappath = outputs.custom_snapshot(job.id)
         tasks = [
             TaskRow(job.id, i, t.component_role, t.technique_name, "pending")
             for i, t in enumerate(payload.method)
         ]
         what = f"job {job.id}"
-        self.until_stored(what, lambda: store.update_job(job.id, respath=respath))
+        stored = {"respath": respath, "snappath": snappath}
+        self.until_stored(what, lambda: store.update_job(job.id, **stored))
         self.until_stored(what, lambda: store.add_tasks(tasks))
         self.until_stored(what, lambda: self.d.events.emit("job.queued", what, sample=job.sample))
         self.d.scheduler.kick()
         call.reply({**self.info(job), "respath": respath})
+
+    def _check_outputs(self, outputs: admission.Outputs) -> None:
+        """Refuse results or snapshot files that clash with another job's (issue 13)."""
+        if not outputs.named():
+            return  # id-named files clash with nothing
+        store = self.d.store
+        active = store.list_jobs(statuses=[*QUEUED, *RUNNING])
+        planned = admission.planned_files((j, respath_for(j), snappath_of(j)) for j in active)
+        admission.check_outputs(
+            outputs,
+            planned,
+            lambda path: next((j.id for j in store.list_jobs() if j.respath == path), None),
+        )
 
     def until_stored(self, what: str, change: Callable[[], object]) -> None:
         """Make ``change`` now (loop thread) or, while the database refuses it for

@@ -2,11 +2,17 @@
 
 ``check`` refuses any change that would touch a running job: its pipeline,
 one of its components (address, channel, device, driver) or its driver's
-settings. ``apply`` then starts new drivers, stops removed ones, restarts
-drivers whose settings changed, and syncs components and pipelines.
+settings. ``check_drivers`` refuses a driver that would not start: not
+installed, or refusing its settings (asked of a separate process, as a driver
+host would decide, before anything changes). ``apply`` then starts new
+drivers, stops removed ones, restarts drivers whose settings changed, and
+syncs components and pipelines.
 """
 
+import json
 import logging
+import subprocess
+import sys
 from typing import TYPE_CHECKING, Any
 
 from sugo.errors import SugoError
@@ -18,6 +24,9 @@ if TYPE_CHECKING:
     from sugo.daemon.core import Daemon
 
 log = logging.getLogger("sugo.daemon.reload")
+
+PRECHECK_MODULE = "sugo.driverinterface.precheck"
+PRECHECK_TIMEOUT = 20.0  # importing a driver; the CLI waits 30 s for the reload's reply
 
 
 def check(d: "Daemon", settings: "Settings", devices: "DevicesConfig") -> None:
@@ -47,6 +56,53 @@ def check(d: "Daemon", settings: "Settings", devices: "DevicesConfig") -> None:
                 raise SugoError(f"reload refused: it changes device {comp.device}, but {where}")
 
 
+def changed_drivers(
+    d: "Daemon", settings: "Settings", devices: "DevicesConfig"
+) -> tuple[list[str], list[str], list[str]]:
+    """The drivers a reload adds, removes, and restarts (their settings changed)."""
+    old_drivers = set(d.devices.drivers())
+    new_drivers = set(devices.drivers())
+    restarted = sorted(
+        n
+        for n in old_drivers & new_drivers
+        if d.settings.driver_settings(n) != settings.driver_settings(n)
+    )
+    return sorted(new_drivers - old_drivers), sorted(old_drivers - new_drivers), restarted
+
+
+def check_drivers(d: "Daemon", settings: "Settings", devices: "DevicesConfig") -> None:
+    """Raise SugoError naming the driver and the problem if a driver the
+    reload (re)starts would not start. Blocks (a process): not on the loop."""
+    added, _, restarted = changed_drivers(d, settings, devices)
+    wanted = {name: settings.driver_settings(name) for name in added + restarted}
+    if not wanted:
+        return
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", PRECHECK_MODULE],
+            input=json.dumps(wanted),
+            capture_output=True,
+            text=True,
+            timeout=PRECHECK_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        names = ", ".join(wanted)
+        raise SugoError(
+            f"reload refused: checking driver(s) {names} took over {PRECHECK_TIMEOUT:g} s"
+        ) from None
+    except OSError as e:
+        raise SugoError(f"reload refused: cannot check the drivers: {e}") from None
+    try:
+        problems: dict[str, str | None] = json.loads(done.stdout)
+    except ValueError:
+        last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        raise SugoError(f"reload refused: checking the drivers failed: {last}") from None
+    refused = [text for name in wanted if (text := problems.get(name))]
+    if refused:
+        raise SugoError("reload refused, nothing changed: " + "; ".join(refused))
+
+
 def sync_store(d: "Daemon", devices: "DevicesConfig") -> None:
     """Make the store's pipelines match ``devices`` (state of kept ones is kept)."""
     wanted = {p.name: p for p in devices.pipelines()}
@@ -62,16 +118,9 @@ def sync_store(d: "Daemon", devices: "DevicesConfig") -> None:
 
 
 def apply(d: "Daemon", settings: "Settings", devices: "DevicesConfig") -> dict[str, Any]:
-    old_devices, old_settings = d.devices, d.settings
-    old_drivers = set(old_devices.drivers())
+    old_devices = d.devices
     new_drivers = set(devices.drivers())
-    added = sorted(new_drivers - old_drivers)
-    removed = sorted(old_drivers - new_drivers)
-    restarted = sorted(
-        n
-        for n in old_drivers & new_drivers
-        if old_settings.driver_settings(n) != settings.driver_settings(n)
-    )
+    added, removed, restarted = changed_drivers(d, settings, devices)
     old_comps = {c.name: c for c in old_devices.components()}
     new_comps = {c.name: c for c in devices.components()}
     gone = [c for name, c in old_comps.items() if name not in new_comps]

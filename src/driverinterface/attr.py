@@ -7,7 +7,7 @@ describing attributes stays cheap.
 from dataclasses import dataclass
 from typing import Any
 
-from sugo.driverinterface.units import registry
+from sugo.driverinterface.units import quantity, registry
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -144,7 +144,7 @@ class Attr:
             return bound
         ureg = registry()
         if isinstance(bound, str):
-            return ureg.Quantity(bound).to(self.units)
+            return quantity(bound).to(self.units)
         return ureg.Quantity(bound, self.units)
 
 
@@ -156,8 +156,8 @@ def _parse_quantity(text: str, units: str, name: str) -> Any:
     except ValueError:
         pass
     try:
-        q = ureg.Quantity(text)
-    except Exception:
+        q = quantity(text)
+    except ValueError:
         raise ValueError(
             f"attr {name!r} value {text!r} has the wrong type (expected a quantity in {units})"
         ) from None

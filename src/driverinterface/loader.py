@@ -1,5 +1,6 @@
 """Find drivers through the entry-point group `sugo.drivers` and check them."""
 
+import difflib
 import inspect
 from importlib.metadata import entry_points
 
@@ -23,8 +24,12 @@ def load_driver(name: str) -> type[ModelInterface]:
     """
     matches = [ep for ep in entry_points(group=GROUP) if ep.name == name]
     if not matches:
-        known = ", ".join(available_drivers()) or "none"
-        raise DriverError(f"unknown driver {name!r} (available: {known})")
+        installed = available_drivers()
+        near = difflib.get_close_matches(name, installed, n=1)
+        guess = f"; did you mean {near[0]!r}?" if near else ""
+        raise DriverError(
+            f"unknown driver {name!r} (available: {', '.join(installed) or 'none'}{guess})"
+        )
     try:
         cls = matches[0].load()
     except Exception as e:

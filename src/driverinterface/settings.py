@@ -6,6 +6,7 @@ driver starts, so a missing required setting is a clear error in
 `sugo status` instead of a crash later.
 """
 
+import difflib
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +29,9 @@ def check_settings(driver: str, spec: dict[str, Setting], given: dict[str, Any])
         return dict(given)
     unknown = sorted(set(given) - set(spec))
     if unknown:
+        named = [_with_guess(key, spec) for key in unknown]
         raise DriverError(
-            f"driver {driver}: unknown setting(s) {', '.join(unknown)}"
+            f"driver {driver}: unknown setting(s) {', '.join(named)}"
             f" (known: {', '.join(sorted(spec))})"
         )
     out: dict[str, Any] = {}
@@ -53,3 +55,9 @@ def check_settings(driver: str, spec: dict[str, Setting], given: dict[str, Any])
             )
         out[key] = value
     return out
+
+
+def _with_guess(key: str, spec: dict[str, Setting]) -> str:
+    """`key`, and the declared setting it is probably a misspelling of."""
+    near = difflib.get_close_matches(key, sorted(spec), n=1)
+    return f"{key} (did you mean {near[0]}?)" if near else key

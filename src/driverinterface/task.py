@@ -20,9 +20,11 @@ class Task(BaseModel):
 
     component_role: str = Field(min_length=1)
     technique_name: str = Field(min_length=1)
-    max_duration: float = Field(gt=0)
-    sampling_interval: float = Field(gt=0)
-    polling_interval: float | None = Field(default=None, gt=0)
+    # Finite: a task of endless duration has no number of points, and the
+    # runner's and watchdog's deadlines need a number.
+    max_duration: float = Field(gt=0, allow_inf_nan=False)
+    sampling_interval: float = Field(gt=0, allow_inf_nan=False)
+    polling_interval: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     task_params: dict[str, Any] = Field(default_factory=dict)
     task_name: str | None = None
     start_with_task_name: str | None = None

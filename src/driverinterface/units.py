@@ -10,6 +10,7 @@ no faster `sugo start` on two busy cores, and hosts without units paid too.)
 
 import logging
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -63,16 +64,45 @@ def _cache_folder(version: str) -> Path | None:
     return folder
 
 
+#: A number at the start of a quantity's text, and the units after it.
+_NUMBER_THEN_UNITS = re.compile(
+    r"\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*\*?\s*(.*?)\s*", re.DOTALL
+)
+
+
+def quantity(text: str) -> Any:
+    """Parse "5 degC/min", "25 degC", "1.5 s" into a pint Quantity.
+
+    A temperature with an offset (degC, degF) means an absolute temperature
+    on its own ("25 degC" is 298.15 K) but a difference inside a compound
+    unit: "5 degC/min" is a rate of 5 K/min. pint's expression parser
+    evaluates "5 degC/min" as arithmetic on an absolute 5 degC (278.15 K/min),
+    so the number and the units are split here and the units parsed as units,
+    where pint reads offset units in a product as their deltas. Raises
+    ValueError with the reason.
+    """
+    ureg = registry()
+    found = _NUMBER_THEN_UNITS.fullmatch(text)
+    try:
+        if found is None:
+            # No leading number ("min", "inf s"...): pint's parser, as before.
+            return ureg.Quantity(text)
+        number, units = found.group(1), found.group(2)
+        magnitude: float = int(number) if number.lstrip("+-").isdigit() else float(number)
+        return ureg.Quantity(magnitude, ureg.parse_units(units) if units else "")
+    except Exception as e:
+        raise ValueError(f"cannot parse {text!r} as a quantity: {e}") from None
+
+
 def to_seconds(text: str) -> float:
     """Parse "90", "1.5 s", "2 min" into seconds; raise ValueError with the reason."""
     try:
         return float(text)
     except ValueError:
         pass
-    ureg = registry()
     try:
-        q = ureg.Quantity(text)
-    except Exception as e:
+        q = quantity(text)
+    except ValueError as e:
         raise ValueError(f"cannot parse duration {text!r}: {e}") from None
     if q.dimensionless:
         return float(q.magnitude)

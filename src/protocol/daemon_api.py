@@ -225,6 +225,9 @@ class PingInfo(msgspec.Struct):
     port: int
     version: str
     appdir: str
+    # The largest request the daemon reads ([daemon] max_message_bytes); None
+    # from a daemon that does not say.
+    max_message_bytes: int | None = None
 
 
 class PipelineInfo(msgspec.Struct):
