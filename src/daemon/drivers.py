@@ -494,6 +494,15 @@ class DriverManager:
         for dp in targets:
             self.procs.pop(dp.name, None)
 
+    def detach(self) -> int:
+        """Stop watching the hosts and leave them running (the daemon ends
+        alone; the next one re-attaches to them); how many are left."""
+        self._stopping = True
+        for dp in self.procs.values():
+            dp.stop_watch.set()
+            dp.generation += 1  # late reports about them are ignored
+        return sum(1 for dp in self.procs.values() if dp.proc is not None and dp.proc.alive())
+
     def _stop_one(self, dp: DriverProc) -> None:
         if dp.proc is None:
             return

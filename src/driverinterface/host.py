@@ -262,7 +262,11 @@ class DriverHost:
             case host_api.TaskStop():
                 # The stop hands back the points not yet fetched: keep them in the
                 # buffer, so the next task_data delivers them with a sequence number.
-                reply = self.interface.task_stop_columns(**comp)
+                reply = (
+                    self.interface.task_stop_columns(**comp, force=True)
+                    if req.force
+                    else self.interface.task_stop_columns(**comp)
+                )
                 if not reply.success:
                     raise DriverError(reply.msg)
                 self._buffer(req).take(0, reply.data["columns"], reply.data.get("units", {}))
@@ -278,7 +282,10 @@ class DriverHost:
                 return self._invoke("dev_get_attr", {**comp, "attr": req.attr})
             case host_api.TaskStart() | host_api.TaskValidate():
                 verb = str(type(req).__struct_config__.tag)
-                result = self._invoke(verb, {**comp, "task": req.task})
+                args: dict[str, Any] = {**comp, "task": req.task}
+                if isinstance(req, host_api.TaskStart) and req.grace is not None:
+                    args["grace"] = req.grace
+                result = self._invoke(verb, args)
                 if isinstance(req, host_api.TaskStart):
                     log.info("%s: task started: %s", name, req.task.get("technique_name"))
                 return result

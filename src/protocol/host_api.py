@@ -72,6 +72,9 @@ class Attrs(ComponentRequest, tag="attrs"):
 
 class TaskStart(ComponentRequest, tag="task_start"):
     task: dict[str, Any]
+    # Seconds the task may run past its max_duration before the host's watchdog
+    # ends it (None: the driver's own `DeviceManager.task_grace`).
+    grace: float | None = None
 
 
 class TaskValidate(ComponentRequest, tag="task_validate"):
@@ -83,7 +86,9 @@ class TaskStatus(ComponentRequest, tag="task_status"):
 
 
 class TaskStop(ComponentRequest, tag="task_stop"):
-    pass
+    # force: stop the sampling loop whatever the driver's stop_task does (a
+    # cancel's escalation); a task that still does not end marks the component hung.
+    force: bool = False
 
 
 class TaskData(ComponentRequest, tag="task_data"):
