@@ -105,6 +105,9 @@ class HostHealth(Request, tag="health"):
 
     components: list[tuple[str, str]]
     timeout: float = 2.0
+    # A component whose worker has been in another verb for less than this is
+    # reported busy, not silent (the driver's verb_timeout).
+    busy_limit: float = 60.0
 
 
 class ComponentHealth(msgspec.Struct):
@@ -113,6 +116,9 @@ class ComponentHealth(msgspec.Struct):
     health: dict[str, Any] | None = None  # the health record, when it answered
     error: str | None = None  # the driver's error, when it failed
     timed_out: bool = False  # no answer within the timeout
+    # The ping never started: the component's worker was busy with another verb
+    # (a slow reset) the whole time. Busy is not "not answering".
+    busy: bool = False
 
 
 HOST_REQUESTS: list[type[Request]] = [
