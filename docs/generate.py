@@ -94,7 +94,20 @@ NOTES: dict[str, dict[str, str]] = {
         "daemon.bind": "IP address to listen on; keep 127.0.0.1 unless other machines "
         "must reach the daemon.",
         "daemon.max_message_bytes": "Largest message accepted on a socket.",
-        "drivers": "One table per driver name (`[drivers.counter]`), passed to that driver.",
+        "drivers": "One table per driver name (`[drivers.counter]`): sugo's timeouts for its "
+        "components (below); every other key is passed to that driver.",
+        "drivers.<name>.verb_timeout": "Seconds a job waits for a component verb (a reset, "
+        "a task start or stop) that queues behind a slow one on the component, as long as "
+        "the driver host answers; a host that stops answering is noticed within a second or "
+        "two. Raise it for an instrument whose reset takes longer.",
+        "drivers.<name>.stop_timeout": "Seconds a cancelled (or stopped) task may keep "
+        "running before sugo stops its sampling loop itself; as long again and the job "
+        "stops waiting for it, so a cancel ends within about twice this.",
+        "drivers.<name>.task_grace": "The task watchdog: seconds a task may run past its "
+        "`max_duration` before it is ended with an error (its data kept) and the component "
+        'shows 330 "task hung" and takes no task until the stuck call returns or '
+        "`sugo component restart`; unset: the driver's own (`DeviceManager.task_grace`, "
+        "30 s by default).",
     },
 }
 
@@ -183,6 +196,8 @@ def _nested(schema: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[str, Any
         suffix = ""
         if target.get("type") == "array":
             target, suffix = target.get("items", {}), "[]"
+        elif isinstance(target.get("additionalProperties"), dict):  # a table of tables
+            target, suffix = target["additionalProperties"], ".<name>"
         target = _resolve(target, defs)
         if "properties" in target:
             return target, suffix
@@ -222,7 +237,8 @@ def _tables(
         note = notes.get(full) or notes.get(full + suffix) or prop.get("description", "")
         kind_text = _type(prop, defs)
         if nested is not None:
-            kind_text = kind_text.replace("table", f"table (`{full}{suffix}`)")
+            head, _, tail = kind_text.rpartition("table")  # the innermost table
+            kind_text = f"{head}table (`{full}{suffix}`){tail}"
             later.append((nested, full + suffix))
         default = _default(prop, key in required)
         lines.append(f"| `{key}` | {kind_text} | {default} | {' '.join(note.split())} |")

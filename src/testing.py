@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from sugo.driverinterface import Attr, ModelInterface, Reply, Task
 from sugo.driverinterface.loader import check_driver, load_driver
@@ -134,6 +134,13 @@ class TaskResult:
             raise AssertionError(f"{self.technique}: uts not increasing at points {bad[:5]}")
 
 
+class _At(TypedDict):
+    """A component's keyword arguments to a ModelInterface verb."""
+
+    address: str
+    channel: str
+
+
 class ComponentTester:
     """One registered component of a `DriverTester`, driven through the verbs."""
 
@@ -142,7 +149,7 @@ class ComponentTester:
         self.address = address
         self.channel = channel
 
-    def _at(self) -> dict[str, str]:
+    def _at(self) -> _At:
         return {"address": self.address, "channel": self.channel}
 
     def capabilities(self) -> list[str]:

@@ -59,6 +59,11 @@ config = "devices.toml"
 # name, with the keys that driver declares, for example:
 # [drivers.counter]
 # some_key = "value"
+# Three keys of such a table are sugo's own, for slow or hanging instruments
+# (seconds): verb_timeout = 60 (how long a job waits for a component busy with
+# a slow reset or stop), stop_timeout = 10 (a cancelled task still running this
+# long is stopped by force), task_grace (how long a task may run past its
+# max_duration before the watchdog ends it; default: the driver's, often 30).
 """
 
 

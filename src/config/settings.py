@@ -7,7 +7,9 @@ from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
+    BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
     StrictBool,
     ValidationInfo,
@@ -69,6 +71,22 @@ class DaemonSettings(FrozenModel):
         return value
 
 
+class DriverTable(BaseModel):
+    """`[drivers.<name>]`: how long sugo waits for that driver's components
+    (these keys are sugo's); every other key is passed to the driver, which checks it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    verb_timeout: float = Field(default=60.0, gt=0, le=86400, allow_inf_nan=False)
+    stop_timeout: float = Field(default=10.0, gt=0, le=3600, allow_inf_nan=False)
+    task_grace: float | None = Field(default=None, ge=0, le=86400, allow_inf_nan=False)
+
+    @property
+    def driver_keys(self) -> dict[str, Any]:
+        """The keys that are the driver's own (not sugo's timeouts)."""
+        return dict(self.model_extra or {})
+
+
 class HookSettings(FrozenModel):
     """`[[hooks]]`: a command run on matching events, the event as JSON on stdin."""
 
@@ -79,8 +97,8 @@ class HookSettings(FrozenModel):
 
 
 class Settings(FrozenModel):
-    """The whole of settings.toml; `[drivers.<name>]` tables are passed
-    unchanged to the driver of that name.
+    """The whole of settings.toml; `[drivers.<name>]` tables are passed to the
+    driver of that name, less sugo's own keys (see `DriverTable`).
     """
 
     datadir: ConfigPath
@@ -88,12 +106,17 @@ class Settings(FrozenModel):
     jobs: JobsSettings
     devices: DevicesSettings
     daemon: DaemonSettings = DaemonSettings()
-    drivers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    drivers: dict[str, DriverTable] = Field(default_factory=dict)
     hooks: list[HookSettings] = Field(default_factory=list)
 
     def driver_settings(self, driver: str) -> dict[str, Any]:
-        """The `[drivers.<driver>]` table, empty if there is none."""
-        return dict(self.drivers.get(driver, {}))
+        """The driver's own keys of its `[drivers.<driver>]` table (empty if none)."""
+        table = self.drivers.get(driver)
+        return table.driver_keys if table is not None else {}
+
+    def driver_timeouts(self, driver: str) -> DriverTable:
+        """sugo's timeouts for the driver's components (defaults if it has no table)."""
+        return self.drivers.get(driver) or DriverTable()
 
 
 def load_settings(path: Path) -> Settings:

@@ -52,8 +52,10 @@ class Daemon:
         self.settings = settings
         self.devices = devices
         self.stopping = False
+        self.detaching: str | None = None  # the signal that ends the daemon alone (see detach)
         self.ready_fd = ready_fd  # `sugo start` waits for a line on it (see _watch_start)
         self._fork_servers_started = False
+        self._stop_requested = False
         settings.logdir.mkdir(parents=True, exist_ok=True)
         settings.jobs.storage.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.store = startup.open_store(settings.jobs.dbpath, settings.jobs.storage)
@@ -155,10 +157,24 @@ class Daemon:
         finally:
             os.close(fd)
 
+    def detach(self, signal_name: str) -> None:
+        """End the daemon alone (on SIGTERM): the loop stops, and `shutdown`
+        leaves the job runners and driver hosts running, as a SIGKILL would."""
+        self.detaching = signal_name
+        self.loop.stop()
+
     def shutdown(self) -> None:
         self.stopping = True
         self.jobs.stop_watch()
-        self.drivers.stop()
+        if self.detaching and not self._stop_requested:
+            jobs, hosts = len(self.store.running_jobs()), self.drivers.detach()
+            log.warning(
+                "daemon: %s: leaving %d running job%s and %d driver host%s running;"
+                " `sugo start` re-attaches",
+                self.detaching, jobs, "" if jobs == 1 else "s", hosts, "" if hosts == 1 else "s",
+            )  # fmt: skip
+        else:
+            self.drivers.stop()
         self.launcher.close()
         self.writer.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -221,6 +237,7 @@ class Daemon:
             names = ", ".join(str(j.id) for j in running)
             raise SugoError(f"jobs are running ({names}); cancel them or use stop --force")
         self.stopping = True
+        self._stop_requested = True  # a SIGTERM from now on does not leave anything running
         ids = self.jobs.cancel_all_running()
         deadline = time.monotonic() + STOP_JOBS_TIMEOUT
 

@@ -421,7 +421,9 @@ class DriverManager:
         # One request for all the host's components: the host pings each on its
         # own worker, so a hung one only times out itself.
         req = host_api.HostHealth(
-            components=[(s.address, s.channel) for s in specs], timeout=HEALTH_TIMEOUT
+            components=[(s.address, s.channel) for s in specs],
+            timeout=HEALTH_TIMEOUT,
+            busy_limit=self.d.settings.driver_timeouts(dp.name).verb_timeout,
         )
         try:
             with Client(ep, timeout=HEALTH_TIMEOUT + 1.0) as client:
@@ -432,6 +434,8 @@ class DriverManager:
             ]
         results: list[tuple[str, dict[str, Any]]] = []
         for spec, one in zip(specs, answers, strict=False):
+            if one.busy:
+                continue  # in a slow verb (a reset): its health is what it was
             if one.health is not None:
                 h = one.health
             elif one.error is not None:
@@ -493,6 +497,15 @@ class DriverManager:
             t.join(10.0)
         for dp in targets:
             self.procs.pop(dp.name, None)
+
+    def detach(self) -> int:
+        """Stop watching the hosts and leave them running (the daemon ends
+        alone; the next one re-attaches to them); how many are left."""
+        self._stopping = True
+        for dp in self.procs.values():
+            dp.stop_watch.set()
+            dp.generation += 1  # late reports about them are ignored
+        return sum(1 for dp in self.procs.values() if dp.proc is not None and dp.proc.alive())
 
     def _stop_one(self, dp: DriverProc) -> None:
         if dp.proc is None:

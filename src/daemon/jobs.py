@@ -362,8 +362,17 @@ class JobManager:
                 api.TaskSpec(index=i, task=t.model_dump(mode="json"))
                 for i, t in payload.tasks_of(role)
             ]
+            waits = self.d.settings.driver_timeouts(comp.driver)
             roles.append(
-                api.RoleSpec(role=role, component=_component_info(comp), host=host, tasks=tasks)
+                api.RoleSpec(
+                    role=role,
+                    component=_component_info(comp),
+                    host=host,
+                    tasks=tasks,
+                    verb_timeout=waits.verb_timeout,
+                    stop_timeout=waits.stop_timeout,
+                    task_grace=waits.task_grace,
+                )
             )
         record = job.to_json()
         record["payload"] = json.loads(job.payload)

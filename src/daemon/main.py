@@ -3,7 +3,6 @@
 import argparse
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -73,9 +72,12 @@ def _main(args: argparse.Namespace) -> int:
         log.error("daemon: cannot start: %s", e)
         print(f"sugo daemon: cannot start: {e}", file=sys.stderr)
         return 1
-    # SIGTERM is a stop request: finish the loop and shut down in order.
-    signal.signal(signal.SIGTERM, lambda *_: daemon.loop.stop())
-    signal.signal(signal.SIGINT, lambda *_: daemon.loop.stop())
+    # SIGTERM (kill PID, systemd, OS shutdown) ends the daemon alone, as a
+    # SIGKILL would: running jobs and driver hosts go on, and the next start
+    # re-attaches. Ctrl-C and `sugo stop` stop everything in order.
+    from sugo.daemon import processes
+
+    processes.on_termination(daemon.detach, lambda _name: daemon.loop.stop())
     daemon.run()
     return 0
 

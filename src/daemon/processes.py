@@ -8,8 +8,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,28 @@ class Tracked:
         log.warning("pid %d ignored SIGTERM: SIGKILL", self.pid)
         self.signal(signal.SIGKILL)
         self.wait(2.0)
+
+
+def on_termination(detach: Callable[[str], None], stop: Callable[[str], None]) -> None:
+    """Route the OS's requests to end this process (call from the main thread).
+
+    A termination request from outside (``kill PID``, systemd, an OS
+    shutdown: SIGTERM; on Windows, Ctrl-Break: SIGBREAK) calls ``detach``
+    with the signal's name: the caller ends alone and leaves its children
+    running, exactly as if it had been killed, so nothing they do is cut
+    short. An interrupt at the terminal (Ctrl-C: SIGINT) calls ``stop``.
+    Windows has no catchable SIGTERM (a kill there ends the process at once,
+    which leaves the children running all the same).
+    """
+
+    def route(handler: Callable[[str], None], name: str) -> Callable[[int, Any], None]:
+        return lambda _sig, _frame: handler(name)
+
+    for name, handler in (("SIGTERM", detach), ("SIGBREAK", detach), ("SIGINT", stop)):
+        sig = getattr(signal, name, None)
+        if sig is None or (name == "SIGTERM" and sys.platform == "win32"):
+            continue
+        signal.signal(sig, route(handler, name))
 
 
 # Processes started before anyone asked for them (see sugo.daemon.prestart),

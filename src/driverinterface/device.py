@@ -81,6 +81,15 @@ class DeviceManager(ABC):
     stop_timeout: float = 5.0
     """How long `reset` and `teardown` wait for a stopped task to end."""
 
+    task_grace: float = 30.0
+    """The task watchdog: a task still running this many seconds after its
+    `max_duration` (counted from its start, `task_params` included) is stuck
+    in the driver (a hung `do_task` or instrument). It is then reported ended
+    with an error, the component's status turns 330 "task hung" and it takes
+    no task until the stuck call returns (or it is torn down). Set it higher
+    for an instrument whose `do_task` or `set_attr` may legitimately take
+    longer; `task_grace` in `[drivers.<name>]` of settings.toml overrides it."""
+
     def __init__(self, driver: "ModelInterface", key: tuple[str, str], **kwargs: Any) -> None:
         self.driver = driver
         self.key: tuple[str, str] = (str(key[0]), str(key[1]))
@@ -104,6 +113,10 @@ class DeviceManager(ABC):
         self._points = 0
         self._started_at: float | None = None
         self._error: str | None = None
+        self._graces: dict[int, float | None] = {}  # watchdog grace of each queued task, by seq
+        self._t0 = 0.0  # monotonic time the running task started
+        self._deadline: float | None = None  # ...and when it is overdue (see task_grace)
+        self._hung = 0  # seq of a task given up as hung whose call into the driver still runs
         self.health = Health()
         self.thread = threading.Thread(
             target=self.run, daemon=True, name=f"sugo-dm-{self.key[0]}-{self.key[1]}"
@@ -175,9 +188,13 @@ class DeviceManager(ABC):
     def check_health(self) -> dict[str, Any]:
         """Run `ping` and return the health record; a raising ping means the
         device does not answer (310)."""
+        with self._state:
+            self._watchdog()
+            if self._hung:  # no ping: the component answers again once the stuck call returns
+                return self.health.snapshot(running=False)
         try:
             self.ping()
-            if self.health.code == StatusCode.NOT_ANSWERING:
+            if self.health.code in (StatusCode.NOT_ANSWERING, StatusCode.TASK_HUNG):
                 self.health.set(StatusCode.CONNECTED)
         except Exception as e:
             self.health.set(StatusCode.NOT_ANSWERING, f"{type(e).__name__}: {e}")
@@ -230,10 +247,18 @@ class DeviceManager(ABC):
 
     # ----- the worker --------------------------------------------------------------
 
-    def submit(self, task: Task) -> int:
-        """Queue `task`; returns its sequence number on this component."""
+    def submit(self, task: Task, grace: float | None = None) -> int:
+        """Queue `task`; returns its sequence number on this component.
+        ``grace`` overrides `task_grace` for this task. Raises ValueError while
+        the component is hung (a task behind a stuck one would never start)."""
         with self._state:
+            if self._hung:
+                raise ValueError(
+                    f"component {self.name} takes no task: {self.health.text or 'a task hangs'};"
+                    " it does once the stuck call returns, or after `sugo component restart`"
+                )
             self._submitted += 1
+            self._graces[self._submitted] = grace
             self.running = True
             self.task_list.put(task)
             return self._submitted
@@ -267,6 +292,10 @@ class DeviceManager(ABC):
             self._error = None
             self._started_at = time.time()
             self.running = True
+            grace = self._graces.pop(seq, None)
+            grace = self.task_grace if grace is None else grace
+            self._t0 = time.monotonic()
+            self._deadline = self._t0 + task.n_points * task.sampling_interval + grace
         label = task.task_name or task.technique_name
         try:
             if not self._stop.is_set():
@@ -281,9 +310,17 @@ class DeviceManager(ABC):
         finally:
             with self._state:
                 self._task = None
-                self._finished = seq
+                self._deadline = None
+                self._finished = max(self._finished, seq)
                 self.running = self._started < self._submitted
+                recovered = self._hung == seq
+                if recovered:
+                    self._hung = 0
                 self._state.notify_all()
+            if recovered:
+                self.log.warning("task %r returned after all: the component answers again", label)
+                if self.health.code == StatusCode.TASK_HUNG:
+                    self.health.set(StatusCode.CONNECTED)
 
     def _sample(self, task: Task) -> None:
         # Kept lean: at Δ = 1 ms every microsecond per point counts.
@@ -305,6 +342,8 @@ class DeviceManager(ABC):
                 return
             t_now = wall()
             point = do_task(task, t_start=wall0, t_now=t_now)
+            if self._hung:
+                return  # the watchdog ended this task while do_task hung: too late for this point
             self._points = k
             if point is not None:
                 self._append(point, t_now)
@@ -342,6 +381,36 @@ class DeviceManager(ABC):
     def _is_done(self, seq: int) -> bool:
         return self._finished >= seq or (self._task is None and self._started >= seq)
 
+    # ----- the task watchdog -------------------------------------------------------
+
+    def _watchdog(self) -> None:
+        """Give the running task up if it is overdue (see `task_grace`); called,
+        with ``_state`` held, whenever someone asks how the component is."""
+        task, deadline = self._task, self._deadline
+        if task is None or deadline is None or self._hung or time.monotonic() < deadline:
+            return
+        self._mark_hung(
+            self._seq,
+            f"task {task.task_name or task.technique_name!r} still running"
+            f" {time.monotonic() - self._t0:.1f} s after its start (max_duration"
+            f" {task.max_duration:g} s): the driver or the instrument hangs",
+        )
+
+    def _mark_hung(self, seq: int, reason: str) -> None:
+        """The task ``seq`` is stuck inside the driver (``_state`` held): report
+        it ended with ``reason``, drop the queued tasks, refuse new ones and
+        show 330 until the stuck call returns. Its thread cannot be killed; if
+        it ever returns, it stops at once and takes no further point."""
+        self._hung = seq
+        self._error = reason
+        self._stop_seq = seq
+        self._stop.set()
+        self._finished = max(self._finished, seq)
+        self._drain()  # also: not running any more, to everyone who asks
+        self.health.set(StatusCode.TASK_HUNG, reason)
+        self.health.error(reason)
+        self.log.error("%s; task ended, no task taken until the call returns", reason)
+
     # ----- control -----------------------------------------------------------------
 
     def stop_task(self, timeout: float | None = None, **kwargs: Any) -> bool:
@@ -355,6 +424,27 @@ class DeviceManager(ABC):
         if timeout is None:
             return True
         return self.wait_task(target, timeout)
+
+    def abort_task(self, timeout: float) -> bool:
+        """Stop the current task whatever `stop_task` does (a driver may
+        override that, or its instrument ignore it): the sampling loop is
+        sugo's and ends at its next wait. True if the task ended within
+        ``timeout``; if not, the worker is stuck inside the driver, and the
+        component is marked hung (see `task_grace`)."""
+        target = self._request_stop()
+        if target is None:
+            return True
+        self.log.warning("forcing task %d to stop", target)
+        if self.wait_task(target, timeout):
+            return True
+        with self._state:
+            if self._task is not None and self._seq == target and not self._is_done(target):
+                self._mark_hung(
+                    target,
+                    f"task still running {timeout:g} s after a forced stop:"
+                    " the driver or the instrument hangs",
+                )
+        return False
 
     def _request_stop(self) -> int | None:
         """Aim a stop at the current task; returns its seq, None if there is none."""
@@ -379,6 +469,7 @@ class DeviceManager(ABC):
     def status(self, **kwargs: Any) -> dict[str, Any]:
         """Runtime state of this component; never calls into the instrument."""
         with self._state:
+            self._watchdog()
             task = self._task
             return {
                 "running": self.running,
@@ -389,6 +480,7 @@ class DeviceManager(ABC):
                 "error": self._error,
                 "queued": self._submitted - self._started,
                 "finished": self._finished,
+                "hung": bool(self._hung),
             }
 
     def reset(self, **kwargs: Any) -> None:
@@ -396,8 +488,8 @@ class DeviceManager(ABC):
         clear the cache and restore attr defaults."""
         self.log.info("resetting")
         self._drain()
-        if not self.stop_task(timeout=self.stop_timeout):
-            self.log.warning("task still running %.1f s after reset", self.stop_timeout)
+        if not self.stop_task(timeout=self.stop_timeout) and not self.abort_task(self.stop_timeout):
+            self.log.warning("task still running after reset")
         with self.datalock:
             self.data = {}
         with self._state:
@@ -417,7 +509,9 @@ class DeviceManager(ABC):
         self._drain()
         self._request_stop()  # not stop_task(): a driver may override that to refuse
         self.task_list.put(None)
-        self.thread.join(self.stop_timeout if timeout is None else timeout)
+        if timeout is None:
+            timeout = 0.1 if self._hung else self.stop_timeout  # a hung call is not waited for
+        self.thread.join(timeout)
         if self.thread.is_alive():
             self.log.warning("worker thread did not end on teardown")
             return False
@@ -433,7 +527,9 @@ class DeviceManager(ABC):
                 self.task_list.task_done()
                 if task is not None:
                     self._started += 1
-            self.running = self._task is not None
+                    self._graces.pop(self._started, None)
+            # A hung task no longer counts as running (see _mark_hung).
+            self.running = self._task is not None and self._hung != self._seq
             self._state.notify_all()
 
     def variable_units(self) -> dict[str, str]:

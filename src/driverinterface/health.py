@@ -24,6 +24,7 @@ class StatusCode(IntEnum):
     DEVICE_PROBLEM = 300
     NOT_ANSWERING = 310
     DEVICE_ERROR = 320
+    TASK_HUNG = 330
     DRIVER_PROBLEM = 400
     REGISTER_FAILED = 410
     HOST_RESTARTING = 420
@@ -39,6 +40,7 @@ LABELS: dict[int, str] = {
     300: "device problem",
     310: "not answering",
     320: "device error",
+    330: "task hung",
     400: "driver problem",
     410: "failed to register",
     420: "host restarting",

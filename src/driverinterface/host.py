@@ -88,6 +88,7 @@ class DriverHost:
         self._buffers: dict[Key, ChunkBuffer] = {}
         self._recent: OrderedDict[str, Any] = OrderedDict()
         self._plain_kinds: dict[tuple[type, type], bool] = {}  # see _plain_data_path
+        self._busy: dict[Key, tuple[str, float]] = {}  # verb each worker runs, since when
         self._lock = threading.Lock()
 
     def _registry(self) -> dict[type[Request], Any]:
@@ -140,9 +141,21 @@ class DriverHost:
             return DEFERRED
         if isinstance(req, host_api.TaskData) and self._task_data_inline(call, req):
             return DEFERRED
-        worker = self._worker((req.address, req.channel))
-        worker.submit(self._answer, call, req, lambda: self._run_component_verb(req))
+        key = (req.address, req.channel)
+        worker = self._worker(key)
+        worker.submit(
+            self._busy_with, key, call.cmd, self._answer, call, req,
+            lambda: self._run_component_verb(req),
+        )  # fmt: skip
         return DEFERRED
+
+    def _busy_with(self, key: Key, verb: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` on the component's worker, noting what keeps it busy."""
+        self._busy[key] = (verb, time.monotonic())
+        try:
+            return fn(*args)
+        finally:
+            self._busy.pop(key, None)
 
     def _worker(self, key: Key) -> ThreadPoolExecutor:
         """The component's own thread: its verbs run in order, apart from the others'."""
@@ -158,7 +171,8 @@ class DriverHost:
         times out itself); one reply for all, within the timeout."""
         pings = [
             (address, channel, self._worker((address, channel)).submit(
-                self._invoke, "dev_ping", {"address": address, "channel": channel}
+                self._busy_with, (address, channel), "dev_ping",
+                self._invoke, "dev_ping", {"address": address, "channel": channel},
             ))
             for address, channel in req.components
         ]  # fmt: skip
@@ -168,7 +182,12 @@ class DriverHost:
             out: list[host_api.ComponentHealth] = []
             for address, channel, f in pings:
                 one = host_api.ComponentHealth(address, channel)
-                if not f.done():
+                if f.cancel():  # still queued behind another verb: not pinged at all
+                    _, since = self._busy.get((address, channel), ("", time.monotonic()))
+                    # Busy for a while (a slow reset) is not silent; for too long, it is.
+                    one.busy = time.monotonic() - since < req.busy_limit
+                    one.timed_out = not one.busy
+                elif not f.done():
                     one.timed_out = True
                 elif f.exception() is not None:
                     one.error = str(f.exception())
@@ -262,7 +281,11 @@ class DriverHost:
             case host_api.TaskStop():
                 # The stop hands back the points not yet fetched: keep them in the
                 # buffer, so the next task_data delivers them with a sequence number.
-                reply = self.interface.task_stop_columns(**comp)
+                reply = (
+                    self.interface.task_stop_columns(**comp, force=True)
+                    if req.force
+                    else self.interface.task_stop_columns(**comp)
+                )
                 if not reply.success:
                     raise DriverError(reply.msg)
                 self._buffer(req).take(0, reply.data["columns"], reply.data.get("units", {}))
@@ -278,7 +301,10 @@ class DriverHost:
                 return self._invoke("dev_get_attr", {**comp, "attr": req.attr})
             case host_api.TaskStart() | host_api.TaskValidate():
                 verb = str(type(req).__struct_config__.tag)
-                result = self._invoke(verb, {**comp, "task": req.task})
+                args: dict[str, Any] = {**comp, "task": req.task}
+                if isinstance(req, host_api.TaskStart) and req.grace is not None:
+                    args["grace"] = req.grace
+                result = self._invoke(verb, args)
                 if isinstance(req, host_api.TaskStart):
                     log.info("%s: task started: %s", name, req.task.get("technique_name"))
                 return result

@@ -248,13 +248,16 @@ class ModelInterface:
 
         return self._call("task_validate", address, channel, action)
 
-    def task_start(self, task: Task | dict[str, Any], address: str, channel: str) -> Reply:
-        """Validate `task` and queue it. Data: the task and its sequence number."""
+    def task_start(
+        self, task: Task | dict[str, Any], address: str, channel: str, *, grace: float | None = None
+    ) -> Reply:
+        """Validate `task` and queue it. Data: the task and its sequence number.
+        ``grace``: the task watchdog's, if not the DeviceManager's `task_grace`."""
 
         def action(dm: BaseDeviceManager) -> Reply:
             parsed = _parse_task(task)
             dm.validate_task(parsed)
-            seq = dm.submit(parsed)
+            seq = dm.submit(parsed) if grace is None else dm.submit(parsed, grace=grace)
             return Reply(
                 True,
                 f"task {parsed.technique_name!r} queued on component {dm.name}",
@@ -278,11 +281,16 @@ class ModelInterface:
         reply = self.task_stop_columns(address, channel)
         return self._columns_to_dataset(reply)
 
-    def task_stop_columns(self, address: str, channel: str) -> Reply:
-        """`task_stop` with the data as plain columns (see `task_data_columns`)."""
+    def task_stop_columns(self, address: str, channel: str, *, force: bool = False) -> Reply:
+        """`task_stop` with the data as plain columns (see `task_data_columns`).
+        ``force``: stop the sampling loop even if the driver's `stop_task`
+        does not (`DeviceManager.abort_task`)."""
 
         def action(dm: BaseDeviceManager) -> Reply:
-            ended = dm.stop_task(timeout=dm.stop_timeout)
+            if force:
+                ended = dm.abort_task(dm.stop_timeout)
+            else:
+                ended = dm.stop_task(timeout=dm.stop_timeout)
             data = self._columns(dm)
             state = "stopped" if ended else "asked to stop (still running)"
             return Reply(True, f"task on component {dm.name} {state}", data)

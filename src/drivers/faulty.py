@@ -17,7 +17,12 @@ component with `dev_set_attr` / a task parameter; `reset` restores the setting.
 - ``hang_verb`` (str, "" = none) with ``hang_seconds`` (float, s, default
   10 s): that verb (e.g. "task_status", "dev_get_attr", "task_data") blocks
   for `hang_seconds` before answering, on this component only.
-- ``reset_delay`` (float, s, default 0): every reset takes that long.
+- ``hang_after`` (int, -1 = off) with ``hang_seconds``: after N points of a
+  task, `do_task` blocks for `hang_seconds` (a hung instrument call; the
+  task watchdog's case).
+- ``reset_delay`` (float, s, default 0): every reset takes that long (the
+  value in force when the reset starts: a task parameter slows the reset at
+  the end of its job).
 - ``ignore_stop`` (bool): `stop_task` is ignored; the task runs until its
   `max_duration` ends (a teardown still stops it).
 - ``unplugged`` (bool): `ping` fails as if the device were unplugged, so the
@@ -54,6 +59,7 @@ VERBS = (
 DEFAULTS: dict[str, Any] = {
     "fail_after": -1,
     "kill_after": -1,
+    "hang_after": -1,
     "hang_verb": "",
     "hang_seconds": 10.0,
     "reset_delay": 0.0,
@@ -80,6 +86,7 @@ class FaultyManager(BaseManager):
         self._attrs = {
             "fail_after": Attr(type=int, rw=True, minimum=-1, default=defaults["fail_after"]),
             "kill_after": Attr(type=int, rw=True, minimum=-1, default=defaults["kill_after"]),
+            "hang_after": Attr(type=int, rw=True, minimum=-1, default=defaults["hang_after"]),
             "hang_verb": Attr(type=str, rw=True, options=VERBS, default=defaults["hang_verb"]),
             "hang_seconds": Attr(
                 type=float, rw=True, units="s", minimum=0, default=defaults["hang_seconds"]
@@ -118,6 +125,10 @@ class FaultyManager(BaseManager):
             os.kill(os.getpid(), signal.SIGKILL)
         if 0 <= self.values["fail_after"] <= done:
             raise RuntimeError(f"simulated failure after {done} points (fail_after)")
+        if 0 <= self.values["hang_after"] <= done:
+            seconds = self.values["hang_seconds"]
+            self.log.warning("hang_after=%d: do_task blocks for %g s", done, seconds)
+            time.sleep(seconds)
         return {"value": float(math.floor(t_now - t_start))}
 
     def variable_units(self) -> dict[str, str]:

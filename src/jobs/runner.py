@@ -32,20 +32,24 @@ from sugo.jobs.records import StagingWriter
 from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
 from sugo.protocol.client import Client, request_id
-from sugo.protocol.wire import convert
+from sugo.protocol.wire import Reply, Request, convert
 
 log = logging.getLogger("sugo.job")
 
 HOST_TIMEOUT = 1.0  # per request to a driver host; one retry with the same id
 HOST_RETRIES = 1
+# Verbs that may queue behind a slow one on the component's worker (a reset, a
+# stop) wait while the host answers pings, up to the driver's verb_timeout; the
+# request is repeated (same id: done once) after 1, 2, 4, 5, 5... s.
+PATIENT_SLICE_MAX = 5.0
+PING_TIMEOUT = 0.5
 DAEMON_TIMEOUT = 2.0
 DONE_DEADLINE = 30.0  # how long to keep telling the daemon the job ended
 DONE_RETRY = 0.5  # pause between attempts (the daemon may refuse while its database is locked)
 FINAL_FILE = "final.json"
 PENDING_FILE = "finalize.pending"  # the daemon's note that this job's results are still owed
 END_SLACK = 0.003  # poll this long after a task's expected end
-OVERDUE_POLL = 0.02
-RESET_TIMEOUT = 5.0  # poll period once a task runs past its expected end
+OVERDUE_POLL = 0.02  # poll period once a task runs past its expected end (growing)
 # Results are written by the daemon's writer. While the daemon answers pings the
 # runner keeps waiting (a repeated request joins the write in progress, which
 # may be queued behind others); a daemon that is gone is not waited for.
@@ -135,6 +139,12 @@ class RoleRunner:
             raise RequestFailed(f"{self.comp.name}: {reply.error}")
         return reply.data, frames
 
+    def _call_patiently(self, client: Client, req: Any) -> Any:
+        reply, _ = patient_request(client, req, self.spec.host, self.spec.verb_timeout)
+        if not reply.ok:
+            raise RequestFailed(f"{self.comp.name}: {reply.error}")
+        return reply.data
+
     def run(self) -> None:
         try:
             with Client(self.spec.host, timeout=HOST_TIMEOUT) as client:
@@ -178,9 +188,14 @@ class RoleRunner:
             self.job.reporter.event("task_cancelled", role=role, task_index=ts.index)
             return
         stop_with = task.get("stop_with_task_name")
-        self._call(
+        self._call_patiently(
             client,
-            host_api.TaskStart(address=self.comp.address, channel=self.comp.channel, task=task),
+            host_api.TaskStart(
+                address=self.comp.address,
+                channel=self.comp.channel,
+                task=task,
+                grace=self.spec.task_grace,
+            ),
         )
         log.info(
             "job %d: %s: task %d (%s) started on %s",
@@ -195,23 +210,45 @@ class RoleRunner:
         # Poll at the pollrate, and also right when the task should end, so the
         # job learns of its end at once whatever the pollrate.
         expected_end = time.monotonic() + float(task["max_duration"])
-        start_points, stopped, seen = self.points, False, -1
+        start_points, seen = self.points, -1
+        stop = Escalation(self.spec.stop_timeout)
         cancelled = False
         while True:
             stop_now = self.shared.stopping or (stop_with in self.shared.started)
-            if stop_now and not stopped:
+            if stop_now and stop.step is None:
                 cancelled = self.shared.stopping
-                self._call(
-                    client, host_api.TaskStop(address=self.comp.address, channel=self.comp.channel)
-                )
-                stopped = True
+                self._stop(client, force=False)
+                stop.begin()
             running, error = self._poll(client, ts.index)
             if not running:
                 break
+            if stop.due():
+                if stop.step == "stop":
+                    log.warning(
+                        "job %d: %s: task %d still running %g s after it was asked to stop:"
+                        " forcing it", self.job.jobid, role, ts.index, stop.after,
+                    )  # fmt: skip
+                    self._stop(client, force=True)
+                    stop.begin("force")
+                else:
+                    error = (
+                        f"{self.comp.name}: task still running {stop.after:g} s after a forced"
+                        " stop; left to the component's watchdog"
+                    )
+                    log.error("job %d: %s: %s", self.job.jobid, role, error)
+                    break
             until_end = expected_end - time.monotonic()
-            wait = min(pollrate, until_end + END_SLACK if until_end > 0 else OVERDUE_POLL)
-            seen = self.shared.wait(wait, seen)
+            if until_end > 0:
+                wait = min(pollrate, until_end + END_SLACK)
+            else:  # overdue: poll soon, then less and less often
+                wait = min(pollrate, max(OVERDUE_POLL, -until_end / 10))
+            seen = self.shared.wait(stop.bound(wait), seen)
         points = self.points - start_points
+        if error and cancelled:
+            # Asked to stop, and stopped (perhaps forcibly): the job is cancelled,
+            # the problem is the component's (its status shows it).
+            log.warning("job %d: %s: cancelled task %d: %s", self.job.jobid, role, ts.index, error)
+            error = None
         if error:
             self.job.reporter.event(
                 "task_ended", role=role, task_index=ts.index, points=points, error=error
@@ -220,6 +257,12 @@ class RoleRunner:
         kind = "task_cancelled" if cancelled else "task_ended"
         self.job.reporter.event(kind, role=role, task_index=ts.index, points=points)
         log.info("job %d: %s: task %d done, %d points", self.job.jobid, role, ts.index, points)
+
+    def _stop(self, client: Client, force: bool) -> None:
+        comp = self.comp
+        self._call_patiently(
+            client, host_api.TaskStop(address=comp.address, channel=comp.channel, force=force)
+        )
 
     def _poll(self, client: Client, task_index: int) -> tuple[bool, str | None]:
         """Fetch new chunks, stage them, and acknowledge what is staged."""
@@ -304,9 +347,12 @@ class JobRunner:
 
         def reset(r: api.RoleSpec) -> None:
             comp = r.component
+            req = host_api.DevReset(address=comp.address, channel=comp.channel)
             try:
-                with Client(r.host, timeout=RESET_TIMEOUT) as client:
-                    client.call(host_api.DevReset(address=comp.address, channel=comp.channel))
+                with Client(r.host, timeout=HOST_TIMEOUT) as client:
+                    reply, _ = patient_request(client, req, r.host, r.verb_timeout)
+                if not reply.ok:
+                    raise RequestFailed(reply.error or "reset failed")
             except SugoError as e:
                 log.warning("job %d: reset of %s at %s failed: %s", self.jobid, comp.name, when, e)
 
@@ -318,7 +364,7 @@ class JobRunner:
         for t in threads:
             t.start()
         for t in threads:
-            t.join(RESET_TIMEOUT * 2)
+            t.join()  # each is bounded by its driver's verb_timeout
 
     def _snapshots(self) -> None:
         interval = self.spec.snapshot_interval
@@ -392,6 +438,73 @@ class JobRunner:
                     log.warning("job %d: daemon not told yet: %s", self.jobid, e)
                     time.sleep(DONE_RETRY)
         log.error("job %d: daemon unreachable; it will read %s", self.jobid, FINAL_FILE)
+
+
+@dataclass
+class Escalation:
+    """A stop that does not end the task within ``after`` seconds is forced;
+    one that still does not is given up (the component's watchdog takes over)."""
+
+    after: float
+    step: str | None = None  # None, "stop" or "force"
+    since: float = 0.0
+
+    def begin(self, step: str = "stop") -> None:
+        self.step, self.since = step, time.monotonic()
+
+    def due(self) -> bool:
+        return self.step is not None and time.monotonic() - self.since >= self.after
+
+    def bound(self, wait: float) -> float:
+        """``wait``, cut short so the next step is not late."""
+        if self.step is None:
+            return wait
+        return max(0.0, min(wait, self.since + self.after - time.monotonic()))
+
+
+def patient_request(
+    client: Client, req: Request, host: str, bound: float
+) -> tuple[Reply, list[bytes]]:
+    """Send a component verb that may wait behind a slow one on the component's
+    worker (a 20 s reset before a task_start): wait for its reply while the host
+    answers pings, up to ``bound`` s. The request is repeated with the same id,
+    which the host answers once. RequestTimeout if the host stops answering or
+    the bound passes."""
+    import msgspec
+
+    if not req.id:
+        req = msgspec.structs.replace(req, id=request_id())
+    cmd = type(req).__struct_config__.tag
+    t0 = time.monotonic()
+    wait = HOST_TIMEOUT
+    while True:
+        left = t0 + bound - time.monotonic()
+        try:
+            reply, frames = client.request(req, timeout=max(0.05, min(wait, left)))
+            return reply, list(frames)
+        except RequestTimeout:
+            waited = time.monotonic() - t0
+            if waited >= bound:
+                raise RequestTimeout(
+                    f"{host}: {cmd!r} not answered within {bound:g} s: the component is still"
+                    " busy (a slower instrument needs a larger verb_timeout in [drivers.<name>])"
+                ) from None
+            if not _host_answers(host):
+                raise RequestTimeout(
+                    f"{host}: no reply to {cmd!r} after {waited:.1f} s, and the host does not"
+                    " answer pings"
+                ) from None
+            log.info("%s: %r waits for the component (%.1f s so far)", host, cmd, waited)
+            wait = min(wait * 2, PATIENT_SLICE_MAX)
+
+
+def _host_answers(host: str) -> bool:
+    try:
+        with Client(host, timeout=PING_TIMEOUT) as client:
+            client.call(host_api.HostPing(), retries=1)
+        return True
+    except SugoError:
+        return False
 
 
 def write_job_file(spec: api.JobSpec, path: Path, status: str, error: str | None) -> Path:

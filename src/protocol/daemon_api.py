@@ -319,6 +319,10 @@ class RoleSpec(msgspec.Struct):
     component: ComponentInfo
     host: str  # the driver host's endpoint
     tasks: list[TaskSpec]
+    # From [drivers.<name>] of settings.toml (see sugo.config.settings.DriverTable).
+    verb_timeout: float = 60.0  # a verb waits this long for a busy component's worker
+    stop_timeout: float = 10.0  # a cancel escalates after this long
+    task_grace: float | None = None  # watchdog grace past max_duration (None: the driver's)
 
 
 class JobSpec(msgspec.Struct):

@@ -72,6 +72,9 @@ class Attrs(ComponentRequest, tag="attrs"):
 
 class TaskStart(ComponentRequest, tag="task_start"):
     task: dict[str, Any]
+    # Seconds the task may run past its max_duration before the host's watchdog
+    # ends it (None: the driver's own `DeviceManager.task_grace`).
+    grace: float | None = None
 
 
 class TaskValidate(ComponentRequest, tag="task_validate"):
@@ -83,7 +86,9 @@ class TaskStatus(ComponentRequest, tag="task_status"):
 
 
 class TaskStop(ComponentRequest, tag="task_stop"):
-    pass
+    # force: stop the sampling loop whatever the driver's stop_task does (a
+    # cancel's escalation); a task that still does not end marks the component hung.
+    force: bool = False
 
 
 class TaskData(ComponentRequest, tag="task_data"):
@@ -100,6 +105,9 @@ class HostHealth(Request, tag="health"):
 
     components: list[tuple[str, str]]
     timeout: float = 2.0
+    # A component whose worker has been in another verb for less than this is
+    # reported busy, not silent (the driver's verb_timeout).
+    busy_limit: float = 60.0
 
 
 class ComponentHealth(msgspec.Struct):
@@ -108,6 +116,9 @@ class ComponentHealth(msgspec.Struct):
     health: dict[str, Any] | None = None  # the health record, when it answered
     error: str | None = None  # the driver's error, when it failed
     timed_out: bool = False  # no answer within the timeout
+    # The ping never started: the component's worker was busy with another verb
+    # (a slow reset) the whole time. Busy is not "not answering".
+    busy: bool = False
 
 
 HOST_REQUESTS: list[type[Request]] = [

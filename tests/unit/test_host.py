@@ -165,6 +165,12 @@ def test_task_data_is_answered_on_the_loop_unless_a_driver_holds_the_data(
         c.call(host_api.TaskData(address="a", channel="2"))
         c.call(host_api.HostPing())
         assert time.monotonic() - t0 < 1.0 and not done
+        # The held request must have reached the worker before the release
+        # (else it is answered on the loop, the lock being free again).
+        deadline = time.monotonic() + 3
+        while host._busy.get(("a", "1"), ("",))[0] != "task_data":
+            assert time.monotonic() < deadline, "the held task_data never reached the worker"
+            time.sleep(0.005)
         release.set()
         waiter.join(3)
         assert done, "task_data of the held component never answered"
@@ -191,3 +197,35 @@ def test_health_of_all_components_in_one_request(faulty_host: DriverHost) -> Non
         assert by_channel[ch].health is not None and by_channel[ch].health["code"] < 200
     assert by_channel["6"].timed_out and by_channel["6"].health is None
     assert by_channel["x"].error is not None and "x" in by_channel["x"].error
+
+
+def test_health_tells_a_component_busy_in_a_slow_verb_from_a_silent_one(
+    faulty_host: DriverHost,
+) -> None:
+    with client(faulty_host) as c:
+        register(c, "8")
+        c.call(host_api.DevSetAttr(address="a", channel="8", attr="reset_delay", val=2.0))
+
+    def reset() -> None:
+        with client(faulty_host, 5.0) as c:
+            c.call(host_api.DevReset(address="a", channel="8"))
+
+    resetting = threading.Thread(target=reset, daemon=True)
+    resetting.start()
+    deadline = time.monotonic() + 5  # the reset must hold the worker before the pings come
+    while faulty_host._busy.get(("a", "8"), ("",))[0] != "dev_reset":
+        assert time.monotonic() < deadline, "the reset never started"
+        time.sleep(0.01)
+    with client(faulty_host) as c:
+        busy = c.call(
+            host_api.HostHealth(components=[("a", "8")], timeout=0.3),
+            list[host_api.ComponentHealth],
+        )[0]
+        # Busy for longer than the driver's verb_timeout: that is silent.
+        silent = c.call(
+            host_api.HostHealth(components=[("a", "8")], timeout=0.3, busy_limit=0.1),
+            list[host_api.ComponentHealth],
+        )[0]
+    resetting.join(5)
+    assert busy.busy and not busy.timed_out and busy.health is None
+    assert silent.timed_out and not silent.busy

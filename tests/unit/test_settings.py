@@ -102,9 +102,40 @@ def test_optional_keys_and_driver_tables(tmp_path: Path) -> None:
     assert settings.jobs.retention_days == 30
     assert settings.daemon.bind == "::1"
     assert settings.daemon.max_message_bytes == 4096
-    assert settings.drivers == {"counter": {"speed": 2.5}, "psutil": {}}
+    assert sorted(settings.drivers) == ["counter", "psutil"]
     assert settings.driver_settings("counter") == {"speed": 2.5}
+    assert settings.driver_settings("psutil") == {}
     assert settings.driver_settings("faulty") == {}
+
+
+def test_driver_timeouts_are_sugos_keys_not_the_drivers(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    base = 'datadir = "d"\nlogdir = "l"\n[jobs]\nstorage = "s"\ndbpath = "db"\n'
+    base += '[devices]\nconfig = "devices.toml"\n'
+    path.write_text(
+        base + "[drivers.faulty]\nverb_timeout = 120\nstop_timeout = 2.5\ntask_grace = 0\n"
+        "reset_delay = 3.0\n"
+    )
+    settings = load_settings(path)
+    waits = settings.driver_timeouts("faulty")
+    assert (waits.verb_timeout, waits.stop_timeout, waits.task_grace) == (120.0, 2.5, 0.0)
+    # The driver gets its own keys only (one that declares its settings
+    # would refuse sugo's as unknown).
+    assert settings.driver_settings("faulty") == {"reset_delay": 3.0}
+    defaults = settings.driver_timeouts("counter")
+    assert (defaults.verb_timeout, defaults.stop_timeout, defaults.task_grace) == (60, 10, None)
+    for bad, problem in [
+        ("verb_timeout = 0", "drivers.faulty.verb_timeout: Input should be greater than 0"),
+        ("stop_timeout = -1", "drivers.faulty.stop_timeout: Input should be greater than 0"),
+        ("task_grace = nan", "drivers.faulty.task_grace: Input should be a finite number"),
+        ('verb_timeout = "soon"', "drivers.faulty.verb_timeout: Input should be a valid number"),
+        ("verb_timeout = 1e9", "drivers.faulty.verb_timeout: Input should be less than or equal"),
+    ]:
+        path.write_text(base + f"[drivers.faulty]\n{bad}\n")
+        with pytest.raises(ConfigError) as err:
+            load_settings(path)
+        assert problem in str(err.value), str(err.value)
+        assert "\n" not in str(err.value)
 
 
 def test_settings_load_from_yaml_and_json(tmp_path: Path) -> None:
