@@ -81,6 +81,10 @@ def plan(summary: RoleSummary | None, block_rows: int) -> Layout:
         for dim, size in zip(dims, var.shape, strict=True):
             out.dims[dim] = max(out.dims.get(dim, 0), size)
         out.columns.append(_column(source, name, var, summary.points, dims))
+    for dim, values in summary.coords.items():
+        name = h5_name(dim)
+        if name in out.dims:  # arrays shorter than their coordinate are padded to it
+            out.dims[name] = max(out.dims[name], len(values))
     for col in out.columns:
         shape = tuple(out.dims[d] for d in col.dims)
         if shape != col.shape:  # a shared dimension is longer elsewhere: pad

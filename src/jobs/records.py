@@ -241,11 +241,15 @@ class StagingWriter:
         seq: int,
         columns: Mapping[str, Any],
         units: Mapping[str, str],
+        dims: Mapping[str, Sequence[str]] | None = None,
+        coords: Mapping[str, Any] | None = None,
+        coord_units: Mapping[str, str] | None = None,
     ) -> None:
-        """Stage one chunk given as columns (arrays or lists)."""
+        """Stage one chunk given as columns (arrays or lists); see `encode_record`."""
         from sugo.jobs.staging import encode_record  # numpy: only for this way in
 
-        self.append_record(role, encode_record(role, task_index, seq, columns, units))
+        data = encode_record(role, task_index, seq, columns, units, dims, coords, coord_units)
+        self.append_record(role, data)
 
     def append_wire(
         self, role: str, task_index: int, header: ChunkHeader, frames: Sequence[bytes]

@@ -125,6 +125,13 @@ def write_results(
 
 def peak_rss_mib() -> float | None:
     """This process's peak resident memory in MiB, where the OS says it."""
+    try:  # Linux: this process's own peak (ru_maxrss keeps a parent's across exec)
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     try:
         import resource
     except ImportError:  # Windows
