@@ -64,7 +64,11 @@ def payload(sample: str, duration: float, output: Path) -> str:
             }
         ],
         # INFO: the writer's line with its peak memory goes to the job log
-        "settings": {"unlock_when_done": False, "verbosity": "INFO", "output": {"path": str(output)}},
+        "settings": {
+            "unlock_when_done": False,
+            "verbosity": "INFO",
+            "output": {"path": str(output)},
+        },
     }
     return json.dumps(doc, indent=1)
 
@@ -129,15 +133,18 @@ def _complete(path: str | None, expected: int) -> bool:
 def run(ctx: Ctx) -> list[Figure]:
     duration = 10.0 if ctx.quick else 60.0
     title = f"{CHANNELS} x {LENGTH}-value spectra at 10 Hz for {duration:g} s"
+    files = f"{title}: complete results files"
     figs = {
-        "files": Figure("arrays_files", f"{title}: complete results files", "files", CHANNELS, "=="),
+        "files": Figure("arrays_files", files, "files", CHANNELS, "=="),
         "writer": Figure("arrays_writer_peak", f"{title}: results writer peak RSS", "MiB", 150.0),
         "runner": Figure("arrays_runner_peak", f"{title}: job runner peak RSS", "MiB", 80.0),
         "runner_growth": Figure(
             "arrays_runner_growth", f"{title}: job runner RSS growth", "MiB", 5.0
         ),
         "host": Figure("arrays_host_peak", f"{title}: driver host peak RSS", "MiB", None),
-        "host_growth": Figure("arrays_host_growth", f"{title}: driver host RSS growth", "MiB", 10.0),
+        "host_growth": Figure(
+            "arrays_host_growth", f"{title}: driver host RSS growth", "MiB", 10.0
+        ),
     }  # fmt: skip
     for f in figs.values():
         f.tomato_skip = "sugo only"
