@@ -1,9 +1,14 @@
 """The results NetCDF4 file, streamed from the staging store and written atomically.
 
-Two passes over the staging files, memory bounded by one block of
-``BLOCK_ROWS`` points: ``summarise`` fixes each role's length, variables and
-dtypes; then every role's group is filled block by block with ``h5netcdf``
-(xarray would hold everything in memory). The file is written to a temporary
+Two passes over the staging files, memory bounded by one staged record plus
+one block of points (``BLOCK_BYTES``, at least one point, at most
+``BLOCK_ROWS``): ``summarise`` fixes each role's length, variables, dtypes
+and array shapes; then every role's group is filled block by block with
+``h5netcdf`` (xarray would hold everything in memory). Points that came out
+of order (stragglers) need a third pass for their ``uts`` and O(points)
+memory for the order; their array variables are written straight to their
+sorted places. `sugo.jobs.layout` decides names, dtypes, dimensions and
+chunk shapes. The file is written to a temporary
 name in the target folder, fsynced, then renamed over the target.
 
 What readers see (``xarray.open_datatree(path, engine="h5netcdf")``):
@@ -23,12 +28,17 @@ What readers see (``xarray.open_datatree(path, engine="h5netcdf")``):
 - ``task`` (int32 along ``uts``): the index in the payload's method of the task
   that produced each point; attrs ``task_indices``, ``task_names`` and
   ``techniques`` are JSON lists, item i describing task ``task_indices[i]``;
-- one variable per measured quantity, with ``units`` where known. Gaps (points
+- one variable per measured quantity, with ``units`` where every task that
+  recorded it gave the same ones (else ``task_units``: JSON, task index ->
+  units). Gaps (points
   of a task that did not record the variable) hold NaN for floats; ints and
   bools with gaps become float64 with NaN; strings (variable-length UTF-8)
   hold ``""``. Bools without gaps are int8 with attr ``dtype = "bool"``, which
   xarray decodes back to bool. A measured quantity named ``task`` is stored as
-  ``task_measured``. Extra dimensions get dims ``<name>_dim1``...
+  ``task_measured``. Array variables get one more dimension per axis: the
+  driver's names (``spectrum(uts, wavelength)``, with a ``wavelength``
+  coordinate when it gives one), else ``<name>_dim_0``...; shorter arrays
+  are padded with NaN (attr ``sugo_padding``).
 
 Duplicate records (same task index and seq) are written once; records
 appended while this runs are not read (a snapshot holds the complete records
