@@ -233,6 +233,7 @@ class StagingWriter:
         self._files: dict[str, _RoleFile] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._coords: dict[str, dict[str, bytes]] = {}  # role -> dim -> last staged
 
     def append(
         self,
@@ -254,7 +255,13 @@ class StagingWriter:
     def append_wire(
         self, role: str, task_index: int, header: ChunkHeader, frames: Sequence[bytes]
     ) -> None:
-        """Stage one chunk as the driver host sent it."""
+        """Stage one chunk as the driver host sent it. A coordinate the same as
+        the last one staged for the role is left out (a host sends it with
+        every chunk: for a spectrum polled two points at a time, a third of
+        the bytes)."""
+        fresh: dict[str, bytes] = {}
+        if header.coords:
+            header, frames, fresh = self._fresh_coords(role, header, frames)
         data = encode_wire_chunk(role, task_index, header, frames)
         if data is None:
             from sugo.jobs.staging import encode_record
@@ -269,6 +276,28 @@ class StagingWriter:
                 role, task_index, header.seq, columns, units, dims, coords, coord_units
             )
         self.append_record(role, data)
+        if fresh:  # only once staged: else the next chunk must carry them again
+            with self._lock:
+                self._coords.setdefault(role, {}).update(fresh)
+
+    def _fresh_coords(
+        self, role: str, header: ChunkHeader, frames: Sequence[bytes]
+    ) -> tuple[ChunkHeader, Sequence[bytes], dict[str, bytes]]:
+        ncols = len(header.variables)
+        with self._lock:
+            last = dict(self._coords.get(role, {}))
+        keep, fresh = [], {}
+        for i, var in enumerate(header.coords):
+            body = bytes(frames[ncols + i]) if ncols + i < len(frames) else b""
+            key = f"{var.dtype}|{var.units}|"
+            if last.get(var.name) != key.encode() + body:
+                keep.append(i)
+                fresh[var.name] = key.encode() + body
+        if len(keep) == len(header.coords):
+            return header, frames, fresh
+        coords = [header.coords[i] for i in keep]
+        kept = [*frames[:ncols], *(frames[ncols + i] for i in keep)]
+        return msgspec.structs.replace(header, coords=coords), kept, fresh
 
     def append_record(self, role: str, data: bytes) -> None:
         """Put one framed record in ``role``'s file."""

@@ -126,6 +126,7 @@ class RoleSummary:
     end: int = 0
     coords: dict[str, np.ndarray] = field(default_factory=dict)  # first seen, by dimension
     coord_units: dict[str, str] = field(default_factory=dict)
+    coords_changed: set[str] = field(default_factory=set)  # differed in a later chunk
 
 
 def _normalise(name: str, col: Any) -> np.ndarray:
@@ -403,7 +404,17 @@ def _add_chunk(summary: RoleSummary, chunk: Chunk) -> None:
             var.dims = tuple(chunk.dims[name])
         var.points += rows
     for dim, values in chunk.coords.items():
-        if dim not in summary.coords:
+        known = summary.coords.get(dim)
+        if known is None:
             summary.coords[dim] = np.array(values)  # a copy: the chunk's buffer goes
             if chunk.coord_units.get(dim):
                 summary.coord_units[dim] = chunk.coord_units[dim]
+        elif dim not in summary.coords_changed and not np.array_equal(known, values):
+            summary.coords_changed.add(dim)
+            log.warning(
+                "%s: coordinate %r changes in seq %d (task %d); the first one is written",
+                summary.file,
+                dim,
+                chunk.seq,
+                task,
+            )

@@ -73,9 +73,10 @@ def test_dims_and_coords_survive_the_wire_and_the_staging_record(tmp_path: Path)
     with StagingWriter(tmp_path, fsync=False) as w:
         w.append_wire("spec", 0, header, frames)  # the runner's way: frames as they are
         assert encode_wire_chunk("spec", 0, header, frames) is not None
-        header.variables[0].dtype = "<i8"  # not a plain uts: the numpy way
-        frames[0] = np.array([T0, T0 + 2], dtype=np.int64).tobytes()
-        header.seq = 2
+    header.variables[0].dtype = "<i8"  # not a plain uts: the numpy way
+    frames[0] = np.array([T0, T0 + 2], dtype=np.int64).tobytes()
+    header.seq = 2
+    with StagingWriter(tmp_path, fsync=False) as w:  # a restarted runner stages them again
         w.append_wire("spec", 0, header, frames)
     chunks = list(read_chunks(tmp_path, "spec"))
     assert [c.dims for c in chunks] == [{"spectrum": ["wavelength"]}] * 2
@@ -219,3 +220,28 @@ def test_writer_memory_stays_bounded_for_a_500k_value_trace(tmp_path: Path) -> N
     assert ds.trace.encoding["chunksizes"] == (1, 62_500)
     np.testing.assert_array_equal(ds.trace[23].values, trace - 11)
     assert summarise(tmp_path)["scope"].variables["trace"].shape == (500_000,)
+
+
+def test_a_coordinate_is_staged_again_only_when_it_changes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    buf = ChunkBuffer()
+
+    def chunk(seq: int, start: float) -> tuple[object, list[bytes]]:
+        data = {
+            "columns": {"uts": [T0 + seq], "s": [np.ones(4)]},
+            "units": {"wavelength": "nm"},
+            "dims": {"s": ("wavelength",)},
+            "coords": {"wavelength": np.arange(4.0) + start},
+        }
+        return buf.take(seq - 1, data)[-1]
+
+    with StagingWriter(tmp_path, fsync=False) as w:
+        for seq, start in [(1, 500), (2, 500), (3, 500), (4, 600), (5, 600)]:
+            header, frames = chunk(seq, start)
+            w.append_wire("spec", 0, header, frames)  # type: ignore[arg-type]
+    staged = [sorted(c.coords) for c in read_chunks(tmp_path, "spec")]
+    assert staged == [["wavelength"], [], [], ["wavelength"], []]
+    ds = _open(_write(tmp_path), "spec")
+    assert ds.wavelength.values.tolist() == [500, 501, 502, 503]  # the first one
+    assert "coordinate 'wavelength' changes in seq 4" in caplog.text
