@@ -245,3 +245,20 @@ def test_a_coordinate_is_staged_again_only_when_it_changes(
     ds = _open(_write(tmp_path), "spec")
     assert ds.wavelength.values.tolist() == [500, 501, 502, 503]  # the first one
     assert "coordinate 'wavelength' changes in seq 4" in caplog.text
+
+
+def test_arrays_of_every_kind(tmp_path: Path) -> None:
+    with StagingWriter(tmp_path, fsync=False) as w:
+        cols = {
+            "uts": _pts(0, 2),
+            "labels": np.array([["a", "bb"], ["c", "d"]]),
+            "flags": np.array([[True, False], [False, True]]),
+            "counts": np.array([[1, 2, 3], [4, 5, 6]]),
+        }
+        w.append("r", 0, 0, cols, {})
+        w.append("r", 0, 1, {"uts": _pts(5, 1), "counts": np.array([[7, 8]])}, {})
+    ds = _open(_write(tmp_path), "r")
+    assert ds.labels.values.tolist() == [["a", "bb"], ["c", "d"], ["", ""]]
+    assert ds.flags.dtype == np.float64  # a gap: float with NaN
+    assert ds.counts.dtype == np.float64  # ragged: padded with NaN
+    np.testing.assert_array_equal(ds.counts.values[2], [7, 8, np.nan])
