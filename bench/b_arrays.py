@@ -177,6 +177,7 @@ def run(ctx: Ctx) -> list[Figure]:
         # read before stop(): it removes the folder
         complete = sum(_complete(j.get("respath"), expected) for j in jobs)
         peaks = [float(p) for j in jobs for p in PEAK.findall(_log(j))]
+        staged = [_staged_mib(j) for j in jobs]
     finally:
         system.stop()
     t0, t1 = marks.get("all_r"), marks.get("first_final")
@@ -198,6 +199,7 @@ def run(ctx: Ctx) -> list[Figure]:
         "writer_peaks_mib": peaks,
         "runner_peaks_mib": [round(s.peak(), 1) for s in runners],
         "runners_sampled": len(runners),
+        "staged_mib_per_job": round(max(staged, default=0.0), 2),
         "steady_window_s": None if t0 is None or t1 is None else round(t1 - t0, 1),
     }
     ctx.log(f"arrays: {json.dumps({k: f.sugo for k, f in figs.items()})}")
@@ -208,3 +210,8 @@ def _log(job: dict[str, object]) -> str:
     with contextlib.suppress(OSError, TypeError):
         return (Path(str(job["jobdir"])) / "job.log").read_text()
     return ""
+
+
+def _staged_mib(job: dict[str, object]) -> float:
+    folder = Path(str(job.get("jobdir"))) / "staging"
+    return sum(f.stat().st_size for f in folder.glob("*.rec")) / MB if folder.is_dir() else 0.0
