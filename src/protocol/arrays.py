@@ -9,6 +9,7 @@ padded with NaN to the longest (see `to_array`); a point without the quantity
 (NaN or None in its place) becomes a row of NaN.
 """
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,8 @@ from sugo.protocol.host_api import ChunkHeader, VarInfo
 
 if TYPE_CHECKING:
     import numpy as np
+
+log = logging.getLogger("sugo.protocol.arrays")
 
 _ALLOWED_KINDS = set("biufU")  # bool, int, uint, float, fixed-width unicode
 
@@ -43,39 +46,54 @@ def _is_array(value: object) -> bool:
 
 
 def _ragged(values: list[object], name: str) -> "np.ndarray":
-    """Arrays of differing shapes as one float array padded with NaN; a
-    scalar (the NaN of a point that lacked the variable) is a row of NaN."""
+    """Arrays of differing shapes as one array padded with NaN ("" for text).
+    A point without the variable (NaN or None) is a row of NaN; a point whose
+    value has another number of axes than the first array (a number among
+    spectra) cannot be kept in this variable: it is a row of NaN too, and the
+    host's log says so. Never raises: the points were taken from the device."""
     import numpy as np
 
     rows: list[np.ndarray | None] = []
     for v in values:
-        if _is_array(v):
-            try:
-                rows.append(np.asarray(v, dtype=float))
-            except (TypeError, ValueError):
-                raise ProtocolError(
-                    f"variable {name!r}: an array point holds values that are not numbers"
-                ) from None
-        elif v is None or (isinstance(v, float) and math.isnan(v)):
-            rows.append(None)
-        else:
-            raise ProtocolError(
-                f"variable {name!r}: some points are arrays and some the number {v!r}"
-            )
-    ndims = {r.ndim for r in rows if r is not None}
-    if len(ndims) > 1:
-        raise ProtocolError(
-            f"variable {name!r}: points hold arrays of {sorted(ndims)} dimensions; "
-            "one variable needs the same number of dimensions in every point"
-        )
-    shapes = [r.shape for r in rows if r is not None]
-    trailing = tuple(max(s[i] for s in shapes) for i in range(len(shapes[0])))
-    out = np.full((len(rows), *trailing), np.nan)
+        try:
+            rows.append(np.asarray(v) if _is_array(v) else None)
+        except ValueError:  # nested arrays of differing lengths
+            rows.append(np.empty(0, dtype=object))
+    ndim = next(r.ndim for r in rows if r is not None)
+    lost = 0
+    for i, (v, r) in enumerate(zip(values, rows, strict=True)):
+        bad = r is None and not _is_gap(v)
+        if r is not None and (r.ndim != ndim or r.dtype.kind not in _ALLOWED_KINDS):
+            bad, rows[i] = True, None
+        lost += bad
+    kept = [r for r in rows if r is not None]
+    text = any(r.dtype.kind == "U" for r in kept)
+    if text:
+        kept = [r.astype(str) for r in kept]
+        width = max(1, *(r.dtype.itemsize // 4 for r in kept))
+        dtype, fill = np.dtype(f"<U{width}"), ""
+    else:
+        dtype, fill = np.dtype(np.float64), np.nan
+    trailing = tuple(max(r.shape[i] for r in kept) for i in range(ndim)) if kept else ()
+    out = np.full((len(rows), *trailing), fill, dtype=dtype)
     for i, r in enumerate(rows):
         if r is not None:
             where: tuple[Any, ...] = (i, *(slice(0, n) for n in r.shape))
             out[where] = r
+    if lost:
+        log.warning(
+            "variable %r: %d of %d points left out of it: their value is not a %d-axis array "
+            "like the others'",
+            name,
+            lost,
+            len(rows),
+            ndim,
+        )
     return out
+
+
+def _is_gap(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def encode_chunk(

@@ -13,7 +13,6 @@ import pytest
 import xarray as xr
 
 from sugo.driverinterface.host import ChunkBuffer
-from sugo.errors import ProtocolError
 from sugo.jobs.records import encode_wire_chunk
 from sugo.jobs.staging import StagingWriter, read_chunks, summarise
 from sugo.jobs.writer import write_results
@@ -52,11 +51,17 @@ def test_ragged_points_and_gaps_are_padded_with_nan() -> None:
     np.testing.assert_array_equal(arr[2], [4, np.nan, np.nan])
 
 
-def test_points_that_mix_numbers_and_arrays_are_refused_by_name() -> None:
-    with pytest.raises(ProtocolError, match="'s': some points are arrays and some the number 5"):
-        arrays.to_array([[1.0, 2.0], 5], "s")
-    with pytest.raises(ProtocolError, match=r"'s': points hold arrays of \[1, 2\] dimensions"):
-        arrays.to_array([[1.0, 2.0], [[1.0], [2.0]]], "s")
+def test_a_number_among_arrays_is_left_out_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    arr = arrays.to_array([[1.0, 2.0], 5, [[1.0], [2.0]], [3.0]], "s")
+    assert arr.shape == (4, 2)
+    assert np.isnan(arr[1]).all() and np.isnan(arr[2]).all()
+    np.testing.assert_array_equal(arr[3], [3.0, np.nan])
+    assert "'s': 2 of 4 points left out of it" in caplog.text
+
+
+def test_ragged_text_arrays_are_padded_with_empty_strings() -> None:
+    arr = arrays.to_array([["a", "bbb"], ["c"]], "labels")
+    assert arr.tolist() == [["a", "bbb"], ["c", ""]]
 
 
 def test_dims_and_coords_survive_the_wire_and_the_staging_record(tmp_path: Path) -> None:
