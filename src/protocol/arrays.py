@@ -68,6 +68,7 @@ def _ragged(values: list[object], name: str) -> "np.ndarray":
         lost += bad
     kept = [r for r in rows if r is not None]
     text = any(r.dtype.kind == "U" for r in kept)
+    fill: object
     if text:
         kept = [r.astype(str) for r in kept]
         width = max(1, *(r.dtype.itemsize // 4 for r in kept))
