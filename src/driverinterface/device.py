@@ -6,7 +6,7 @@ import queue
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sugo.driverinterface.attr import Attr
@@ -538,3 +538,16 @@ class DeviceManager(ABC):
         Called while `task_data` is answered, on the host's serving thread:
         it must return at once, without talking to the instrument."""
         return {name: spec.units for name, spec in self.attrs().items() if spec.units}
+
+    def variable_dims(self) -> dict[str, Sequence[str]]:
+        """Names of the array dimensions of array variables, after the points'
+        one: ``{"spectrum": ("wavelength",)}``. Undeclared arrays get
+        ``<variable>_dim_0``...; a dimension shared by several variables is one
+        dimension of the results file. Same contract as `variable_units`."""
+        return {}
+
+    def variable_coords(self) -> dict[str, Any]:
+        """Coordinate values of declared dimensions, ``{"wavelength": 1-D
+        array}``, with units from `variable_units` under the dimension's
+        name. Same contract as `variable_units`."""
+        return {}

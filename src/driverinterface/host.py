@@ -56,17 +56,21 @@ class ChunkBuffer:
         self.lock = threading.Lock()
 
     def take(
-        self, ack: int, columns: dict[str, list[Any]], units: dict[str, str]
+        self, ack: int, data: dict[str, Any]
     ) -> list[tuple[host_api.ChunkHeader, list[bytes]]]:
-        """Drop what ``ack`` acknowledges, add ``columns`` as a new chunk;
-        return every chunk not acknowledged yet."""
+        """Drop what ``ack`` acknowledges, add ``data`` (a `task_data_columns`
+        reply's) as a new chunk; return every chunk not acknowledged yet."""
+        columns: dict[str, list[Any]] = data.get("columns") or {}
         new = None
         if columns and any(len(v) for v in columns.values()):
-            new = {k: arrays.to_array(v) for k, v in columns.items()}
+            new = {k: arrays.to_array(v, k) for k, v in columns.items()}
         with self.lock:
             self.pending = [c for c in self.pending if c[0].seq > ack]
             if new is not None:
-                self.pending.append(arrays.encode_chunk(self.next_seq, new, units))
+                chunk = arrays.encode_chunk(
+                    self.next_seq, new, data.get("units", {}), data.get("dims"), data.get("coords")
+                )
+                self.pending.append(chunk)
                 self.next_seq += 1
             return list(self.pending)
 
@@ -288,7 +292,7 @@ class DriverHost:
                 )
                 if not reply.success:
                     raise DriverError(reply.msg)
-                self._buffer(req).take(0, reply.data["columns"], reply.data.get("units", {}))
+                self._buffer(req).take(0, reply.data)
                 log.info("%s: task stopped", name)
                 return Result(data={"msg": reply.msg})
             case host_api.DevRegister():
@@ -332,7 +336,7 @@ class DriverHost:
         got = self.interface.task_data_columns(**comp)
         if not got.success:
             raise DriverError(got.msg)
-        pending = self._buffer(req).take(req.ack, got.data["columns"], got.data.get("units", {}))
+        pending = self._buffer(req).take(req.ack, got.data)
         headers = [h for h, _ in pending]
         frames = [f for _, fs in pending for f in fs]
         data = host_api.TaskDataReply(chunks=headers, running=running, error=error)

@@ -327,7 +327,15 @@ class ModelInterface:
             )
             if unit:
                 units[name] = unit
-        return {"columns": columns, "units": units}
+        out: dict[str, Any] = {"columns": columns, "units": units}
+        dims = dm.variable_dims()
+        if dims:  # array quantities with named dimensions (and maybe coordinates)
+            out["dims"] = dims
+            coords = dm.variable_coords()
+            if coords:
+                out["coords"] = coords
+                units.update((d, u) for d, u in declared.items() if d in coords and u)
+        return out
 
     @staticmethod
     def _columns_to_dataset(reply: Reply) -> Reply:

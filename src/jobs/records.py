@@ -89,11 +89,13 @@ def encode_wire_chunk(
     integer ``uts``, an unusual dtype); `sugo.jobs.staging.encode_record` does that."""
     variables = header.variables
     names = [v.name for v in variables]
-    if not role or len(frames) != len(variables) or len(set(names)) != len(names):
+    ncols = len(variables)
+    if not role or len(frames) != ncols + len(header.coords) or len(set(names)) != ncols:
         return None
     rows = header.points
     columns: list[list[Any]] = []
-    for var, body in zip(variables, frames, strict=True):
+    dims: dict[str, list[str]] = {}
+    for var, body in zip(variables, frames, strict=False):
         if not _WIRE_DTYPE.fullmatch(var.dtype) or not var.shape or var.shape[0] != rows:
             return None
         if var.name == "uts" and (var.dtype != "<f8" or len(var.shape) != 1):
@@ -101,9 +103,13 @@ def encode_wire_chunk(
         if len(body) != math.prod(var.shape) * _itemsize(var.dtype):
             return None
         columns.append([var.name, var.dtype, list(var.shape[1:])])
+        if var.dims is not None:
+            if len(var.dims) != len(var.shape) - 1:
+                return None
+            dims[var.name] = list(var.dims)
     if "uts" not in names:
         return None
-    record = {
+    record: dict[str, Any] = {
         "role": role,
         "task": int(task_index),
         "seq": int(header.seq),
@@ -111,6 +117,18 @@ def encode_wire_chunk(
         "columns": columns,
         "units": {v.name: v.units for v in variables if v.units},
     }
+    if dims:
+        record["dims"] = dims
+    if header.coords:
+        coords: list[list[Any]] = []
+        for var, body in zip(header.coords, frames[ncols:], strict=True):
+            if not _WIRE_DTYPE.fullmatch(var.dtype) or len(var.shape) != 1:
+                return None
+            if len(body) != var.shape[0] * _itemsize(var.dtype):
+                return None
+            coords.append([var.name, var.dtype, list(var.shape)])
+        record["coords"] = coords
+        record["coord_units"] = {v.name: v.units for v in header.coords if v.units}
     return frame(record, frames)
 
 
@@ -215,6 +233,7 @@ class StagingWriter:
         self._files: dict[str, _RoleFile] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._coords: dict[str, dict[str, bytes]] = {}  # role -> dim -> last staged
 
     def append(
         self,
@@ -223,24 +242,62 @@ class StagingWriter:
         seq: int,
         columns: Mapping[str, Any],
         units: Mapping[str, str],
+        dims: Mapping[str, Sequence[str]] | None = None,
+        coords: Mapping[str, Any] | None = None,
+        coord_units: Mapping[str, str] | None = None,
     ) -> None:
-        """Stage one chunk given as columns (arrays or lists)."""
+        """Stage one chunk given as columns (arrays or lists); see `encode_record`."""
         from sugo.jobs.staging import encode_record  # numpy: only for this way in
 
-        self.append_record(role, encode_record(role, task_index, seq, columns, units))
+        data = encode_record(role, task_index, seq, columns, units, dims, coords, coord_units)
+        self.append_record(role, data)
 
     def append_wire(
         self, role: str, task_index: int, header: ChunkHeader, frames: Sequence[bytes]
     ) -> None:
-        """Stage one chunk as the driver host sent it."""
+        """Stage one chunk as the driver host sent it. A coordinate the same as
+        the last one staged for the role is left out (a host sends it with
+        every chunk: for a spectrum polled two points at a time, a third of
+        the bytes)."""
+        fresh: dict[str, bytes] = {}
+        if header.coords:
+            header, frames, fresh = self._fresh_coords(role, header, frames)
         data = encode_wire_chunk(role, task_index, header, frames)
         if data is None:
-            from sugo.protocol.arrays import decode_chunk
+            from sugo.jobs.staging import encode_record
+            from sugo.protocol.arrays import decode_chunk, decode_coords
 
+            columns = decode_chunk(header, list(frames))
             units = {v.name: v.units for v in header.variables if v.units}
-            self.append(role, task_index, header.seq, decode_chunk(header, list(frames)), units)
-            return
+            dims = {v.name: v.dims for v in header.variables if v.dims is not None}
+            coords = decode_coords(header, list(frames))
+            coord_units = {v.name: v.units for v in header.coords if v.units}
+            data = encode_record(
+                role, task_index, header.seq, columns, units, dims, coords, coord_units
+            )
         self.append_record(role, data)
+        if fresh:  # only once staged: else the next chunk must carry them again
+            with self._lock:
+                self._coords.setdefault(role, {}).update(fresh)
+
+    def _fresh_coords(
+        self, role: str, header: ChunkHeader, frames: Sequence[bytes]
+    ) -> tuple[ChunkHeader, Sequence[bytes], dict[str, bytes]]:
+        ncols = len(header.variables)
+        with self._lock:
+            last = dict(self._coords.get(role, {}))
+        keep, fresh = [], {}
+        for i, var in enumerate(header.coords):
+            body = bytes(frames[ncols + i]) if ncols + i < len(frames) else b""
+            key = f"{var.dtype}|{var.units}|"
+            if last.get(var.name) != key.encode() + body:
+                keep.append(i)
+                fresh[var.name] = key.encode() + body
+        if len(keep) == len(header.coords):
+            return header, frames, fresh
+        coords = [header.coords[i] for i in keep]
+        kept = [*frames[:ncols], *(frames[ncols + i] for i in keep)]
+        return msgspec.structs.replace(header, coords=coords), kept, fresh
 
     def append_record(self, role: str, data: bytes) -> None:
         """Put one framed record in ``role``'s file."""

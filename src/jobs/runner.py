@@ -275,7 +275,7 @@ class RoleRunner:
         reply = convert(data, host_api.TaskDataReply)
         offset = 0
         for header in reply.chunks:
-            n = len(header.variables)
+            n = len(header.variables) + len(header.coords)  # coords: after the variables
             chunk_frames, offset = frames[offset : offset + n], offset + n
             if header.seq <= self.last_seq:
                 continue  # already staged: its acknowledgement was lost

@@ -11,8 +11,11 @@ most one torn record at the tail, which readers detect and ignore::
     magic    4 bytes   b"SGS1"
     hlen     u32 LE    length of the JSON header (padded so the body is 8-aligned)
     blen     u64 LE    length of the body
-    header   hlen      JSON: role, task, seq, rows, columns [[name, dtype, shape]], units
-    body     blen      the arrays' raw bytes in column order, each padded to 8 bytes
+    header   hlen      JSON: role, task, seq, rows, columns [[name, dtype, shape]], units;
+                       optional dims {name: [dim names]}, coords [[dim, dtype, [n]]]
+                       and coord_units {dim: units}
+    body     blen      the arrays' raw bytes in column order, then the coords',
+                       each padded to 8 bytes
     crc32    u32 LE    zlib.crc32 of everything before it
 
 Strings are stored as fixed-width unicode (``<U<n>``, UTF-32): simple and
@@ -24,7 +27,7 @@ from __future__ import annotations
 import logging
 import math
 from bisect import bisect_right
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +77,9 @@ class Chunk:
     seq: int
     columns: dict[str, np.ndarray]
     units: dict[str, str]
+    dims: dict[str, list[str]] = field(default_factory=dict)  # declared dimension names
+    coords: dict[str, np.ndarray] = field(default_factory=dict)  # by dimension name
+    coord_units: dict[str, str] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -86,9 +92,20 @@ class VarSummary:
     """One measured quantity of a role, over all its chunks."""
 
     dtype: np.dtype[Any]  # common dtype of every chunk's column
-    units: str | None  # first non-empty units seen
-    shape: tuple[int, ...]  # trailing shape (first seen); () for 1-D columns
+    shape: tuple[int, ...]  # trailing shape: the longest of each axis; () for 1-D columns
     points: int = 0  # points that carry this variable
+    # units by task index: each task's first chunk that has the variable says
+    # them ("" for none); units belong to a task and technique, not to a role
+    task_units: dict[int, str] = field(default_factory=dict)
+    ragged: bool = False  # some points' arrays are shorter than `shape`: padded
+    dims: tuple[str, ...] | None = None  # declared dimension names (first seen)
+    skipped: int = 0  # points left out: their arrays had another number of axes
+
+    @property
+    def units(self) -> str | None:
+        """The units every task gave, or None when they differ or none were given."""
+        found = set(self.task_units.values())
+        return found.pop() or None if len(found) == 1 else None
 
 
 @dataclass
@@ -107,6 +124,9 @@ class RoleSummary:
     tasks: dict[int, int] = field(default_factory=dict)  # task index -> points
     ordered: bool = True  # uts non-decreasing in arrival order
     end: int = 0
+    coords: dict[str, np.ndarray] = field(default_factory=dict)  # first seen, by dimension
+    coord_units: dict[str, str] = field(default_factory=dict)
+    coords_changed: set[str] = field(default_factory=set)  # differed in a later chunk
 
 
 def _normalise(name: str, col: Any) -> np.ndarray:
@@ -128,8 +148,14 @@ def encode_record(
     seq: int,
     columns: Mapping[str, Any],
     units: Mapping[str, str],
+    dims: Mapping[str, Sequence[str]] | None = None,
+    coords: Mapping[str, Any] | None = None,
+    coord_units: Mapping[str, str] | None = None,
 ) -> bytes:
-    """One framed record for ``columns`` (validated: ``uts`` present, equal lengths)."""
+    """One framed record for ``columns`` (validated: ``uts`` present, equal lengths).
+
+    ``dims``: declared names of array columns' dimensions; ``coords``: 1-D
+    values of such dimensions, with ``coord_units``."""
     if not role:
         raise StagingError("role must be a non-empty string")
     if "uts" not in columns:
@@ -145,7 +171,7 @@ def encode_record(
             raise StagingError(
                 f"role {role!r}: column {name!r} has {len(arr)} points, 'uts' has {rows}"
             )
-    header = {
+    header: dict[str, Any] = {
         "role": role,
         "task": int(task_index),
         "seq": int(seq),
@@ -153,21 +179,55 @@ def encode_record(
         "columns": [[n, a.dtype.str, list(a.shape[1:])] for n, a in arrays.items()],
         "units": {str(k): str(v) for k, v in units.items() if v},
     }
-    return frame(header, [arr.reshape(-1).view(np.uint8) for arr in arrays.values()])
+    bodies = [arr.reshape(-1).view(np.uint8) for arr in arrays.values()]
+    named = {}
+    for name, names in (dims or {}).items():
+        col = arrays.get(str(name))
+        if col is None or col.ndim - 1 != len(names):
+            raise StagingError(f"role {role!r}: dimension names {list(names)} do not fit {name!r}")
+        named[str(name)] = [str(n) for n in names]
+    if named:
+        header["dims"] = named
+    if coords:
+        values = {str(k): _normalise(str(k), v) for k, v in coords.items()}
+        if any(v.ndim != 1 for v in values.values()):
+            raise StagingError(f"role {role!r}: coordinates must be 1-D arrays")
+        header["coords"] = [[n, v.dtype.str, list(v.shape)] for n, v in values.items()]
+        header["coord_units"] = {str(k): str(v) for k, v in (coord_units or {}).items() if v}
+        bodies += [v.reshape(-1).view(np.uint8) for v in values.values()]
+    return frame(header, bodies)
 
 
 def _decode(header: dict[str, Any], buf: bytes, offset: int) -> Chunk:
     columns: dict[str, np.ndarray] = {}
     rows = int(header["rows"])
     for name, dtype_str, trailing in header["columns"]:
-        dtype = np.dtype(dtype_str)
-        shape = (rows, *trailing)
-        count = math.prod(shape)
-        arr = np.frombuffer(buf, dtype=dtype, count=count, offset=offset).reshape(shape)
-        columns[name] = arr
-        nbytes = count * dtype.itemsize
-        offset += nbytes + -nbytes % 8
-    return Chunk(header["role"], int(header["task"]), int(header["seq"]), columns, header["units"])
+        columns[name], offset = _frombuffer(buf, offset, dtype_str, (rows, *trailing))
+    coords: dict[str, np.ndarray] = {}
+    for name, dtype_str, shape in header.get("coords", ()):
+        coords[name], offset = _frombuffer(buf, offset, dtype_str, tuple(shape))
+    dims = header.get("dims") or {}
+    for name, names in dims.items():
+        if name not in columns or columns[name].ndim - 1 != len(names):
+            raise ValueError(f"dimension names {names} do not fit {name!r}")
+    return Chunk(
+        header["role"],
+        int(header["task"]),
+        int(header["seq"]),
+        columns,
+        header["units"],
+        dims,
+        coords,
+        header.get("coord_units") or {},
+    )
+
+
+def _frombuffer(buf: bytes, offset: int, dtype_str: str, shape: tuple[int, ...]) -> Any:
+    dtype = np.dtype(dtype_str)
+    count = math.prod(shape)
+    arr = np.frombuffer(buf, dtype=dtype, count=count, offset=offset).reshape(shape)
+    nbytes = count * dtype.itemsize
+    return arr, offset + nbytes + -nbytes % 8
 
 
 def iter_records(
@@ -242,7 +302,16 @@ def _finite_rows(chunk: Chunk) -> Chunk:
     if ok.all():
         return chunk
     columns = {name: col[ok] for name, col in chunk.columns.items()}
-    return Chunk(chunk.role, chunk.task_index, chunk.seq, columns, chunk.units)
+    return Chunk(
+        chunk.role,
+        chunk.task_index,
+        chunk.seq,
+        columns,
+        chunk.units,
+        chunk.dims,
+        chunk.coords,
+        chunk.coord_units,
+    )
 
 
 def _unique(path: Path, limit: int | None) -> Iterator[tuple[Chunk, int]]:
@@ -302,16 +371,50 @@ def summarise(jobdir: Path) -> dict[str, RoleSummary]:
 def _add_chunk(summary: RoleSummary, chunk: Chunk) -> None:
     rows = chunk.rows
     summary.points += rows
-    summary.tasks[chunk.task_index] = summary.tasks.get(chunk.task_index, 0) + rows
+    task = chunk.task_index
+    summary.tasks[task] = summary.tasks.get(task, 0) + rows
     for name, col in chunk.columns.items():
         if name == "uts":
             continue
+        shape = tuple(col.shape[1:])
         var = summary.variables.get(name)
         if var is None:
-            var = VarSummary(col.dtype, None, tuple(col.shape[1:]))
+            var = VarSummary(col.dtype, shape)
             summary.variables[name] = var
+        elif len(shape) != len(var.shape):
+            if not var.skipped:
+                log.warning(
+                    "%s: %r has %d array axes in seq %d, %d before; such points are left out of it",
+                    summary.file,
+                    name,
+                    len(shape),
+                    chunk.seq,
+                    len(var.shape),
+                )
+            var.skipped += rows
+            continue
         else:
             var.dtype = common_dtype(var.dtype, col.dtype)
-        if var.units is None and chunk.units.get(name):
-            var.units = chunk.units[name]
+            if shape != var.shape:
+                var.ragged = True
+                var.shape = tuple(max(a, b) for a, b in zip(shape, var.shape, strict=True))
+        if task not in var.task_units:
+            var.task_units[task] = chunk.units.get(name) or ""
+        if var.dims is None and name in chunk.dims:
+            var.dims = tuple(chunk.dims[name])
         var.points += rows
+    for dim, values in chunk.coords.items():
+        known = summary.coords.get(dim)
+        if known is None:
+            summary.coords[dim] = np.array(values)  # a copy: the chunk's buffer goes
+            if chunk.coord_units.get(dim):
+                summary.coord_units[dim] = chunk.coord_units[dim]
+        elif dim not in summary.coords_changed and not np.array_equal(known, values):
+            summary.coords_changed.add(dim)
+            log.warning(
+                "%s: coordinate %r changes in seq %d (task %d); the first one is written",
+                summary.file,
+                dim,
+                chunk.seq,
+                task,
+            )

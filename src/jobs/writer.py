@@ -1,9 +1,14 @@
 """The results NetCDF4 file, streamed from the staging store and written atomically.
 
-Two passes over the staging files, memory bounded by one block of
-``BLOCK_ROWS`` points: ``summarise`` fixes each role's length, variables and
-dtypes; then every role's group is filled block by block with ``h5netcdf``
-(xarray would hold everything in memory). The file is written to a temporary
+Two passes over the staging files, memory bounded by one staged record plus
+one block of points (``BLOCK_BYTES``, at least one point, at most
+``BLOCK_ROWS``): ``summarise`` fixes each role's length, variables, dtypes
+and array shapes; then every role's group is filled block by block with
+``h5netcdf`` (xarray would hold everything in memory). Points that came out
+of order (stragglers) need a third pass for their ``uts`` and O(points)
+memory for the order; their array variables are written straight to their
+sorted places. `sugo.jobs.layout` decides names, dtypes, dimensions and
+chunk shapes. The file is written to a temporary
 name in the target folder, fsynced, then renamed over the target.
 
 What readers see (``xarray.open_datatree(path, engine="h5netcdf")``):
@@ -23,12 +28,17 @@ What readers see (``xarray.open_datatree(path, engine="h5netcdf")``):
 - ``task`` (int32 along ``uts``): the index in the payload's method of the task
   that produced each point; attrs ``task_indices``, ``task_names`` and
   ``techniques`` are JSON lists, item i describing task ``task_indices[i]``;
-- one variable per measured quantity, with ``units`` where known. Gaps (points
+- one variable per measured quantity, with ``units`` where every task that
+  recorded it gave the same ones (else ``task_units``: JSON, task index ->
+  units). Gaps (points
   of a task that did not record the variable) hold NaN for floats; ints and
   bools with gaps become float64 with NaN; strings (variable-length UTF-8)
   hold ``""``. Bools without gaps are int8 with attr ``dtype = "bool"``, which
   xarray decodes back to bool. A measured quantity named ``task`` is stored as
-  ``task_measured``. Extra dimensions get dims ``<name>_dim1``...
+  ``task_measured``. Array variables get one more dimension per axis: the
+  driver's names (``spectrum(uts, wavelength)``, with a ``wavelength``
+  coordinate when it gives one), else ``<name>_dim_0``...; shorter arrays
+  are padded with NaN (attr ``sugo_padding``).
 
 Duplicate records (same task index and seq) are written once; records
 appended while this runs are not read (a snapshot holds the complete records
@@ -38,8 +48,11 @@ present at its first pass).
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 import secrets
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,9 +63,15 @@ import h5py
 import numpy as np
 
 from sugo import __version__
+from sugo.jobs.layout import Column, h5_name, plan
 from sugo.jobs.staging import Chunk, RoleSummary, StagingError, summarise, unique_chunks
 
-BLOCK_ROWS = 65536
+log = logging.getLogger("sugo.jobs.writer")
+
+BLOCK_ROWS = 65536  # at most, per block
+# Bytes of one block over all of a role's columns: what bounds the memory for
+# array data (a 4096-value spectrum: 127 points a block; a 500,000-value trace: 1).
+BLOCK_BYTES = 4 * 1024 * 1024
 UTS_ATTRS = {"units": "seconds since 1970-01-01T00:00:00Z", "calendar": "standard"}
 
 
@@ -67,14 +86,6 @@ class GroupInfo:
 
     attrs: dict[str, str] = field(default_factory=dict)
     tasks: list[dict[str, Any]] = field(default_factory=list)
-
-
-def h5_name(name: str) -> str:
-    """``name`` made valid as an HDF5 group or variable name (see module doc)."""
-    out = name.replace("%", "%25").replace("/", "%2F")
-    if out in {"", ".", ".."}:
-        out = out.replace(".", "%2E") or "%00"
-    return out
 
 
 def write_results(
@@ -110,7 +121,33 @@ def write_results(
         tmp.unlink(missing_ok=True)
         raise
     _fsync_path(path.parent, os.O_RDONLY)
+    points = sum(x.points for x in summaries.values())
+    peak = peak_rss_mib()
+    log.info(
+        "%s written: %d points in %d groups%s",
+        path,
+        points,
+        len(roles),
+        f" (peak memory of this process {peak:.0f} MiB)" if peak is not None else "",
+    )
     return path
+
+
+def peak_rss_mib() -> float | None:
+    """This process's peak resident memory in MiB, where the OS says it."""
+    try:  # Linux: this process's own peak (ru_maxrss keeps a parent's across exec)
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 def _fsync_path(path: Path, flags: int) -> None:
@@ -119,44 +156,6 @@ def _fsync_path(path: Path, flags: int) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-@dataclass
-class _Column:
-    """How one measured quantity is laid out in the file."""
-
-    source: str  # name in the chunks
-    name: str  # name in the file
-    dtype: np.dtype[Any]  # in memory and on disk; object = variable-length str
-    fill: Any
-    shape: tuple[int, ...]  # trailing shape
-    attrs: dict[str, str]
-
-
-def _plan(summary: RoleSummary | None) -> list[_Column]:
-    if summary is None:
-        return []
-    columns = []
-    for source, var in summary.variables.items():
-        gaps = var.points < summary.points
-        attrs = {"units": var.units} if var.units else {}
-        kind = var.dtype.kind
-        dtype: np.dtype[Any]
-        fill: Any = np.nan
-        if kind == "U":
-            dtype, fill = np.dtype(object), ""
-        elif kind == "f":
-            dtype = var.dtype
-        elif gaps:
-            dtype = np.dtype(np.float64)
-        elif kind == "b":
-            dtype, fill = np.dtype(np.int8), 0
-            attrs["dtype"] = "bool"  # xarray's convention: decoded back to bool
-        else:
-            dtype, fill = var.dtype, 0
-        name = "task_measured" if source == "task" else h5_name(source)
-        columns.append(_Column(source, name, dtype, fill, var.shape, attrs))
-    return columns
 
 
 def _task_attrs(tasks: list[dict[str, Any]]) -> dict[str, str]:
@@ -181,39 +180,72 @@ def _write_group(f: h5netcdf.File, role: str, summary: RoleSummary | None, info:
     uts.attrs.update(UTS_ATTRS)
     task = g.create_variable("task", ("uts",), np.int32, fill_time="never")
     task.attrs.update(_task_attrs(info.tasks))
-    columns = _plan(summary)
-    for col in columns:
-        dims = ["uts"]
-        for i, size in enumerate(col.shape, start=1):
-            dims.append(f"{col.name}_dim{i}")
-            g.dimensions[dims[-1]] = size
+    rows = block_rows(summary)
+    layout = plan(summary, rows)
+    for dim, size in layout.dims.items():
+        g.dimensions[dim] = size
+    for coord in layout.coords:
+        var = g.create_variable(coord.name, (coord.name,), data=_on_disk(coord.values))
+        var.attrs.update(coord.attrs)
+    for col in layout.columns:
+        dims = ("uts", *col.dims)
+        chunks = {"chunks": col.chunks} if col.chunks and n else {}
         if col.dtype.kind == "O":
-            var = g.create_variable(col.name, tuple(dims), h5py.string_dtype())
+            var = g.create_variable(col.name, dims, h5py.string_dtype(), **chunks)
         elif col.dtype.kind == "f":
             var = g.create_variable(
-                col.name, tuple(dims), col.dtype, fillvalue=np.nan, fill_time="never"
+                col.name, dims, col.dtype, fillvalue=np.nan, fill_time="never", **chunks
             )
         else:
-            var = g.create_variable(col.name, tuple(dims), col.dtype, fill_time="never")
+            var = g.create_variable(col.name, dims, col.dtype, fill_time="never", **chunks)
         var.attrs.update(col.attrs)
     if summary is None or n == 0:
         return
-    block = _Block(g, role, columns, strict=summary.ordered)
+    rank = None if summary.ordered else _ranks(summary)
+    block = _Block(g, role, layout.columns, rows, rank)
     block.add_all(unique_chunks(summary))
     if block.written != n:
         raise StagingError(f"role {role!r}: staging changed while writing ({block.written}/{n})")
-    if not summary.ordered:
-        _sort_group(g, ["uts", "task", *(c.name for c in columns)])
+    if rank is not None:
+        _sort_group(g, ["uts", "task", *(c.name for c in layout.columns if not c.shape)])
+
+
+def _on_disk(values: np.ndarray) -> np.ndarray:
+    return values.astype(object) if values.dtype.kind == "U" else values
+
+
+def block_rows(summary: RoleSummary | None) -> int:
+    """Points per block: BLOCK_BYTES of them (at least one), at most BLOCK_ROWS."""
+    if summary is None:
+        return BLOCK_ROWS
+    row = 12  # uts and task
+    for var in summary.variables.values():
+        item = var.dtype.itemsize + (8 if var.dtype.kind == "U" else 0)
+        row += max(item, 8) * math.prod(var.shape)
+    return max(1, min(BLOCK_ROWS, BLOCK_BYTES // row))
+
+
+def _ranks(summary: RoleSummary) -> np.ndarray:
+    """For points in append order, their place once sorted by ``uts``: array
+    points are written straight there, so sorting never holds them all."""
+    parts = [chunk.columns["uts"].copy() for chunk in unique_chunks(summary)]
+    uts = np.concatenate(parts) if parts else np.empty(0)
+    order = np.argsort(uts, kind="stable")
+    rank = np.empty(len(uts), np.int64)
+    rank[order] = np.arange(len(uts))
+    return rank
 
 
 class _Block:
-    """Buffers up to BLOCK_ROWS points of one group and writes them as slices."""
+    """Buffers up to ``rows`` points of one group and writes them as slices."""
 
-    def __init__(self, g: Any, role: str, columns: list[_Column], *, strict: bool) -> None:
-        self.g, self.role, self.columns, self.strict = g, role, columns, strict
-        self.uts = np.empty(BLOCK_ROWS, np.float64)
-        self.task = np.empty(BLOCK_ROWS, np.int32)
-        self.bufs = {c.source: np.full((BLOCK_ROWS, *c.shape), c.fill, c.dtype) for c in columns}
+    def __init__(
+        self, g: Any, role: str, columns: list[Column], rows: int, rank: np.ndarray | None
+    ) -> None:
+        self.g, self.role, self.columns, self.rows, self.rank = g, role, columns, rows, rank
+        self.uts = np.empty(rows, np.float64)
+        self.task = np.empty(rows, np.int32)
+        self.bufs = {c.source: np.full((rows, *c.shape), c.fill, c.dtype) for c in columns}
         self.filled = 0
         self.written = 0
         self.prev = -np.inf
@@ -225,33 +257,31 @@ class _Block:
 
     def add(self, chunk: Chunk) -> None:
         uts = chunk.columns["uts"]
-        if self.strict and len(uts):
+        if self.rank is None and len(uts):
             uts = strictly_increasing(uts, self.prev)
             self.prev = float(uts[-1])
         data = {c.source: self._convert(chunk, c) for c in self.columns}
         i = 0
         while i < len(uts):
-            k = min(BLOCK_ROWS - self.filled, len(uts) - i)
+            k = min(self.rows - self.filled, len(uts) - i)
             a, b = self.filled, self.filled + k
             self.uts[a:b] = uts[i : i + k]
             self.task[a:b] = chunk.task_index
             for source, col in data.items():
                 if col is not None:
-                    self.bufs[source][a:b] = col[i : i + k]
+                    # a shorter array fills the start of its row; the rest keeps the fill
+                    self.bufs[source][(slice(a, b), *(slice(0, m) for m in col.shape[1:]))] = col[
+                        i : i + k
+                    ]
             self.filled += k
             i += k
-            if self.filled == BLOCK_ROWS:
+            if self.filled == self.rows:
                 self.flush()
 
-    def _convert(self, chunk: Chunk, c: _Column) -> np.ndarray | None:
+    def _convert(self, chunk: Chunk, c: Column) -> np.ndarray | None:
         col = chunk.columns.get(c.source)
-        if col is None:
-            return None
-        if col.shape[1:] != c.shape:
-            raise StagingError(
-                f"role {self.role!r}: variable {c.source!r} has shape {col.shape[1:]} "
-                f"per point in seq {chunk.seq}, {c.shape} elsewhere"
-            )
+        if col is None or col.ndim != len(c.shape) + 1:
+            return None  # not recorded here, or left out (see VarSummary.skipped)
         if c.dtype.kind == "O" and col.dtype.kind != "U":
             return col.astype(str)
         return col
@@ -265,14 +295,20 @@ class _Block:
         variables["task"][a:b] = self.task[: self.filled]
         for c in self.columns:
             buf = self.bufs[c.source]
-            variables[c.name][a:b] = buf[: self.filled]
+            if c.shape and self.rank is not None:
+                # straight to their sorted places (h5py wants them increasing)
+                places = self.rank[a:b]
+                order = np.argsort(places)
+                variables[c.name][places[order]] = buf[: self.filled][order]
+            else:
+                variables[c.name][a:b] = buf[: self.filled]
             buf[: self.filled] = c.fill  # the next block's gaps
         self.written = b
         self.filled = 0
 
 
 def _sort_group(g: Any, names: list[str]) -> None:
-    """Reorder every variable by ``uts``: only for stragglers, O(points) memory."""
+    """Reorder the 1-D variables by ``uts``: only for stragglers, O(points) memory."""
     uts = g.variables["uts"]
     order = np.argsort(uts[:], kind="stable")
     for name in names:

@@ -153,14 +153,20 @@ class VarInfo(msgspec.Struct):
     dtype: str
     shape: list[int]
     units: str | None = None
+    # Names of the array dimensions after the points' one, when the driver
+    # declares them (`DeviceManager.variable_dims`); None: the default names.
+    dims: list[str] | None = None
 
 
 class ChunkHeader(msgspec.Struct):
-    """One chunk of task data; its variables follow as one binary frame each."""
+    """One chunk of task data; its variables follow as one binary frame each,
+    then its coordinates (1-D values of a declared dimension, one per point
+    set rather than per point) as one frame each."""
 
     seq: int
     points: int
     variables: list[VarInfo]
+    coords: list[VarInfo] = msgspec.field(default_factory=list)
 
 
 class TaskDataReply(msgspec.Struct):

@@ -167,7 +167,9 @@ def test_summarise_counts_unique_finite_points_per_task(tmp_path: Path) -> None:
     r = summary["r"]
     assert (r.points, r.tasks) == (8, {0: 7, 1: 1})
     assert r.variables["x"].dtype == np.float64  # int64 and float64 chunks
-    assert (r.variables["x"].units, r.variables["x"].points) == ("V", 6)
+    # units are per task: task 0's first chunk said V, task 1 gave none
+    assert (r.variables["x"].task_units, r.variables["x"].points) == ({0: "V", 1: ""}, 6)
+    assert r.variables["x"].units is None
     assert r.variables["s"].dtype.kind == "U"
     assert not r.ordered  # seq 1 (uts 3..4) came after seq 2 (uts 5..6)
     assert summary["q"].points == 1

@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 
 from sugo.jobs import writer
-from sugo.jobs.staging import RoleSummary, StagingError, StagingWriter, role_file
+from sugo.jobs.staging import RoleSummary, StagingWriter, role_file
 from sugo.jobs.writer import GroupInfo, strictly_increasing, write_results
 
 T0 = 1.7e9
@@ -40,7 +40,11 @@ def _two_role_job(jobdir: Path) -> dict[str, GroupInfo]:
         )
         w.append("counter-1", 0, 1, {"uts": _pts(1.5, 2), "x": np.arange(3, 5)}, {"x": "V"})
         w.append(
-            "counter-1", 2, 2, {"uts": _pts(10, 4), "x": np.arange(4), "y": np.ones(4)}, {"y": "K"}
+            "counter-1",
+            2,
+            2,
+            {"uts": _pts(10, 4), "x": np.arange(4), "y": np.ones(4)},
+            {"x": "V", "y": "K"},
         )
         # psu/1 (a role with a slash): one task, a bool without gaps
         w.append(
@@ -193,13 +197,15 @@ def test_empty_job_is_a_valid_file(tmp_path: Path) -> None:
     assert ds.sizes["uts"] == 0 and "task" in ds and ds.attrs["role"] == "a/b"
 
 
-def test_inconsistent_trailing_shape_is_named(tmp_path: Path) -> None:
+def test_arrays_of_varying_length_are_padded_with_nan(tmp_path: Path) -> None:
     with StagingWriter(tmp_path, fsync=False) as w:
         w.append("r", 0, 0, {"uts": _pts(0, 2), "m": np.ones((2, 3))}, {})
         w.append("r", 0, 1, {"uts": _pts(5, 2), "m": np.ones((2, 4))}, {})
-    with pytest.raises(StagingError, match="'m' has shape"):
-        write_results(tmp_path, tmp_path / "r.nc", root_attrs={}, groups={})
-    assert [p.name for p in tmp_path.iterdir()] == ["staging"]
+    ds = _open(write_results(tmp_path, tmp_path / "r.nc", root_attrs={}, groups={}), "r")
+    assert ds.m.dims == ("uts", "m_dim_0") and ds.m.shape == (4, 4)
+    np.testing.assert_array_equal(ds.m.values[:2, 3], [np.nan, np.nan])
+    assert np.all(ds.m.values[:2, :3] == 1) and np.all(ds.m.values[2:] == 1)
+    assert "padded" in ds.m.attrs["sugo_padding"]
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp(
