@@ -80,6 +80,17 @@ def pixels(text: str) -> tuple[int, int]:
     return width, height
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level(text: str) -> str:
+    if text.upper() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"not a log level: {text!r} (levels: {', '.join(LOG_LEVELS)})"
+        )
+    return text.upper()
+
+
 def _common(parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     # SUPPRESS as default: an option given before the subcommand is not
     # overwritten by the subcommand's own (absent) copy of it.
@@ -113,10 +124,20 @@ def _common(parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentPar
     group.add_argument(
         "-q", "--quiet", action="count", default=argparse.SUPPRESS, help="less output"
     )
+    group.add_argument(
+        "--verbosity",
+        type=log_level,
+        default=argparse.SUPPRESS,
+        metavar="LEVEL",
+        help="log level, as tomato's option: DEBUG, INFO, WARNING, ERROR or CRITICAL"
+        " (for 'start': the daemon's and its drivers')",
+    )
     return common
 
 
-COMMON_DEFAULTS = {"port": None, "appdir": None, "json": False, "verbose": 0, "quiet": 0}
+COMMON_DEFAULTS = {
+    "port": None, "appdir": None, "json": False, "verbose": 0, "quiet": 0, "verbosity": None,
+}  # fmt: skip
 
 
 class _Adder:
@@ -177,7 +198,12 @@ def _init(add: _Adder) -> None:
 
 
 def _start(add: _Adder) -> None:
-    p = add("start", "lifecycle:cmd_start", "start the daemon in the background")
+    p = add(
+        "start",
+        "lifecycle:cmd_start",
+        "start the daemon in the background (-v: it and its drivers log debug lines,"
+        " -q: only warnings; default: [logging] level of settings.toml)",
+    )
     p.add_argument(
         "--timeout", type=seconds, default=30.0, help="seconds to wait for it (default 30)"
     )

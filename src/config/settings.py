@@ -14,7 +14,7 @@ from pydantic import (
     field_validator,
 )
 
-from sugo.config.files import FrozenModel, load_mapping, validate
+from sugo.config.files import FrozenModel, LogLevel, load_mapping, validate
 
 
 def _not_empty(value: Any) -> Any:
@@ -78,6 +78,15 @@ class HookSettings(FrozenModel):
     where: dict[str, Any] = Field(default_factory=dict)  # event data must have these values
 
 
+class LoggingSettings(FrozenModel):
+    """`[logging]`: how much the daemon and its driver hosts log."""
+
+    # `sugo start -v` (DEBUG), `-q` (WARNING) and `--verbosity` override it.
+    level: Annotated[
+        LogLevel, BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)
+    ] = "INFO"
+
+
 class Settings(FrozenModel):
     """The whole of settings.toml; `[drivers.<name>]` tables are passed
     unchanged to the driver of that name.
@@ -88,6 +97,7 @@ class Settings(FrozenModel):
     jobs: JobsSettings
     devices: DevicesSettings
     daemon: DaemonSettings = DaemonSettings()
+    logging: LoggingSettings = LoggingSettings()
     drivers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     hooks: list[HookSettings] = Field(default_factory=list)
 
