@@ -48,6 +48,13 @@ def job_id(text: str) -> int:
     return value
 
 
+def job_or_file(text: str) -> "int | Path":
+    """A job id, or (anything that is not a number) the path of a file."""
+    if text.strip().isdigit():
+        return job_id(text)
+    return path(text)
+
+
 def count(text: str) -> int:
     """A number of things: 0 or more."""
     try:
@@ -223,7 +230,17 @@ def _status(add: _Adder) -> None:
 
 
 def _reload(add: _Adder) -> None:
-    add("reload", "status:cmd_reload", "re-read settings and devices file, apply the changes")
+    p = add(
+        "reload",
+        "status:cmd_reload",
+        "re-read settings and devices file, apply the changes; returns once new drivers are up",
+    )
+    p.add_argument(
+        "--timeout",
+        type=seconds,
+        default=30.0,
+        help="seconds to wait for new drivers (default 30)",
+    )
 
 
 def _pipeline(add: _Adder) -> None:
@@ -303,7 +320,12 @@ def _job(add: _Adder) -> None:
         "--every", type=seconds, help="seconds between refreshes (default 1 on a terminal, else 5)"
     )
     q = jadd("plot", "plot:cmd_plot", "plot a job's data, so far or final, into a PNG file")
-    q.add_argument("id", type=job_id, metavar="ID")
+    q.add_argument(
+        "id",
+        type=job_or_file,
+        metavar="ID|FILE",
+        help="a job id, or a results file (sugo's or tomato's; no daemon needed)",
+    )
     q.add_argument(
         "-o", "--output", type=path, metavar="FILE.png", help="where to write (default plot.ID.png)"
     )
