@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sugo.cli.context import FAILED, OK, TIMED_OUT, USAGE, Context
-from sugo.cli.output import STATUS_STYLES, CliError, Output, clean, fmt_time, pad, width
+from sugo.cli.output import STATUS_STYLES, CliError, Output, clean, fmt_time
 from sugo.cli.parser import RECENT_JOBS
 from sugo.client import FINAL_STATUSES, SugoClient
 from sugo.protocol import daemon_api as api
@@ -80,11 +80,8 @@ def show_waiting(out: Output, j: api.JobInfo) -> None:
         if j.waiting:
             out.line(f"  job {j.id}: waiting: " + out.paint(clean(j.waiting), "yellow"))
         return
-    out.line(f"  job {j.id}: waiting; pipelines that could run it:")
-    names = [clean(name) for name in j.waiting_for]
-    size = max(width(n) for n in names)
-    for name, why in zip(names, j.waiting_for.values(), strict=True):
-        out.line(f"    {pad(name, size)}  " + out.paint(clean(why), "yellow"))
+    for name, why in j.waiting_for.items():
+        out.line(f"  job {j.id}: waiting on {clean(name)}: " + out.paint(clean(why), "yellow"))
 
 
 def _ended_badly(jobs: Sequence[api.JobInfo]) -> str:

@@ -70,12 +70,17 @@ def _stdout_gone() -> bool:
     """Whether stdout's reader has hung up (``sugo jobs | head``), as opposed
     to a broken pipe or socket elsewhere, which is a real error."""
     try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        return True
-    except (OSError, ValueError):
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):
         return False
-    return False
+    import select
+
+    if not hasattr(select, "poll"):  # Windows: the pipe error is stdout's, most likely
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    # The write end of a pipe whose reader has gone reports an error.
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
 
 
 def _reader_gone() -> int:

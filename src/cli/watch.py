@@ -189,7 +189,7 @@ class Frame:
             f"{STATUS_WORDS.get(job.status, job.status)} ({job.status})",
             STATUS_STYLES.get(job.status),
         )
-        name = f" {clean(repr(job.jobname))}" if job.jobname else ""
+        name = f" '{clean(job.jobname)}'" if job.jobname else ""
         where = f" on {clean(job.pipeline)}" if job.pipeline else ""
         parts = [f"job {job.id}{name}: {status}{where}, sample {clean(job.sample)}"]
         timing = ""
