@@ -291,11 +291,11 @@ class JobRunner:
         problem = self._write(spec.respath, status, error)
         if problem is not None:
             status = "ce"
-            staging = self.jobdir / "staging"
+            staged = self.jobdir / "staging"
             # Say the data is kept only where it is: the job folder may have
             # been deleted under the job, taking the staged data with it.
-            if any(staging.glob("*.rec")):
-                kept = f"the data is kept in {staging} ('sugo job rebuild {self.jobid}')"
+            if any(staged.glob("*.rec")):
+                kept = f"the data is kept in {staged} ('sugo job rebuild {self.jobid}')"
             else:
                 kept = f"no staged data is left: the job folder {self.jobdir} was removed"
             error = f"{error + '; ' if error else ''}{problem}; {kept}"
