@@ -334,3 +334,22 @@ def test_start_log_level_reaches_the_daemon_and_driver_hosts(
             assert ("INFO" in levels) is info, (log.name, levels)
     finally:
         h.cli("stop", "--force")
+
+
+# -- 13.14: a job folder deleted mid-job ---------------------------------------------------
+
+
+def test_a_job_folder_deleted_mid_job_is_not_said_to_keep_the_data(
+    daemon: DaemonHarness,
+) -> None:
+    import shutil
+
+    daemon.load_ready("pip-counter-1", "S-1")
+    job = daemon.submit(job_toml("S-1", seconds=2))
+    staging = Path(job["jobdir"]) / "staging"
+    wait_for(lambda: any(f.stat().st_size for f in staging.glob("*.rec")), 10, "staged data")
+    shutil.rmtree(job["jobdir"])
+    ended = daemon.wait_job(job["id"], timeout=30)
+    assert ended["status"] == "ce"
+    assert "the data is kept in" not in ended["error"]
+    assert f"no staged data is left: the job folder {job['jobdir']} was removed" in ended["error"]
