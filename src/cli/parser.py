@@ -136,8 +136,8 @@ def _common(parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentPar
         type=log_level,
         default=argparse.SUPPRESS,
         metavar="LEVEL",
-        help="log level, as tomato's option: DEBUG, INFO, WARNING, ERROR or CRITICAL"
-        " (for 'start': the daemon's and its drivers')",
+        help="log level (tomato's option): DEBUG, INFO, WARNING, ERROR or CRITICAL;"
+        " for 'start', the daemon's and its driver hosts'",
     )
     return common
 
