@@ -94,6 +94,9 @@ NOTES: dict[str, dict[str, str]] = {
         "daemon.bind": "IP address to listen on; keep 127.0.0.1 unless other machines "
         "must reach the daemon.",
         "daemon.max_message_bytes": "Largest message accepted on a socket.",
+        "logging": "How much the daemon and its driver hosts log.",
+        "logging.level": "Log level of the daemon and its driver hosts; `sugo start -v` "
+        "(DEBUG), `-q` (WARNING) or `--verbosity LEVEL` override it for one start.",
         "drivers": "One table per driver name (`[drivers.counter]`): sugo's timeouts for its "
         "components (below); every other key is passed to that driver.",
         "drivers.<name>.verb_timeout": "Seconds a job waits for a component verb (a reset, "
@@ -299,7 +302,8 @@ POSITIONAL_HELP = {
 
 
 def _is_common(action: argparse.Action) -> bool:
-    return bool(set(action.option_strings) & {"--port", "--appdir", "--json", "-v", "-q", "-h"})
+    common = {"--port", "--appdir", "--json", "-v", "-q", "--verbosity", "-h"}
+    return bool(set(action.option_strings) & common)
 
 
 def _argument_rows(parser: argparse.ArgumentParser) -> list[str]:

@@ -3,7 +3,7 @@
     from sugo.client import SugoClient
 
     with SugoClient() as sugo:                # port: $SUGO_PORT or 9271
-        job = sugo.submit(Path("payload.toml"))
+        job = sugo.submit(Path("payload.toml"))  # job.waiting says why it waits, if it does
         [job] = sugo.wait([job.id], timeout=600)
         print(job.status, job.respath)
 
@@ -305,7 +305,9 @@ class SugoClient:
     ) -> list[api.JobInfo]:
         """Block until every job is final (``c``, ``ce`` or ``cd``) and return them.
 
-        Raises ``TimeoutError`` when ``timeout`` seconds pass first.
+        Raises ``TimeoutError`` when ``timeout`` seconds pass first; its
+        message says why each queued job still waits (``JobInfo.waiting``,
+        e.g. its pipeline is not ready: a job that ended left it so).
         """
         wanted = _ids(ids)
         if not wanted:
@@ -319,8 +321,10 @@ class SugoClient:
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    pending = ", ".join(
-                        f"{j.id} ({j.status})" for j in jobs if j.status not in FINAL_STATUSES
+                    pending = "; ".join(
+                        f"{j.id} ({j.status}{': ' + j.waiting if j.waiting else ''})"
+                        for j in jobs
+                        if j.status not in FINAL_STATUSES
                     )
                     raise TimeoutError(f"timed out after {timeout:g} s; not ended: {pending}")
                 pause = min(poll, left)

@@ -1,10 +1,18 @@
 """Logging set-up for sugo's processes: one log file per process."""
 
 import logging
+import os
 import sys
 from pathlib import Path
 
 FORMAT = "%(asctime)s %(levelname)-7s %(process)d %(name)s: %(message)s"
+#: The daemon's log level, inherited by the driver hosts it starts.
+LOG_LEVEL_ENV = "SUGO_LOG_LEVEL"
+
+
+def inherited_level(default: str = "INFO") -> str:
+    """The log level a child of the daemon should use."""
+    return os.environ.get(LOG_LEVEL_ENV) or default
 
 
 def setup_logging(logfile: str | Path | None, level: str = "INFO", who: str = "") -> None:

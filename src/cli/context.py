@@ -20,6 +20,7 @@ FAILED = 1
 USAGE = 2
 UNREACHABLE = 3
 TIMED_OUT = 4
+INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 
 class Context:

@@ -1,9 +1,11 @@
 """`sugo submit | jobs | cancel | snapshot | wait | search`."""
 
+from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from sugo.cli.context import FAILED, OK, TIMED_OUT, USAGE, Context
-from sugo.cli.output import STATUS_STYLES, CliError, Output, fmt_time
+from sugo.cli.output import STATUS_STYLES, CliError, Output, clean, fmt_time
 from sugo.cli.parser import RECENT_JOBS
 from sugo.client import FINAL_STATUSES, SugoClient
 from sugo.protocol import daemon_api as api
@@ -38,24 +40,48 @@ def show_jobs(out: Output, jobs: Sequence[api.JobInfo], details: bool = False) -
     if not details:
         return
     for j in jobs:
-        if j.waiting and j.status in ("q", "qw"):
-            out.line(f"  job {j.id}: waiting: " + out.paint(j.waiting, "yellow"))
-        for t in j.tasks:
+        show_waiting(out, j)
+        for t, (no, of) in zip(j.tasks, role_positions(j.tasks), strict=True):
             took = ""
             if t.get("started_at"):
                 took = f"  {fmt_time(t['started_at'])} → {fmt_time(t.get('ended_at'))}"
             out.line(
-                f"  job {j.id}: task {t['index']} {t['role']}/{t['technique']}"
+                f"  job {j.id}: {clean(str(t['role']))} task {no}/{of} {clean(str(t['technique']))}"
                 f"  {out.paint(t['state'], TASK_STYLES.get(t['state'], ''))}"
                 f"  {t.get('points', 0)} points{took}"
-                + (f"  {out.paint(t['error'], 'red')}" if t.get("error") else "")
+                + (f"  {out.paint(clean(t['error']), 'red')}" if t.get("error") else "")
             )
         if j.respath:
-            out.line(f"  job {j.id}: results {j.respath}")
+            out.line(f"  job {j.id}: results {clean(j.respath)}")
         if j.snappath:
-            out.line(f"  job {j.id}: snapshot {j.snappath}")
+            out.line(f"  job {j.id}: snapshot {clean(j.snappath)}")
         if j.error:
-            out.line(f"  job {j.id}: " + out.paint(f"error: {j.error}", "red"))
+            out.line(f"  job {j.id}: " + out.paint(f"error: {clean(j.error)}", "red"))
+
+
+def role_positions(tasks: Sequence[dict[str, Any]]) -> list[tuple[int, int]]:
+    """(i, n) for each task: it is the i-th of the n tasks of its role, counted
+    from 1 in the payload's order, as `sugo job watch` numbers them."""
+    totals = Counter(t.get("role") for t in tasks)
+    seen: Counter[Any] = Counter()
+    positions = [(0, 0)] * len(tasks)
+    for i in sorted(range(len(tasks)), key=lambda i: int(tasks[i].get("index") or 0)):
+        role = tasks[i].get("role")
+        seen[role] += 1
+        positions[i] = (seen[role], totals[role])
+    return positions
+
+
+def show_waiting(out: Output, j: api.JobInfo) -> None:
+    """Why a queued job waits: one line per pipeline that could run it."""
+    if j.status not in ("q", "qw"):
+        return
+    if not j.waiting_for:
+        if j.waiting:
+            out.line(f"  job {j.id}: waiting: " + out.paint(clean(j.waiting), "yellow"))
+        return
+    for name, why in j.waiting_for.items():
+        out.line(f"  job {j.id}: waiting on {clean(name)}: " + out.paint(clean(why), "yellow"))
 
 
 def _ended_badly(jobs: Sequence[api.JobInfo]) -> str:
@@ -78,7 +104,10 @@ def cmd_submit(ctx: Context) -> int:
     if not ctx.out.json_mode:
         ctx.out.line(str(job.id))
     ctx.out.note(f"sugo: waiting for job {job.id}...")
-    [job] = client.wait([job.id])
+    from sugo.cli.watch import still_runs_on_interrupt
+
+    with still_runs_on_interrupt(ctx, job.id):
+        [job] = client.wait([job.id])
     problem = _ended_badly([job])
     if ctx.out.json_mode:
         doc = to_builtins(job)

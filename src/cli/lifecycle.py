@@ -150,8 +150,26 @@ def _not_up(st: "api.StatusInfo") -> list[str]:
     return problems
 
 
+def daemon_level(verbose: int = 0, quiet: int = 0, verbosity: str | None = None) -> str | None:
+    """The log level `sugo start` gives the daemon and its driver hosts:
+    ``--verbosity``, else DEBUG for ``-v``, WARNING for ``-q``; None leaves
+    it to ``[logging] level`` of settings.toml."""
+    if verbosity:
+        return verbosity
+    if verbose:
+        return "DEBUG"
+    if quiet:
+        return "WARNING"
+    return None
+
+
 def start_daemon(
-    appdir: Path, port: int, timeout: float = 30.0, verbose: int = 0, out: Output | None = None
+    appdir: Path,
+    port: int,
+    timeout: float = 30.0,
+    verbose: int = 0,
+    out: Output | None = None,
+    level: str | None = None,
 ) -> Started:
     """Start the daemon of ``appdir`` on ``port`` in the background and return
     once it reports every driver and component up. CliError says what failed."""
@@ -172,8 +190,9 @@ def start_daemon(
     ready_r, ready_w = os.pipe()
     cmd = [sys.executable, "-m", "sugo.daemon", "--appdir", str(appdir), "--port", str(port)]
     cmd += ["--ready-fd", str(ready_w)]
-    if verbose >= 2:
-        cmd += ["--verbosity", "DEBUG"]
+    level = level or daemon_level(verbose)
+    if level:
+        cmd += ["--verbosity", level]
     t0 = time.monotonic()
     try:
         try:
@@ -318,9 +337,8 @@ def stop_daemon(client: "SugoClient", force: bool = False, timeout: float = 30.0
 
 
 def cmd_start(ctx: Context) -> int:
-    started = start_daemon(
-        ctx.appdir, ctx.port, timeout=ctx.args.timeout, verbose=ctx.verbose, out=ctx.out
-    )
+    level = daemon_level(ctx.verbose, int(ctx.args.quiet), ctx.args.verbosity)
+    started = start_daemon(ctx.appdir, ctx.port, timeout=ctx.args.timeout, out=ctx.out, level=level)
     st = started.status
     if ctx.out.json_mode:
         ctx.out.json(

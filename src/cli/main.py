@@ -10,12 +10,10 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from sugo.cli.context import FAILED, UNREACHABLE, USAGE, Context
+from sugo.cli.context import FAILED, INTERRUPTED, OK, UNREACHABLE, USAGE, Context
 from sugo.cli.output import CliError, Output
 from sugo.cli.parser import COMMON_DEFAULTS, build_parser, parse_args
 from sugo.errors import RequestTimeout, SugoError
-
-INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,10 +31,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_parser().print_usage(sys.stderr)
         print("sugo: error: a command is required (see 'sugo --help')", file=sys.stderr)
         return USAGE
-    _setup_logging(args.verbose, args.quiet)
+    _setup_logging(args.verbose, args.quiet, getattr(args, "verbosity", None))
     ctx = Context(args, Output(json_mode=args.json, quiet=args.quiet > 0))
     try:
         return _run(ctx, handler)
+    except BrokenPipeError:
+        if not _stdout_gone():
+            raise
+        return _reader_gone()
     finally:
         ctx.close()
 
@@ -55,11 +57,48 @@ def _run(ctx: Context, handler: str) -> int:
         ctx.out.error(str(e))
         return FAILED
     except OSError as e:
+        if isinstance(e, BrokenPipeError) and _stdout_gone():
+            return _reader_gone()
         ctx.out.error(str(e))
         return FAILED
     except KeyboardInterrupt:
         ctx.out.error("interrupted")
         return INTERRUPTED
+
+
+def _stdout_gone() -> bool:
+    """Whether stdout's reader has hung up (``sugo jobs | head``), as opposed
+    to a broken pipe or socket elsewhere, which is a real error."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):
+        return False
+    import select
+
+    if not hasattr(select, "poll"):  # Windows: the pipe error is stdout's, most likely
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    # The write end of a pipe whose reader has gone reports an error.
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def _reader_gone() -> int:
+    """End quietly when the reader of our output has gone: what it read is
+    all it wanted. Only stdout is affected: SIGPIPE stays ignored, so a
+    long-running command whose peer (a socket) hangs up is not killed by it."""
+    import os
+
+    # Python flushes stdout again at exit; point it at nothing so that flush
+    # does not print "Exception ignored ... BrokenPipeError".
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)
+    return OK
 
 
 def _not_answering(ctx: Context, e: RequestTimeout) -> int:
@@ -80,12 +119,14 @@ def _not_answering(ctx: Context, e: RequestTimeout) -> int:
     return FAILED
 
 
-def _setup_logging(verbose: int, quiet: int) -> None:
-    if not verbose and not quiet:
+def _setup_logging(verbose: int, quiet: int, verbosity: str | None = None) -> None:
+    if not verbose and not quiet and not verbosity:
         return  # Python's default: warnings and errors on stderr
     import logging  # only here: ~3 ms that `sugo status` need not pay
 
     level = logging.WARNING - 10 * verbose + 10 * quiet
+    if verbosity:
+        level = logging.getLevelNamesMapping()[verbosity]
     logging.basicConfig(
         stream=sys.stderr,
         level=max(logging.DEBUG, min(level, logging.CRITICAL)),

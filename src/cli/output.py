@@ -5,6 +5,7 @@ otherwise (aligned tables, colour only on a terminal), errors as one line.
 import os
 import sys
 import time
+import unicodedata
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -44,6 +45,49 @@ class CliError(Exception):
         self.extra = extra
 
 
+#: Control characters with a readable escape: a newline in a job name shows as ``\n``.
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\e", "\x00": "\\0"}
+
+
+def clean(text: str) -> str:
+    """``text`` safe to print on a terminal: control and format characters
+    (newlines, NUL, ESC of terminal escape sequences, bidi overrides) shown as
+    visible escapes, so that a job name or sample id can neither break a row
+    nor act on the terminal. Printable text, wide characters included, is kept."""
+    if text.isprintable():
+        return text  # the common case, in C
+    out = []
+    for ch in text:
+        if ch.isprintable() or ch == " ":
+            out.append(ch)
+        elif ch in _NAMED_ESCAPES:
+            out.append(_NAMED_ESCAPES[ch])
+        elif unicodedata.category(ch) in ("Mn", "Me") or ch in "\u200d\ufe0f":
+            out.append(ch)  # combining marks and emoji joiners print fine
+        else:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)
+
+
+def width(text: str) -> int:
+    """How many terminal columns ``text`` takes (escape codes excluded): wide
+    East Asian characters and most emoji take two, combining marks none."""
+    if text.isascii():
+        return len(text)
+    n = 0
+    for ch in text:
+        if unicodedata.combining(ch) or ch in "\u200b\u200d\ufe0e\ufe0f":
+            continue
+        n += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return n
+
+
+def pad(text: str, columns: int) -> str:
+    """``text`` padded with spaces to ``columns`` terminal columns."""
+    return text + " " * max(0, columns - width(text))
+
+
 def fmt_time(t: float | None) -> str:
     """Seconds since the epoch → local ``YYYY-MM-DD HH:MM:SS``; ``-`` for none."""
     if t is None:
@@ -55,14 +99,23 @@ def fmt_value(value: Any) -> str:
     """A value from a driver: quantities (``{"value", "units"}``) as ``1.5 s``."""
     if isinstance(value, dict) and set(value) == {"value", "units"}:
         units = value["units"]
-        return f"{value['value']} {units}" if units else str(value["value"])
+        number = fmt_value(value["value"])
+        return f"{number} {clean(str(units))}" if units else number
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list | tuple):
         return ", ".join(fmt_value(v) for v in value)
-    return str(value)
+    if isinstance(value, float):
+        return fmt_float(value)
+    return clean(str(value))
+
+
+def fmt_float(value: float) -> str:
+    """A float as people write it: ``26.85``, not ``26.850000000000023``
+    (12 significant digits drop the binary noise and keep any real precision)."""
+    return repr(float(f"{value:.12g}"))  # nan and inf stay as they are
 
 
 def to_json_text(obj: Any) -> str:
@@ -98,7 +151,7 @@ class Output:
     def note(self, text: str) -> None:
         """Chatter on stderr (progress, hints); silenced by ``-q``."""
         if not self.quiet:
-            print(text, file=self.err, flush=True)
+            print(clean(text), file=self.err, flush=True)
 
     def json(self, obj: Any) -> None:
         """The one JSON document of a ``--json`` command."""
@@ -114,7 +167,7 @@ class Output:
     def reason(self, message: str) -> str:
         """Why a command failed, as one ``sugo: ...`` line on stderr only
         (for commands whose JSON document already says it)."""
-        one_line = " ".join(message.split())
+        one_line = clean(" ".join(message.split()))
         print(f"sugo: {one_line}", file=self.err, flush=True)
         return one_line
 
@@ -131,17 +184,22 @@ class Output:
             self.line(text)
 
     def table_lines(self, headers: Sequence[str], rows: Sequence[Sequence[Cell]]) -> list[str]:
-        cells = [[(c, None) if isinstance(c, str) else c for c in row] for row in rows]
-        widths = [len(h) for h in headers]
+        # Every cell cleaned (a name may hold a newline or an escape sequence)
+        # and measured in terminal columns (an emoji takes two).
+        cells = [
+            [(clean(c), None) if isinstance(c, str) else (clean(c[0]), c[1]) for c in row]
+            for row in rows
+        ]
+        widths = [width(h) for h in headers]
         for row in cells:
             for i, (text, _) in enumerate(row):
-                widths[i] = max(widths[i], len(text))
+                widths[i] = max(widths[i], width(text))
         last = len(headers) - 1
 
         def render(row: Sequence[tuple[str, str | None]]) -> str:
             # Pad before painting, so escape codes never break the alignment.
             parts = [
-                self.paint(text if i == last else text.ljust(widths[i]), style)
+                self.paint(text if i == last else pad(text, widths[i]), style)
                 for i, (text, style) in enumerate(row)
             ]
             return "  ".join(parts).rstrip()

@@ -48,6 +48,13 @@ def job_id(text: str) -> int:
     return value
 
 
+def job_or_file(text: str) -> "int | Path":
+    """A job id, or (anything that is not a number) the path of a file."""
+    if text.strip().isdigit():
+        return job_id(text)
+    return path(text)
+
+
 def count(text: str) -> int:
     """A number of things: 0 or more."""
     try:
@@ -78,6 +85,17 @@ def pixels(text: str) -> tuple[int, int]:
     if not (100 <= width <= 20000 and 100 <= height <= 20000):
         raise argparse.ArgumentTypeError(f"size {text!r}: each side must be 100 to 20000 pixels")
     return width, height
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level(text: str) -> str:
+    if text.upper() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"not a log level: {text!r} (levels: {', '.join(LOG_LEVELS)})"
+        )
+    return text.upper()
 
 
 def _common(parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -113,10 +131,20 @@ def _common(parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentPar
     group.add_argument(
         "-q", "--quiet", action="count", default=argparse.SUPPRESS, help="less output"
     )
+    group.add_argument(
+        "--verbosity",
+        type=log_level,
+        default=argparse.SUPPRESS,
+        metavar="LEVEL",
+        help="log level (tomato's option): DEBUG, INFO, WARNING, ERROR or CRITICAL;"
+        " for 'start', the daemon's and its driver hosts'",
+    )
     return common
 
 
-COMMON_DEFAULTS = {"port": None, "appdir": None, "json": False, "verbose": 0, "quiet": 0}
+COMMON_DEFAULTS = {
+    "port": None, "appdir": None, "json": False, "verbose": 0, "quiet": 0, "verbosity": None,
+}  # fmt: skip
 
 
 class _Adder:
@@ -177,7 +205,12 @@ def _init(add: _Adder) -> None:
 
 
 def _start(add: _Adder) -> None:
-    p = add("start", "lifecycle:cmd_start", "start the daemon in the background")
+    p = add(
+        "start",
+        "lifecycle:cmd_start",
+        "start the daemon in the background (-v: it and its drivers log debug lines,"
+        " -q: only warnings; default: [logging] level of settings.toml)",
+    )
     p.add_argument(
         "--timeout", type=seconds, default=30.0, help="seconds to wait for it (default 30)"
     )
@@ -197,7 +230,17 @@ def _status(add: _Adder) -> None:
 
 
 def _reload(add: _Adder) -> None:
-    add("reload", "status:cmd_reload", "re-read settings and devices file, apply the changes")
+    p = add(
+        "reload",
+        "status:cmd_reload",
+        "re-read settings and devices file, apply the changes; returns once new drivers are up",
+    )
+    p.add_argument(
+        "--timeout",
+        type=seconds,
+        default=30.0,
+        help="seconds to wait for new drivers (default 30)",
+    )
 
 
 def _pipeline(add: _Adder) -> None:
@@ -277,7 +320,12 @@ def _job(add: _Adder) -> None:
         "--every", type=seconds, help="seconds between refreshes (default 1 on a terminal, else 5)"
     )
     q = jadd("plot", "plot:cmd_plot", "plot a job's data, so far or final, into a PNG file")
-    q.add_argument("id", type=job_id, metavar="ID")
+    q.add_argument(
+        "id",
+        type=job_or_file,
+        metavar="ID|FILE",
+        help="a job id, or a results file (sugo's or tomato's; no daemon needed)",
+    )
     q.add_argument(
         "-o", "--output", type=path, metavar="FILE.png", help="where to write (default plot.ID.png)"
     )

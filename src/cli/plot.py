@@ -10,8 +10,8 @@ daemon's machine). matplotlib is an optional extra, ``sugo[plot]``; it is
 driven through its Agg canvas, so no display is needed.
 """
 
-import contextlib
 import json
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +21,7 @@ import numpy as np
 
 from sugo.cli.context import OK, Context
 from sugo.cli.jobview import STATUS_WORDS, fetch_plan
-from sugo.cli.output import CliError
+from sugo.cli.output import CliError, clean
 from sugo.protocol import daemon_api as api
 
 if TYPE_CHECKING:
@@ -57,38 +57,15 @@ class RoleSeries:
         return list(groups.items())
 
 
-def _plottable(arr: np.ndarray) -> bool:
+def plottable(arr: np.ndarray) -> bool:
     return arr.ndim == 1 and arr.dtype.kind in "biuf"
 
 
 def from_results(path: Path) -> list[RoleSeries]:
-    """The roles of a results file (h5netcdf, so the file need not fit in xarray)."""
-    import h5netcdf
+    """The roles of a results file, sugo's or tomato's."""
+    from sugo.cli.plotfile import read_results
 
-    series = []
-    with h5netcdf.File(path, "r") as f:
-        for name, g in f.groups.items():
-            role = str(g.attrs.get("role", name))
-            component = ""
-            with contextlib.suppress(TypeError, ValueError):
-                component = json.loads(g.attrs.get("sugo_component", "{}")).get("name", "")
-            uts = np.asarray(g.variables["uts"][:], dtype=float)
-            task = (
-                np.asarray(g.variables["task"][:])
-                if "task" in g.variables
-                else np.zeros(len(uts), int)
-            )
-            s = RoleSeries(role, uts, task, component=component)
-            for vname, var in g.variables.items():
-                if vname in ("uts", "task") or var.dimensions != ("uts",):
-                    continue
-                values = np.asarray(var[:])
-                if _plottable(values):
-                    s.variables[vname] = values.astype(float)
-                    if var.attrs.get("units"):
-                        s.units[vname] = str(var.attrs["units"])
-            series.append(s)
-    return series
+    return read_results(path)
 
 
 def from_staging(jobdir: Path, roles: Iterable[str] = ()) -> list[RoleSeries]:
@@ -168,7 +145,10 @@ def render(
         ax = _draw_role(sub, s, t0, scale, tunit, task_labels)
         # One time range for every role, so their panels line up.
         ax.set_xlim(-0.02 * tmax, 1.02 * tmax or 1.0)
-    fig.savefig(path, dpi=DPI, format="png")
+    with warnings.catch_warnings():
+        # A name with an emoji the font lacks is drawn as a box, not an error.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig.savefig(path, dpi=DPI, format="png")
     return path
 
 
@@ -275,26 +255,72 @@ def cmd_plot(ctx: Context) -> int:
         import matplotlib  # noqa: F401
     except ImportError:
         raise CliError(INSTALL_HINT) from None
-    client = ctx.client()
-    job = client.job(ctx.args.id)
-    series, labels, source = load(client, job)
+    target = ctx.args.id
+    if isinstance(target, int):
+        return _plot_job(ctx, target)
+    # A results file: read as it is, no daemon needed.
+    from sugo.cli.plotfile import file_title
+
+    path = Path(target)
+    if not path.is_file():
+        raise CliError(f"{path}: no such file (give a job id or a results file)")
+    try:
+        series, labels, title = from_results(path), _labels_from_results(path), file_title(path)
+    except (OSError, KeyError, ValueError) as e:
+        raise CliError(f"{path}: not a results file sugo can read ({e})") from None
     if not series:
-        raise CliError(f"job {job.id}: no data to plot yet")
-    path = Path(ctx.args.output or f"plot.{job.id}.png")
+        raise CliError(f"{path}: no group with data along 'uts' to plot")
+    out = Path(ctx.args.output or f"plot.{path.stem}.png")
+    return _draw(ctx, series, labels, title, out, {"file": str(path), "source": "results"})
+
+
+def _plot_job(ctx: Context, jobid: int) -> int:
+    from sugo.client import DaemonUnreachable
+
+    client = ctx.client()
+    try:
+        job = client.job(jobid)
+    except DaemonUnreachable:
+        return _plot_offline(ctx, jobid)
+    series, labels, source = load(client, job)
     name = f" {job.jobname!r}" if job.jobname else ""
     state = STATUS_WORDS.get(job.status, job.status)
     so_far = ", data so far" if source == "staging" else ""
     title = f"job {job.id}{name} - sample {job.sample} - {state}{so_far}"
-    render(series, path, title, labels, size=ctx.args.size)
-    if ctx.out.json_mode:
-        ctx.out.json(
-            {
-                "id": job.id,
-                "path": str(path),
-                "source": source,
-                "points": {s.role: len(s.uts) for s in series},
-            }
-        )
+    out = Path(ctx.args.output or f"plot.{job.id}.png")
+    return _draw(ctx, series, labels, title, out, {"id": job.id, "source": source})
+
+
+def _plot_offline(ctx: Context, jobid: int) -> int:
+    """The daemon is down: the job's results file or staged data, found
+    through its job folder."""
+    from sugo.cli.plotfile import file_title, offline_source
+
+    source, where = offline_source(ctx, jobid)
+    if source == "results":
+        series, labels, title = from_results(where), _labels_from_results(where), file_title(where)
     else:
-        ctx.out.line(str(path))
+        series, labels = from_staging(where), {}
+        title = f"job {jobid} - data so far (no daemon)"
+    ctx.out.note(f"sugo: no daemon on port {ctx.port}; plotting job {jobid} from {where}")
+    out = Path(ctx.args.output or f"plot.{jobid}.png")
+    return _draw(ctx, series, labels, title, out, {"id": jobid, "source": source})
+
+
+def _draw(
+    ctx: Context,
+    series: list[RoleSeries],
+    labels: dict[int, str],
+    title: str,
+    path: Path,
+    doc: dict[str, Any],
+) -> int:
+    if not series:
+        what = f"job {doc['id']}" if "id" in doc else doc.get("file", "")
+        raise CliError(f"{what}: no data to plot yet")
+    render(series, path, clean(title), labels, size=ctx.args.size)
+    if ctx.out.json_mode:
+        ctx.out.json({**doc, "path": str(path), "points": {s.role: len(s.uts) for s in series}})
+    else:
+        ctx.out.line(clean(str(path)))
     return OK

@@ -1,12 +1,16 @@
 """`sugo status` and `sugo reload`."""
 
+import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sugo.cli.context import OK, Context
+from sugo.cli.context import FAILED, OK, Context
 from sugo.cli.output import Cell, Output, fmt_value
 from sugo.protocol import daemon_api as api
 from sugo.protocol.wire import to_builtins
+
+if TYPE_CHECKING:
+    from sugo.client import SugoClient
 
 STATE_STYLES = {
     "ready": "green",
@@ -121,20 +125,61 @@ def cmd_status(ctx: Context) -> int:
 
 
 def cmd_reload(ctx: Context) -> int:
-    changes = ctx.client().reload()
+    client = ctx.client()
+    changes = client.reload()
+    started = [*(changes.get("drivers_added") or []), *(changes.get("drivers_restarted") or [])]
+    pending, failed = wait_drivers_up(client, started, ctx.args.timeout)
     if ctx.out.json_mode:
-        ctx.out.json(changes)
-        return OK
-    parts = []
-    for key, label in (
-        ("drivers_added", "drivers added"),
-        ("drivers_removed", "drivers removed"),
-        ("drivers_restarted", "drivers restarted"),
-        ("components_removed", "components removed"),
-    ):
-        if changes.get(key):
-            parts.append(f"{label}: {', '.join(changes[key])}")
-    done = "; ".join(parts) if parts else "no driver or component changes"
-    pipelines = changes.get("pipelines") or []
-    ctx.out.line(f"sugo: reloaded: {done}; {len(pipelines)} pipelines")
+        ctx.out.json({**changes, "starting": pending, "failed": failed})
+    else:
+        parts = []
+        for key, label in (
+            ("drivers_added", "drivers added"),
+            ("drivers_removed", "drivers removed"),
+            ("drivers_restarted", "drivers restarted"),
+            ("components_removed", "components removed"),
+        ):
+            if changes.get(key):
+                parts.append(f"{label}: {', '.join(changes[key])}")
+        done = "; ".join(parts) if parts else "no driver or component changes"
+        pipelines = changes.get("pipelines") or []
+        ctx.out.line(f"sugo: reloaded: {done}; {len(pipelines)} pipelines")
+        if pending:
+            ctx.out.line(
+                f"sugo: still starting after {ctx.args.timeout:g} s: {', '.join(pending)}"
+                " (see 'sugo status')"
+            )
+    if failed:
+        ctx.out.reason("reloaded, but " + "; ".join(failed))
+        return FAILED
     return OK
+
+
+def wait_drivers_up(
+    client: "SugoClient", names: list[str], timeout: float
+) -> tuple[list[str], list[str]]:
+    """Wait, as `sugo start` does, until the drivers ``names`` and their
+    components are up. Returns what is still starting and what failed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st = client.status()
+        drivers = {d.name: d for d in st.drivers if d.name in names}
+        failed = [
+            f"driver {d.name} failed: {d.error or d.state}"
+            for d in drivers.values()
+            if d.state == "failed"
+        ]
+        pending = [
+            f"driver {d.name} ({d.state})"
+            for d in drivers.values()
+            if d.state not in ("ready", "failed")
+        ]
+        pending += [f"driver {n} (not listed yet)" for n in names if n not in drivers]
+        pending += [
+            f"component {c.name}"
+            for c in st.components
+            if c.driver in drivers and c.state == "registering"
+        ]
+        if not pending or time.monotonic() >= deadline:
+            return pending, failed
+        time.sleep(0.05)

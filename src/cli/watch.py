@@ -15,12 +15,15 @@ import math
 import re
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
-from sugo.cli.context import FAILED, OK, Context
+from sugo.cli.context import FAILED, INTERRUPTED, OK, Context
 from sugo.cli.jobview import STATUS_WORDS, JobPlan, RoleData, RolePlan, StagingTail, fetch_plan
-from sugo.cli.output import STATUS_STYLES, Output
+from sugo.cli.output import STATUS_STYLES, CliError, Output, clean, pad, width
+from sugo.errors import SugoError
 from sugo.protocol import daemon_api as api
 from sugo.protocol.wire import to_builtins
 
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
 
 FINAL = ("c", "ce", "cd")
 BAR_WIDTH = 20
+MIN_BAR = 5  # narrower than this, the bar is left out
 #: Seconds between refreshes: a terminal redraws often, a log file wants fewer lines.
 EVERY_TTY = 1.0
 EVERY_PLAIN = 5.0
@@ -177,48 +181,73 @@ class Frame:
         self.out = out
 
     def headline(self, job: api.JobInfo, eta: float | None, now: float) -> str:
+        return "; ".join(self.headline_parts(job, eta, now))
+
+    def headline_parts(self, job: api.JobInfo, eta: float | None, now: float) -> list[str]:
+        """The job line in parts: what and where; then timing or why it waits."""
         status = self.out.paint(
             f"{STATUS_WORDS.get(job.status, job.status)} ({job.status})",
             STATUS_STYLES.get(job.status),
         )
-        name = f" {job.jobname!r}" if job.jobname else ""
-        where = f" on {job.pipeline}" if job.pipeline else ""
-        text = f"job {job.id}{name}: {status}{where}, sample {job.sample}"
+        name = f" '{clean(job.jobname)}'" if job.jobname else ""
+        where = f" on {clean(job.pipeline)}" if job.pipeline else ""
+        parts = [f"job {job.id}{name}: {status}{where}, sample {clean(job.sample)}"]
+        timing = ""
         if job.started_at is not None:
             end = job.completed_at or now
-            text += f"; elapsed {fmt_seconds(end - job.started_at)}"
-        if job.status in ("q", "qw") and job.waiting:
-            text += f"; {job.waiting}"
+            timing = f"elapsed {fmt_seconds(end - job.started_at)}"
         if job.status in ("r", "rd") and eta is not None:
-            text += (
-                f", ETA {fmt_seconds(eta)} ({time.strftime('%H:%M:%S', time.localtime(now + eta))})"
-            )
-        return text
+            clock = time.strftime("%H:%M:%S", time.localtime(now + eta))
+            timing += f", ETA {fmt_seconds(eta)} ({clock})"
+        if timing:
+            parts.append(timing)
+        if job.status in ("q", "qw") and job.waiting:
+            parts.append(clean(job.waiting))
+        return parts
 
     def live(
         self, job: api.JobInfo, progress: list[RoleProgress], now: float, columns: int = 100
     ) -> list[str]:
         """The terminal view: a headline, then per role a progress line and its
-        latest values, wrapped to ``columns``."""
-        lines = [self.headline(job, job_eta(progress), now)]
-        width = max((len(p.role) for p in progress), default=0)
-        label_width = max((len(p.label) for p in progress), default=0)
+        latest values, fitted to ``columns`` (the progress bar shrinks first,
+        so the times, the points and the state stay on screen)."""
+        parts = self.headline_parts(job, job_eta(progress), now)
+        joined = "; ".join(parts)
+        lines = (
+            [joined]
+            if visible_width(joined) <= columns
+            else [parts[0]] + ["  " + part for part in parts[1:]]
+        )
+        width_ = max((width(clean(p.role)) for p in progress), default=0)
+        label_width = max((width(clean(p.label)) for p in progress), default=0)
         for p in progress:
             fraction = (p.elapsed or 0.0) / p.duration if p.duration else 0.0
             if p.state == "completed":
                 fraction = 1.0
             style = STATE_STYLES.get(p.state, "blue")
             state = self.out.paint(p.state, None if p.state == "running" else style)
-            lines.append(
-                f"  {self.out.paint(p.role.ljust(width), 'bold')}  task {p.task_no}/{p.n_tasks}"
-                f"  {p.label.ljust(label_width)}  {self.out.paint(bar(fraction), style)}"
-                f"  {fmt_seconds(p.elapsed)} / {fmt_seconds(p.duration)}"
-                f"  {p.points} points  {state}"
+            role = self.out.paint(pad(clean(p.role), width_), "bold")
+            head = f"  {role}  task {p.task_no}/{p.n_tasks}"
+            label = pad(clean(p.label), label_width)
+            tail = (
+                f"{fmt_seconds(p.elapsed)} / {fmt_seconds(p.duration)}  {p.points} points  {state}"
             )
-            indent = " " * (width + 4)
+            room = columns - visible_width(f"{head}  {label}    {tail}")
+            if room >= MIN_BAR:
+                middle = f"{label}  {self.out.paint(bar(fraction, min(BAR_WIDTH, room)), style)}"
+            elif room >= 0:
+                middle = label
+            else:  # not even the label fits: it goes last, where clipping may cut it
+                middle, tail = (
+                    f"{fmt_seconds(p.elapsed)} / {fmt_seconds(p.duration)}",
+                    (f"{p.points} points  {state}  {clean(p.label)}"),
+                )
+            lines.append(f"{head}  {middle}  {tail}")
+            indent = " " * (width_ + 4)
             if not p.values:
                 lines.append(indent + self.out.paint("(no data yet)", "dim"))
-            for row in wrap(p.values, columns - len(indent)):
+            values = [(clean(k), clean(v)) for k, v in p.values]
+            for row in wrap(values, columns - len(indent)):
                 lines.append(indent + "  ".join(f"{self.out.paint(k, 'dim')} {v}" for k, v in row))
         return lines
 
@@ -228,9 +257,9 @@ class Frame:
         lines = [f"{clock} {self.headline(job, job_eta(progress), now)}"]
         for p in progress:
             pct = f" ({100 * (p.elapsed or 0) / p.duration:.0f}%)" if p.duration else ""
-            values = ", ".join(f"{k}={v}" for k, v in p.values)
+            values = ", ".join(f"{clean(k)}={clean(v)}" for k, v in p.values)
             lines.append(
-                f"{clock} {p.role}: task {p.task_no}/{p.n_tasks} {p.label} {p.state}"
+                f"{clock} {clean(p.role)}: task {p.task_no}/{p.n_tasks} {clean(p.label)} {p.state}"
                 f" {fmt_seconds(p.elapsed)}/{fmt_seconds(p.duration)}{pct}, {p.points} points"
                 + (f"; {values}" if values else "")
             )
@@ -256,8 +285,8 @@ def wrap(values: list[tuple[str, str]], columns: int) -> list[list[tuple[str, st
 _ESCAPE = re.compile(r"\033\[[0-9;?]*[A-Za-z]")
 
 
-def clip(text: str, width: int) -> str:
-    """``text`` cut to ``width`` visible characters (escape codes kept intact)."""
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` terminal columns (escape codes kept intact)."""
     out: list[str] = []
     seen = 0
     pos = 0
@@ -267,13 +296,19 @@ def clip(text: str, width: int) -> str:
             out.append(m.group())
             pos = m.end()
             continue
-        if seen == width:
+        cells = width(text[pos])
+        if seen + cells > limit:
             out.append("\033[0m")
             break
         out.append(text[pos])
-        seen += 1
+        seen += cells
         pos += 1
     return "".join(out)
+
+
+def visible_width(text: str) -> int:
+    """Terminal columns of ``text`` without its escape codes."""
+    return width(_ESCAPE.sub("", text))
 
 
 class Screen:
@@ -390,9 +425,9 @@ def report(ctx: Context, job: api.JobInfo) -> int:
         )
         out.line(f"job {job.id} ended {word}{took}")
         if job.respath:
-            out.line(f"results: {job.respath}")
+            out.line(f"results: {clean(job.respath)}")
         if job.error:
-            out.line(out.paint(f"error: {job.error}", "red"))
+            out.line(out.paint(f"error: {clean(job.error)}", "red"))
     if not ok:
         out.reason(problem)
         return FAILED
@@ -401,7 +436,8 @@ def report(ctx: Context, job: api.JobInfo) -> int:
 
 def cmd_watch(ctx: Context) -> int:
     client = ctx.client()
-    job = watch(client, ctx.args.id, ctx.out, every=ctx.args.every)
+    with still_runs_on_interrupt(ctx, ctx.args.id):
+        job = watch(client, ctx.args.id, ctx.out, every=ctx.args.every)
     return report(ctx, job)
 
 
@@ -410,5 +446,32 @@ def cmd_submit_watch(ctx: Context) -> int:
     client = ctx.client()
     job = client.submit(ctx.args.payload, jobname=ctx.args.jobname)
     ctx.out.line(f"job {job.id} submitted")
-    job = watch(client, job.id, ctx.out, every=getattr(ctx.args, "every", None))
+    with still_runs_on_interrupt(ctx, job.id):
+        job = watch(client, job.id, ctx.out, every=getattr(ctx.args, "every", None))
     return report(ctx, job)
+
+
+@contextmanager
+def still_runs_on_interrupt(ctx: Context, jobid: int) -> Iterator[None]:
+    """Ctrl-C stops watching or waiting, not the job: say so, and how to
+    follow or cancel it, then end with exit code 130 (as for any Ctrl-C)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise CliError(interrupted_note(ctx, jobid), code=INTERRUPTED) from None
+
+
+def interrupted_note(ctx: Context, jobid: int) -> str:
+    """What Ctrl-C left behind: the job's status now and the commands for it."""
+    try:
+        with ctx.client(timeout=1.0) as client:
+            status = client.job(jobid).status
+    except (SugoError, KeyboardInterrupt):
+        status = None
+    if status in FINAL:
+        return f"interrupted; job {jobid} has ended ({STATUS_WORDS.get(status, status)})"
+    now = f"still {STATUS_WORDS.get(status, status)} ({status})" if status else "not stopped"
+    return (
+        f"stopped watching; job {jobid} is {now} and goes on without you:"
+        f" 'sugo job watch {jobid}' follows it again, 'sugo cancel {jobid}' stops it"
+    )

@@ -55,6 +55,12 @@ max_message_bytes = 16777216
 # (TOML, YAML or JSON, by suffix).
 config = "devices.toml"
 
+# How much the daemon and its driver hosts log (their files are in logdir).
+# [logging]
+# DEBUG, INFO, WARNING, ERROR or CRITICAL; `sugo start -v` (DEBUG), `-q`
+# (WARNING) or `--verbosity LEVEL` override it for one start.
+# level = "INFO"
+
 # Settings for one driver, passed to it when it is loaded; one table per driver
 # name, with the keys that driver declares, for example:
 # [drivers.counter]

@@ -16,7 +16,7 @@ from pydantic import (
     field_validator,
 )
 
-from sugo.config.files import FrozenModel, load_mapping, validate
+from sugo.config.files import FrozenModel, LogLevel, load_mapping, validate
 
 
 def _not_empty(value: Any) -> Any:
@@ -96,6 +96,15 @@ class HookSettings(FrozenModel):
     where: dict[str, Any] = Field(default_factory=dict)  # event data must have these values
 
 
+class LoggingSettings(FrozenModel):
+    """`[logging]`: how much the daemon and its driver hosts log."""
+
+    # `sugo start -v` (DEBUG), `-q` (WARNING) and `--verbosity` override it.
+    level: Annotated[
+        LogLevel, BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)
+    ] = "INFO"
+
+
 class Settings(FrozenModel):
     """The whole of settings.toml; `[drivers.<name>]` tables are passed to the
     driver of that name, less sugo's own keys (see `DriverTable`).
@@ -106,6 +115,7 @@ class Settings(FrozenModel):
     jobs: JobsSettings
     devices: DevicesSettings
     daemon: DaemonSettings = DaemonSettings()
+    logging: LoggingSettings = LoggingSettings()
     drivers: dict[str, DriverTable] = Field(default_factory=dict)
     hooks: list[HookSettings] = Field(default_factory=list)
 

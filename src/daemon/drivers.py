@@ -204,6 +204,7 @@ class DriverManager:
             return
         self.d.store.set_health(name, new)
         if new.get("code") != old.get("code"):
+            self.d.scheduler.kick()  # a job may wait for (or must avoid) this component
             self.d.events.emit(
                 "component.status", name, code=new["code"], label=new.get("label"),
                 text=new.get("text"), was=old.get("code"),

@@ -21,7 +21,7 @@ from sugo.daemon import admission
 from sugo.daemon.exitwatch import ExitWatch
 from sugo.daemon.processes import Tracked
 from sugo.daemon.registry_tables import TaskRow
-from sugo.daemon.scheduler import can_run
+from sugo.daemon.scheduler import World, can_run, summary
 from sugo.daemon.states import FINAL, QUEUED, RUNNING, ComponentState, JobStatus
 from sugo.daemon.store import ComponentRow, JobRow, PipelineRow, retryable
 from sugo.errors import RequestFailed, StoreError, SugoError
@@ -136,16 +136,24 @@ class JobManager:
 
     # -- queries --------------------------------------------------------------------
 
-    def info(self, job: JobRow, tasks: list[TaskRow] | None = None) -> dict[str, Any]:
+    def info(
+        self, job: JobRow, tasks: list[TaskRow] | None = None, world: World | None = None
+    ) -> dict[str, Any]:
         out = job.to_json()
         rows = self.d.store.tasks_of(job.id) if tasks is None else tasks
         out["tasks"] = [_task_json(t) for t in rows]
-        out["waiting"] = self.d.scheduler.waiting.get(job.id)
+        if job.status in QUEUED:
+            # Why it waits, per pipeline that could run it (scheduler.why_not).
+            reasons = self.d.scheduler.reasons(job, world)
+            out["waiting_for"] = reasons
+            out["waiting"] = summary(reasons)
         return out
 
     def infos(self, jobs: list[JobRow]) -> list[dict[str, Any]]:
         tasks = self.d.store.tasks_of_jobs([j.id for j in jobs])
-        return [self.info(j, tasks[j.id]) for j in jobs]
+        queued = any(j.status in QUEUED for j in jobs)
+        world = self.d.scheduler.world() if queued else None
+        return [self.info(j, tasks[j.id], world) for j in jobs]
 
     def on_jobs(self, req: api.Jobs, call: Call) -> Any:
         if req.ids:
@@ -565,7 +573,7 @@ class JobManager:
             job = self.d.store.get_job(jobid)
             if job is None:
                 refused.append(f"no job {jobid}")
-            elif job.status in (JobStatus.Q, JobStatus.QW):
+            elif job.status in QUEUED:
                 self.d.store.set_job_status(jobid, JobStatus.CD)
                 self._close_tasks(jobid, JobStatus.CD)
                 self.d.events.emit("job.ended", f"job {jobid}", status="cd")

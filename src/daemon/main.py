@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from sugo.errors import SugoError
-from sugo.logs import setup_logging
+from sugo.logs import LOG_LEVEL_ENV, setup_logging
 
 log = logging.getLogger("sugo.daemon")
 
@@ -16,7 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sugo-daemon")
     parser.add_argument("--appdir", required=True, type=Path)
     parser.add_argument("--port", required=True, type=int)
-    parser.add_argument("--verbosity", default="INFO")
+    parser.add_argument(
+        "--verbosity", type=str.upper, help="log level (default: [logging] level, else INFO)"
+    )
     parser.add_argument(
         "--ready-fd", type=int, help="pipe to write a line to once every driver host is up"
     )
@@ -41,8 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sugo daemon: cannot lock {args.appdir}: {e}", file=sys.stderr)
         return 1
 
-    # The driver hosts start while this process imports and validates.
+    # The driver hosts start while this process imports and validates; they
+    # log at the daemon's level, which they inherit through the environment.
     from sugo.daemon import prestart, processes
+
+    args.verbosity = args.verbosity or prestart.quick_log_level(args.appdir) or "INFO"
+    os.environ[LOG_LEVEL_ENV] = args.verbosity
 
     with lock:  # held until the daemon has shut down
         prestart.start_hosts(args.appdir, args.port)

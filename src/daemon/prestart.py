@@ -47,6 +47,17 @@ def quick_settings(sfile: Path) -> QuickSettings | None:
     return QuickSettings(_resolve(logdir, base), bind, _resolve(devices, base))
 
 
+def quick_log_level(appdir: Path) -> str | None:
+    """`[logging] level` of the app folder's settings.toml, read without
+    validating the file; None when it is not there (or not a level name)."""
+    try:
+        data = tomllib.loads((Path(appdir) / "settings.toml").read_text(encoding="utf-8"))
+        level = data["logging"]["level"].upper()
+    except (OSError, ValueError, LookupError, TypeError, AttributeError):
+        return None
+    return level if level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else None
+
+
 def _resolve(text: str, base: Path) -> Path:
     path = Path(text).expanduser()
     return path if path.is_absolute() else Path(os.path.abspath(base / path))

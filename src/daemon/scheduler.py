@@ -3,11 +3,18 @@
 ``can_run`` answers "could this pipeline ever run this payload" from the
 components' capabilities; the scheduler starts, in submission order, every job
 whose pipeline is ready now. It runs on the loop thread whenever something that
-matters happens (``kick``): submit, pipeline ready, job end, components up.
+matters happens (``kick``): submit, pipeline ready, job end, components up, a
+component's health code changing.
+
+``why_not`` says why a pipeline that could run a job cannot take it now; the
+same function decides whether the scheduler starts the job, so what `sugo jobs
+ID` reports as the reason is exactly what holds the job back.
 """
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sugo.daemon.states import ComponentState, JobStatus
 from sugo.daemon.store import ComponentRow, JobRow, PipelineRow
@@ -17,6 +24,12 @@ if TYPE_CHECKING:
     from sugo.daemon.core import Daemon
 
 log = logging.getLogger("sugo.daemon.scheduler")
+
+#: Health codes from here up to (not including) 400 mean the device itself has
+#: a problem (unplugged, not answering, in error): no new job goes to it.
+UNHEALTHY_FROM, UNHEALTHY_TO = 300, 400
+#: At most this many pipelines are named in a job's one-line ``waiting``.
+SUMMARY_PIPELINES = 3
 
 
 def can_run(
@@ -41,12 +54,70 @@ def can_run(
     return None
 
 
+@dataclass
+class World:
+    """What the scheduler looks at in one pass, read once from the store."""
+
+    pipelines: list[PipelineRow]
+    components: dict[str, ComponentRow]
+    health: dict[str, dict[str, Any]]
+    busy: dict[str, int]  # component name -> id of the job using it
+
+
+def why_not(
+    job: JobRow,
+    p: PipelineRow,
+    world: World,
+    maintenance: Callable[[PipelineRow], str | None] | None = None,
+) -> str | None:
+    """Why ``p`` (which could run ``job``) cannot take it now; None if it can.
+
+    ``maintenance``: the pipeline's blocking maintenance reason, asked last
+    (it reads the maintenance table)."""
+    if p.jobid is not None:
+        return f"busy with job {p.jobid}"
+    if p.sample is None:
+        return f"no sample loaded (sugo pipeline load {p.name} {job.sample})"
+    if p.sample != job.sample:
+        return f"holds another sample, {p.sample!r}, not {job.sample!r}"
+    if not p.ready:
+        return f"not ready (sugo pipeline ready {p.name})"
+    for role, name in sorted(p.components.items()):
+        other = world.busy.get(name)
+        if other is not None and other != job.id:
+            return f"component {name} (role {role!r}) is busy with job {other}"
+        comp = world.components.get(name)
+        if comp is None:
+            return f"component {name} (role {role!r}) is not configured"
+        code = int(world.health.get(name, {}).get("code") or 0)
+        if UNHEALTHY_FROM <= code < UNHEALTHY_TO:
+            h = world.health[name]
+            text = f": {h['text']}" if h.get("text") else ""
+            return (
+                f"component {name} (role {role!r}) is unhealthy"
+                f" ({code} {h.get('label') or ''}{text})"
+            )
+        if comp.state != ComponentState.IDLE:
+            return f"component {name} (role {role!r}) is {comp.state.value}"
+    return maintenance(p) if maintenance is not None else None
+
+
+def summary(reasons: dict[str, str]) -> str:
+    """One line from a job's reasons per pipeline."""
+    if not reasons:
+        return "no pipeline has every role and technique it needs"
+    items = [f"{name}: {why}" for name, why in reasons.items()]
+    if len(items) > SUMMARY_PIPELINES:
+        more = len(items) - SUMMARY_PIPELINES
+        items = [*items[:SUMMARY_PIPELINES], f"and {more} more pipeline(s)"]
+    return "; ".join(items)
+
+
 class Scheduler:
     def __init__(self, daemon: "Daemon") -> None:
         self.d = daemon
         self._pending = False
         self._payloads: dict[int, Payload] = {}
-        self.waiting: dict[int, str] = {}  # why a queued job cannot start yet
 
     def kick(self) -> None:
         """Schedule one matching pass on the loop (coalesced)."""
@@ -66,41 +137,52 @@ class Scheduler:
     def forget(self, jobid: int) -> None:
         self._payloads.pop(jobid, None)
 
+    def world(self) -> World:
+        store = self.d.store
+        pipelines = store.list_pipelines()
+        busy = {
+            name: p.jobid
+            for p in pipelines
+            if p.jobid is not None
+            for name in p.components.values()
+        }
+        return World(
+            pipelines=pipelines,
+            components={c.name: c for c in store.list_components()},
+            health=store.all_health(),
+            busy=busy,
+        )
+
+    def reasons(self, job: JobRow, world: World | None = None) -> dict[str, str]:
+        """Why a queued job waits, for each pipeline that could run it
+        (pipeline name -> reason); empty when none could."""
+        world = world or self.world()
+        payload = self.payload_of(job)
+        out: dict[str, str] = {}
+        for p in world.pipelines:
+            if can_run(payload, p, world.components) is not None:
+                continue
+            why = why_not(job, p, world, self.d.maintenance.blocking_reason)
+            # A pipeline that is free now starts the job at the next pass.
+            out[p.name] = why or "free: the job starts at the next scheduling pass"
+        return out
+
     def _run(self) -> None:
         self._pending = False
         if self.d.stopping:
             return
         store = self.d.store
-        pipelines = store.list_pipelines()
-        components = {c.name: c for c in store.list_components()}
-        in_use = self.d.jobs.components_in_use()
-        self.waiting.clear()
+        world = self.world()
         for job in store.queued_jobs():
             payload = self.payload_of(job)
-            matching = [p for p in pipelines if can_run(payload, p, components) is None]
+            matching = [p for p in world.pipelines if can_run(payload, p, world.components) is None]
             if matching and job.status == JobStatus.Q:
                 store.set_job_status(job.id, JobStatus.QW)
             elif not matching and job.status == JobStatus.QW:
                 store.set_job_status(job.id, JobStatus.Q)
             for p in matching:
-                if not self._free(p, job, components, in_use):
+                if why_not(job, p, world, self.d.maintenance.blocking_reason) is not None:
                     continue
                 self.d.jobs.start(job, p)
-                in_use.update(p.components.values())
-                pipelines = store.list_pipelines()
+                world = self.world()
                 break
-
-    def _free(
-        self, p: PipelineRow, job: JobRow, components: dict[str, ComponentRow], in_use: set[str]
-    ) -> bool:
-        if not p.ready or p.jobid is not None or p.sample != job.sample:
-            return False
-        for name in p.components.values():
-            comp = components.get(name)
-            if comp is None or comp.state != ComponentState.IDLE or name in in_use:
-                return False
-        reason = self.d.maintenance.blocking_reason(p)
-        if reason is not None:
-            self.waiting[job.id] = reason
-            return False
-        return True

@@ -410,12 +410,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--daemon", required=True, help="daemon endpoint, tcp://host:port")
     parser.add_argument("--bind", default="127.0.0.1")
     parser.add_argument("--logfile")
-    parser.add_argument("--verbosity", default="INFO")
+    parser.add_argument("--verbosity", help="log level (default: the daemon's)")
     args = parser.parse_args(argv)
 
-    from sugo.logs import setup_logging
+    from sugo.logs import inherited_level, setup_logging
 
-    setup_logging(args.logfile, args.verbosity, f"driver {args.driver}")
+    setup_logging(args.logfile, args.verbosity or inherited_level(), f"driver {args.driver}")
     from sugo.driverinterface.loader import load_driver
 
     try:

@@ -334,10 +334,14 @@ class JobRunner:
         problem = self._write(spec.respath, status, error)
         if problem is not None:
             status = "ce"
-            error = (
-                f"{error + '; ' if error else ''}{problem};"
-                f" the data is kept in {self.jobdir / 'staging'} ('sugo job rebuild {self.jobid}')"
-            )
+            staged = self.jobdir / "staging"
+            # Say the data is kept only where it is: the job folder may have
+            # been deleted under the job, taking the staged data with it.
+            if any(staged.glob("*.rec")):
+                kept = f"the data is kept in {staged} ('sugo job rebuild {self.jobid}')"
+            else:
+                kept = f"no staged data is left: the job folder {self.jobdir} was removed"
+            error = f"{error + '; ' if error else ''}{problem}; {kept}"
             respath = None
         self._done(status, error, respath)
         return 0

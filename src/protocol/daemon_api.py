@@ -302,7 +302,9 @@ class JobInfo(msgspec.Struct):
     error: str | None
     jobdir: str
     tasks: list[dict[str, Any]] = []
-    waiting: str | None = None  # why a queued job cannot start yet (e.g. maintenance due)
+    waiting: str | None = None  # why a queued job cannot start yet, in one line
+    #: Why a queued job waits, per pipeline that could run it (pipeline -> reason).
+    waiting_for: dict[str, str] = {}
 
 
 class JobsInfo(msgspec.Struct):

@@ -190,7 +190,7 @@ def test_maintenance_on_jobs_blocks_the_third_job(make_daemon) -> None:
     assert "maintenance 'clean' due on device dev-counter" in waiting
     assert h.job(third["id"])["status"] == "qw"
     jobs_out = h.cli("jobs", str(third["id"]))
-    assert f"job {third['id']}: waiting: maintenance 'clean' due" in jobs_out.stdout
+    assert f"job {third['id']}: waiting on pip-counter: maintenance 'clean' due" in jobs_out.stdout
     # Counters survive a restart of the daemon.
     h.stop(force=False)
     h.start()
