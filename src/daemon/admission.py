@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 from sugo.errors import SugoError
 
 if TYPE_CHECKING:
+    from sugo.config.payload import Payload
     from sugo.daemon.rows import JobRow
-    from sugo.jobs.payload import Payload
 
 SUFFIX = ".nc"
 #: What `sugo.jobs.writer.write_results` adds to a file name for its temporary

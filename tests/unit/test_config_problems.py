@@ -9,9 +9,9 @@ import pytest
 
 from sugo.cli.main import main
 from sugo.config.devices import load_devices
+from sugo.config.payload import parse_payload
 from sugo.config.settings import load_settings
 from sugo.errors import ConfigError, DriverError
-from sugo.jobs.payload import parse_payload
 
 TASK = "component_role: c, technique_name: t, max_duration: 1"
 

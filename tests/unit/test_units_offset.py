@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from sugo.config.payload import parse_payload
 from sugo.driverinterface import Attr, DeviceManager, ModelInterface, Task
 from sugo.driverinterface.units import quantity, to_seconds
-from sugo.jobs.payload import parse_payload
 from sugo.testing import DriverTester
 
 RATE = Attr(type=float, rw=True, units="K/min", maximum=100, default=1.0)
