@@ -11,6 +11,7 @@ of its own so that the daemon never imports driver code, and a driver that
 hangs or crashes on import cannot take the daemon with it.
 """
 
+import contextlib
 import json
 import sys
 from typing import Any
@@ -34,7 +35,10 @@ def problem(driver: str, settings: dict[str, Any]) -> str | None:
 
 def main() -> int:
     wanted: dict[str, dict[str, Any]] = json.load(sys.stdin)
-    json.dump({name: problem(name, settings) for name, settings in wanted.items()}, sys.stdout)
+    # A driver that prints while it is imported or built must not spoil the answer.
+    with contextlib.redirect_stdout(sys.stderr):
+        answer = {name: problem(name, settings) for name, settings in wanted.items()}
+    json.dump(answer, sys.stdout)
     return 0
 
 

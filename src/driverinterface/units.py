@@ -83,13 +83,15 @@ def quantity(text: str) -> Any:
     """
     ureg = registry()
     found = _NUMBER_THEN_UNITS.fullmatch(text)
-    try:
-        if found is None:
-            # No leading number ("min", "inf s"...): pint's parser, as before.
-            return ureg.Quantity(text)
+    if found is not None:
         number, units = found.group(1), found.group(2)
         magnitude: float = int(number) if number.lstrip("+-").isdigit() else float(number)
-        return ureg.Quantity(magnitude, ureg.parse_units(units) if units else "")
+        try:
+            return ureg.Quantity(magnitude, ureg.parse_units(units) if units else "")
+        except Exception:
+            pass  # not plain units ("5 / min", "2 h + 30 min"): an expression, below
+    try:
+        return ureg.Quantity(text)
     except Exception as e:
         raise ValueError(f"cannot parse {text!r} as a quantity: {e}") from None
 

@@ -27,7 +27,7 @@ def _processes_of(port: int) -> list[psutil.Process]:
     [
         ("settings.toml", "bogus = 1\n", "devices.bogus: unknown key"),
         # Readable enough for the hosts to be started early, wrong for validation.
-        ("devices.toml", '[[devices]]\nname = "x"\ndriver = "counter"\n', "devices[3]"),
+        ("devices.toml", '[[devices]]\nname = "x"\ndriver = "counter"\n', "2 problems: devices[3]"),
     ],
 )
 def test_a_bad_file_is_one_line_and_nothing_keeps_running(

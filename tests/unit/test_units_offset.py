@@ -61,6 +61,9 @@ def test_durations_and_plain_quantities_are_unchanged() -> None:
     assert to_seconds("90") == 90.0
     assert quantity("-3.5e-2 mV").to("V").magnitude == pytest.approx(-3.5e-5)
     assert quantity("min").to("s").magnitude == 60
+    # Expressions that are not a number and units still parse as pint parses them.
+    assert quantity("5 / min").to("1/s").magnitude == pytest.approx(5 / 60)
+    assert quantity("2 h + 30 min").to("min").magnitude == pytest.approx(150)
     with pytest.raises(ValueError, match="cannot parse '5 blargh' as a quantity"):
         quantity("5 blargh")
     with pytest.raises(ValueError, match="is not a time"):
