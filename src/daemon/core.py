@@ -166,8 +166,10 @@ class Daemon:
     def shutdown(self) -> None:
         self.stopping = True
         self.jobs.stop_watch()
+        left: dict[str, Any] = {}
         if self.detaching and not self._stop_requested:
             jobs, hosts = len(self.store.running_jobs()), self.drivers.detach()
+            left = {"signal": self.detaching, "jobs_left": jobs, "hosts_left": hosts}
             log.warning(
                 "daemon: %s: leaving %d running job%s and %d driver host%s running;"
                 " `sugo start` re-attaches",
@@ -178,7 +180,7 @@ class Daemon:
         self.launcher.close()
         self.writer.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
-        self.events.emit("daemon.stopped", f"port {self.port}")
+        self.events.emit("daemon.stopped", f"port {self.port}", **left)
         self.store.delete_meta("pid")
         self.store.close()
         self.loop.close()

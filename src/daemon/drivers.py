@@ -222,9 +222,11 @@ class DriverManager:
         self.d.store.set_component_state(req.name, ComponentState.REGISTERING)
         spec = next(c for c in self.components_of(comp.driver) if c.name == req.name)
         ep, gen = dp.endpoint, dp.generation
+        # The teardown resets the instrument first: wait as long as its driver allows.
+        wait = max(REGISTER_TIMEOUT, self.d.settings.driver_timeouts(comp.driver).verb_timeout)
 
         def work() -> None:
-            with Client(ep, timeout=REGISTER_TIMEOUT) as client:
+            with Client(ep, timeout=wait) as client:
                 try:
                     client.call(host_api.DevTeardown(address=spec.address, channel=spec.channel))
                 except SugoError as e:
