@@ -19,7 +19,7 @@ from typing import Any, Self, TypeVar
 
 from sugo.daemon import jobrecords
 from sugo.daemon.migrations import migrate
-from sugo.daemon.registry_tables import RegistryTables, TaskRow
+from sugo.daemon.registry_tables import RegistryTables
 from sugo.daemon.rows import (
     COMPONENT_COLS,
     DRIVER_COLS,
@@ -51,6 +51,7 @@ from sugo.daemon.states import (
     check_driver_transition,
     check_transition,
 )
+from sugo.daemon.store_folders import JobFolderTables, new_folder
 from sugo.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def _damaged(exc: sqlite3.Error) -> bool:
     return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
-class Store(RegistryTables):
+class Store(RegistryTables, JobFolderTables):
     """The daemon's SQLite database. Use it from one thread only.
 
     ``check`` runs SQLite's quick_check first (the daemon's start): a damaged
@@ -244,7 +245,7 @@ class Store(RegistryTables):
                 job_id = cur.lastrowid
                 assert job_id is not None
                 jobdir = root / str(job_id)
-                if _new_folder(jobdir):
+                if new_folder(jobdir):
                     break
                 # A folder of a job the database does not know (it was lost):
                 # never reuse it. AUTOINCREMENT keeps the id used; take the next.
@@ -256,48 +257,6 @@ class Store(RegistryTables):
         jobrecords.note_last_id(root, job_id)
         log.info("job %d: queued", job_id)
         return row
-
-    def _reserve_ids(self, conn: sqlite3.Connection, root: Path) -> None:
-        """Once per job folder root: new ids start after every job folder on
-        disk, so that a lost database never makes a job reuse one."""
-        if root in self._reserved:
-            return
-        highest = jobrecords.highest_id(root)
-        if highest:
-            # sqlite_sequence is where AUTOINCREMENT keeps the highest id given out.
-            done = conn.execute(
-                "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'jobs'", (highest,)
-            ).rowcount
-            if not done:
-                conn.execute(
-                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('jobs', ?)", (highest,)
-                )
-        self._reserved.add(root)
-
-    def count_jobs(self) -> int:
-        return int(self._conn.execute("SELECT count(*) FROM jobs").fetchone()[0])
-
-    def job_ids(self) -> list[int]:
-        return [r[0] for r in self._conn.execute("SELECT id FROM jobs ORDER BY id")]
-
-    def restore_jobs(self, rows: Sequence[JobRow], tasks: Sequence[TaskRow]) -> None:
-        """Put jobs back as they were recorded (`sugo db rebuild`), with their
-        ids, and the tasks of the unfinished ones; one transaction."""
-        cols = JobRow.__struct_fields__
-        marks = ", ".join("?" * len(cols))
-        quoted = ", ".join(f'"{c}"' for c in cols)
-        with self._write("rebuild jobs") as conn:
-            for row in rows:
-                values = [getattr(row, c) for c in cols]
-                values[cols.index("status")] = row.status.value
-                values[cols.index("unlock_when_done")] = int(row.unlock_when_done)
-                conn.execute(f"INSERT INTO jobs ({quoted}) VALUES ({marks})", values)
-            conn.executemany(
-                "INSERT OR IGNORE INTO job_tasks (jobid, idx, role, technique, state)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [(t.jobid, t.index, t.role, t.technique, t.state) for t in tasks],
-            )
-        self._reserved.clear()  # reserved again (past the restored ids) at the next add_job
 
     def get_job(self, job_id: int) -> JobRow | None:
         """The job with this id, or None."""
@@ -619,18 +578,6 @@ def is_locked(exc: BaseException) -> bool:
     lock: the same write can succeed later, so the caller may retry it."""
     cause = exc.__cause__
     return isinstance(cause, sqlite3.Error) and _locked(cause)
-
-
-def _new_folder(path: Path) -> bool:
-    """Create a job folder (owner-only); False if it exists already."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.mkdir(mode=0o700)
-    except FileExistsError:
-        return False
-    except OSError as e:
-        raise StoreError(f"cannot create the job folder {path}: {e.strerror or e}") from e
-    return True
 
 
 def _must(row: _R | None, what: str) -> _R:

@@ -1,0 +1,76 @@
+"""Store methods for the job folders, the durable record of the jobs table
+(see `sugo.daemon.jobrecords`): ids reserved past the folders on disk, and
+jobs put back from their folders. A mixin of `Store` (same connection, same
+single-writer rules), kept apart so each module stays small."""
+
+import sqlite3
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from sugo.daemon import jobrecords
+from sugo.daemon.registry_tables import TaskRow
+from sugo.daemon.rows import JobRow
+from sugo.errors import StoreError
+
+
+class JobFolderTables:
+    _conn: sqlite3.Connection
+    _reserved: set[Path]  # job folder roots whose ids are reserved
+
+    def _write(self, what: str) -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    def _reserve_ids(self, conn: sqlite3.Connection, root: Path) -> None:
+        """Once per job folder root: new ids start after every job folder on
+        disk, so that a lost database never makes a job reuse one."""
+        if root in self._reserved:
+            return
+        highest = jobrecords.highest_id(root)
+        if highest:
+            # sqlite_sequence is where AUTOINCREMENT keeps the highest id given out.
+            done = conn.execute(
+                "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'jobs'", (highest,)
+            ).rowcount
+            if not done:
+                conn.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('jobs', ?)", (highest,)
+                )
+        self._reserved.add(root)
+
+    def count_jobs(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM jobs").fetchone()[0])
+
+    def job_ids(self) -> list[int]:
+        return [r[0] for r in self._conn.execute("SELECT id FROM jobs ORDER BY id")]
+
+    def restore_jobs(self, rows: Sequence[JobRow], tasks: Sequence[TaskRow]) -> None:
+        """Put jobs back as they were recorded (`sugo db rebuild`), with their
+        ids, and the tasks of the unfinished ones; one transaction."""
+        cols = JobRow.__struct_fields__
+        marks = ", ".join("?" * len(cols))
+        quoted = ", ".join(f'"{c}"' for c in cols)
+        with self._write("rebuild jobs") as conn:
+            for row in rows:
+                values = [getattr(row, c) for c in cols]
+                values[cols.index("status")] = row.status.value
+                values[cols.index("unlock_when_done")] = int(row.unlock_when_done)
+                conn.execute(f"INSERT INTO jobs ({quoted}) VALUES ({marks})", values)
+            conn.executemany(
+                "INSERT OR IGNORE INTO job_tasks (jobid, idx, role, technique, state)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(t.jobid, t.index, t.role, t.technique, t.state) for t in tasks],
+            )
+        self._reserved.clear()  # reserved again (past the restored ids) at the next add_job
+
+
+def new_folder(path: Path) -> bool:
+    """Create a job folder (owner-only); False if it exists already."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        return False
+    except OSError as e:
+        raise StoreError(f"cannot create the job folder {path}: {e.strerror or e}") from e
+    return True
