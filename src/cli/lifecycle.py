@@ -9,6 +9,7 @@ Both give up at a deadline.
 import errno
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -126,11 +127,16 @@ def _gone(pid: int) -> bool:
 
 
 def kill_spawned(grace: float = 5.0) -> None:
-    """Terminate the daemons this process started that still run (SIGTERM,
-    then SIGKILL after ``grace`` seconds): the last resort of `sugo demo`."""
+    """Stop the daemons this process started that still run (an interrupt,
+    then a kill after ``grace`` seconds): the last resort of `sugo demo`. An
+    interrupt, not SIGTERM: a daemon that gets SIGTERM leaves its driver hosts
+    and jobs running for the next start, which the demo's throwaway appdir has not."""
     for pid, proc in list(_spawned.items()):
         if proc.poll() is None:
-            proc.terminate()
+            if sys.platform == "win32":
+                proc.terminate()
+            else:
+                proc.send_signal(signal.SIGINT)
             try:
                 proc.wait(grace)
             except subprocess.TimeoutExpired:
