@@ -45,7 +45,7 @@ def to_dataset(
         for i, d in enumerate(arr_dims[1:])
     }
     for dim, given in (coords or {}).items():
-        values = np.asarray(given)
-        if dim in used and values.ndim == 1 and len(values) == used[dim]:
-            coord_vars[dim] = (dim, values, {"units": units[dim]} if units.get(dim) else {})
+        coord = np.asarray(given)
+        if dim in used and coord.ndim == 1 and len(coord) == used[dim]:
+            coord_vars[dim] = (dim, coord, {"units": units[dim]} if units.get(dim) else {})
     return xr.Dataset(data_vars=data_vars, coords=coord_vars)
