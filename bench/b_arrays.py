@@ -7,7 +7,7 @@ from when all jobs run until they end, reported as the peak and as the
 growth between the first and the last fifth of the run (flat memory: about
 0 MiB); the results writers' peak memory, which each writes in its job log
 (the process's own high-water mark); and how many results files hold every
-point. 600 spectra of 32 KiB make 19 MiB of staged data a job, 315 MiB in all.
+point. 600 spectra of 32 KiB make 19 MiB of staged data a job, 300 MiB in all.
 """
 
 from __future__ import annotations

@@ -346,7 +346,8 @@ class ModelInterface:
         from sugo.driverinterface.dataset import to_dataset
 
         try:
-            ds = to_dataset(reply.data["columns"], reply.data["units"])
+            data = reply.data
+            ds = to_dataset(data["columns"], data["units"], data.get("dims"), data.get("coords"))
         except Exception as e:
             return Reply(False, f"cannot build a dataset: {_one_line(e)}")
         return Reply(True, reply.msg, ds)

@@ -34,7 +34,8 @@ class SpectrometerManager(DeviceManager):
 
     def __init__(self, driver: ModelInterface, key: tuple[str, str], **kwargs: Any) -> None:
         super().__init__(driver, key, **kwargs)
-        self.values: dict[str, Any] = {}
+        self.values: dict[str, Any] = {}  # as set (quantities for attrs with units)
+        self.plain: dict[str, Any] = {}  # numbers in the attrs' units
         self.rng = np.random.default_rng()
         self.reset_attrs()
 
@@ -46,7 +47,8 @@ class SpectrometerManager(DeviceManager):
 
     def set_attr(self, attr: str, val: Any, **kwargs: Any) -> None:
         value = self.check_attr(attr, val)
-        self.values[attr] = value.magnitude if is_quantity(value) else value
+        self.values[attr] = value
+        self.plain[attr] = float(value.magnitude) if is_quantity(value) else value
 
     def get_attr(self, attr: str, **kwargs: Any) -> Any:
         if attr not in ATTRS:
@@ -56,8 +58,8 @@ class SpectrometerManager(DeviceManager):
     def do_task(
         self, task: Task, t_start: float, t_now: float, **kwargs: Any
     ) -> dict[str, Any] | None:
-        n = int(self.values["length"])
-        if self.values["ragged"]:
+        n = int(self.plain["length"])
+        if self.plain["ragged"]:
             n = int(self.rng.integers(max(1, n // 2), n + 1))
         data = self.rng.random(n)
         name = "spectrum" if task.technique_name == "spectrum" else "trace"
@@ -74,7 +76,7 @@ class SpectrometerManager(DeviceManager):
     def variable_coords(self) -> dict[str, Any]:
         if self.technique != "spectrum":
             return {}
-        start, step, n = self.values["start"], self.values["step"], int(self.values["length"])
+        start, step, n = self.plain["start"], self.plain["step"], int(self.plain["length"])
         return {"wavelength": start + step * np.arange(n)}
 
 

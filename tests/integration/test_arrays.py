@@ -30,8 +30,8 @@ devices = [{ role = "spec", device = "dev-spec", channel = "1" }]
 """
 
 # The writer's process is a fork of the daemon's write fork server (numpy,
-# h5py, h5netcdf loaded: ~60-90 MiB); the old writer's first block of 65,536
-# spectra of 4096 float64 was 2 GiB on its own.
+# h5py, h5netcdf loaded), its peak ~48 MiB here; the old writer's first block
+# of 65,536 spectra of 4096 float64 was 2 GiB on its own. The runner: ~21 MiB.
 WRITER_PEAK_MIB = 120
 RUNNER_PEAK_MIB = 80
 

@@ -267,3 +267,32 @@ def test_arrays_of_every_kind(tmp_path: Path) -> None:
     assert ds.flags.dtype == np.float64  # a gap: float with NaN
     assert ds.counts.dtype == np.float64  # ragged: padded with NaN
     np.testing.assert_array_equal(ds.counts.values[2], [7, 8, np.nan])
+
+
+def test_the_spectrometer_keeps_the_driver_contract() -> None:
+    from sugo.testing import check_contract
+
+    assert set(check_contract("spectrometer")) == {"spectrum", "trace"}
+    with DriverTester("spectrometer") as driver:
+        dev = driver.register("sim", "2")
+        dev.set_attr("length", 16)
+        result = dev.run_task("trace", max_duration=0.2, sampling_interval=0.05)
+        result.assert_ok()
+        result.assert_points(4)
+        result.assert_units(trace="V", total="V")
+        assert np.asarray(result.column("trace")).shape == (4, 16)
+
+
+def test_the_xarray_task_data_has_the_same_dimensions() -> None:
+    with DriverTester("spectrometer") as driver:
+        dev = driver.register("sim", "3")
+        dev.set_attr("length", 8)
+        mi, at = dev.driver, {"address": "sim", "channel": "3"}
+        task = {"component_role": "spec", "max_duration": 0.1, "sampling_interval": 0.05}
+        assert mi.task_start(task={**task, "technique_name": "spectrum"}, **at).success
+        assert mi.devmap[("sim", "3")].wait_idle(10)
+        reply = mi.task_data(**at)
+        assert reply.success, reply.msg
+        ds = reply.data
+        assert ds.spectrum.dims == ("uts", "wavelength") and ds.spectrum.shape == (2, 8)
+        assert ds.wavelength.attrs["units"] == "nm" and float(ds.wavelength[1]) == 200.25
