@@ -147,6 +147,10 @@ def test_names_with_newlines_nul_and_escapes_are_shown_escaped(
         assert "\x1b" not in run.stdout and "\x00" not in run.stdout and "\x07" not in run.stdout
         assert "two\\nlines\\0\\e[31mred" in run.stdout or args == ("status", "pipelines")
         assert "S\\e]0;owned\\x07-1" in run.stdout, (args, run.stdout)
+    for args in (("pipeline", "load", "pip-counter-2", sample), ("events", "--last", "30")):
+        run = daemon.cli(*args)
+        assert run.returncode == 0, (args, run.stderr)
+        assert "\x1b" not in run.stdout and "S\\e]0;owned\\x07-1" in run.stdout, run.stdout
     table = daemon.cli("jobs").stdout.splitlines()
     assert len(table) == 2, table  # the header and one row: the newline did not break it
     # JSON keeps the exact text.
