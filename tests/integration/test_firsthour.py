@@ -79,6 +79,11 @@ def test_a_queued_job_says_why_it_waits_on_each_pipeline(daemon: DaemonHarness) 
         f"pip-counter-1: busy with job {running['id']}; pip-counter-2: holds another"
     )
     assert job.waiting.endswith("and 2 more pipeline(s)")
+    # A client that waits too long is told why the job waits.
+    with SugoClient(daemon.port, timeout=5) as client, pytest.raises(TimeoutError) as timeout:
+        client.wait([queued["id"]], timeout=0.2)
+    assert f"not ended: {queued['id']} (qw: pip-counter-1: busy with job" in str(timeout.value)
+    assert "pip-counter-3: not ready (sugo pipeline ready pip-counter-3)" in str(timeout.value)
 
     shown = daemon.cli("jobs", str(queued["id"]))
     assert shown.returncode == 0, shown.stderr
