@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sugo.cli.context import FAILED, OK, Context
-from sugo.cli.output import to_json_text
+from sugo.cli.output import clean, to_json_text
 from sugo.errors import RequestFailed, RequestTimeout, SugoError
 from sugo.protocol import daemon_api as api
 
@@ -141,7 +141,7 @@ def cmd_check(ctx: Context) -> int:
         "sample": payload.sample.identifier,
     }
     note = f" (tomato payload {version}, upgraded to {payload.version})" if upgraded else ""
-    out.line(f"{path}: valid payload{note}: {_describe(payload)}")
+    out.line(clean(f"{path}: valid payload{note}: {_describe(payload)}"))
     client = ctx.client(timeout=3.0)
     try:
         status = client.status()
@@ -174,7 +174,7 @@ def cmd_check(ctx: Context) -> int:
         for v in found:
             text = _next_step(v, sample) if v.can_run else f"cannot: {v.reason}"
             style = "green" if v.can_run else "dim"
-            out.line(f"  {v.pipeline.ljust(width)}  {out.paint(text, style)}")
+            out.line(f"  {v.pipeline.ljust(width)}  {out.paint(clean(text), style)}")
     if problem:
         out.reason(problem)
         return FAILED

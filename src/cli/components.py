@@ -11,7 +11,7 @@ the component's status attrs), printed as one summary line and the values.
 from typing import Any
 
 from sugo.cli.context import OK, Context
-from sugo.cli.output import Output, fmt_time, fmt_value
+from sugo.cli.output import Output, clean, fmt_time, fmt_value
 
 VERBS = {
     "status": "dev_status",
@@ -45,7 +45,7 @@ def _show_values(out: Output, values: dict[str, Any]) -> None:
 def _show_status(out: Output, name: str, status: dict[str, Any]) -> None:
     out.line(f"{name}: {_activity(out, status)}")
     if status.get("error"):
-        out.line("  " + out.paint(f"error: {status['error']}", "red"))
+        out.line("  " + out.paint(f"error: {clean(str(status['error']))}", "red"))
     if status.get("queued"):
         out.line(f"  {status['queued']} task(s) queued")
     _show_values(out, status.get("attrs") or {})

@@ -1,6 +1,7 @@
 """`sugo pipeline load|eject|ready`."""
 
 from sugo.cli.context import OK, Context
+from sugo.cli.output import clean
 from sugo.protocol import daemon_api as api
 
 
@@ -9,8 +10,8 @@ def _done(ctx: Context, p: api.PipelineInfo) -> int:
         ctx.out.json(p)
         return OK
     ready = "ready" if p.ready else "not ready"
-    holds = f"sample {p.sample!r}" if p.sample is not None else "no sample"
-    ctx.out.line(f"sugo: pipeline {p.name}: {holds}, {ready}")
+    holds = f"sample '{p.sample}'" if p.sample is not None else "no sample"
+    ctx.out.line(clean(f"sugo: pipeline {p.name}: {holds}, {ready}"))
     return OK
 
 

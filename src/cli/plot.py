@@ -28,7 +28,10 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import SubFigure
 
-INSTALL_HINT = "plotting needs matplotlib: install it with pip install 'sugo[plot]'"
+INSTALL_HINT = (
+    "plotting needs matplotlib: install it with pip install 'sugo[plot]'"
+    " (in a clone of sugo: pip install -e '.[plot]')"
+)
 DPI = 100
 WIDTH_PX = 1200
 TITLE_PX = 60  # the job's title

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sugo.cli.context import FAILED, OK, Context
-from sugo.cli.output import fmt_value
+from sugo.cli.output import clean, fmt_value
 
 FOLLOW_WAIT = 10.0  # seconds each long poll of `--follow` waits for news
 
@@ -30,7 +30,7 @@ def cmd_events(ctx: Context) -> int:
     while True:
         batch = client.events(after=after, wait=FOLLOW_WAIT if ctx.args.follow else 0.0)
         for ev in batch:
-            print(json.dumps(ev) if ctx.out.json_mode else _event_line(ev), flush=True)
+            print(json.dumps(ev) if ctx.out.json_mode else clean(_event_line(ev)), flush=True)
             after = ev["id"]
         if not ctx.args.follow and len(batch) < 1000:
             return OK
@@ -128,7 +128,7 @@ def cmd_job_log(ctx: Context) -> int:
     while True:
         lines = job_log_lines(info)
         for _, line in lines[shown:]:
-            print(line, flush=True)
+            print(clean(line), flush=True)
         shown = len(lines)
         if not ctx.args.follow or info["status"] in ("c", "ce", "cd"):
             break

@@ -79,6 +79,11 @@ def test_a_queued_job_says_why_it_waits_on_each_pipeline(daemon: DaemonHarness) 
         f"pip-counter-1: busy with job {running['id']}; pip-counter-2: holds another"
     )
     assert job.waiting.endswith("and 2 more pipeline(s)")
+    # A client that waits too long is told why the job waits.
+    with SugoClient(daemon.port, timeout=5) as client, pytest.raises(TimeoutError) as timeout:
+        client.wait([queued["id"]], timeout=0.2)
+    assert f"not ended: {queued['id']} (qw: pip-counter-1: busy with job" in str(timeout.value)
+    assert "pip-counter-3: not ready (sugo pipeline ready pip-counter-3)" in str(timeout.value)
 
     shown = daemon.cli("jobs", str(queued["id"]))
     assert shown.returncode == 0, shown.stderr
@@ -147,6 +152,10 @@ def test_names_with_newlines_nul_and_escapes_are_shown_escaped(
         assert "\x1b" not in run.stdout and "\x00" not in run.stdout and "\x07" not in run.stdout
         assert "two\\nlines\\0\\e[31mred" in run.stdout or args == ("status", "pipelines")
         assert "S\\e]0;owned\\x07-1" in run.stdout, (args, run.stdout)
+    for args in (("pipeline", "load", "pip-counter-2", sample), ("events", "--last", "30")):
+        run = daemon.cli(*args)
+        assert run.returncode == 0, (args, run.stderr)
+        assert "\x1b" not in run.stdout and "S\\e]0;owned\\x07-1" in run.stdout, run.stdout
     table = daemon.cli("jobs").stdout.splitlines()
     assert len(table) == 2, table  # the header and one row: the newline did not break it
     # JSON keeps the exact text.
@@ -158,8 +167,8 @@ def test_wide_characters_keep_the_columns_aligned(daemon: DaemonHarness) -> None
     daemon.submit(job_toml("S-9"), jobname="🧪 sample 日本")
     daemon.submit(job_toml("S-9"), jobname="plain")
     lines = daemon.cli("jobs").stdout.splitlines()
-    # STATUS starts in the same terminal column on every line.
-    words = ["STATUS", " q ", " q "]
+    # STATUS starts in the same terminal column on every line (q or qw).
+    words = [" STATUS", " q", " q"]
     columns = {width(line[: line.index(word)]) for line, word in zip(lines, words, strict=True)}
     assert len(columns) == 1, lines
 

@@ -210,7 +210,8 @@ def test_job_log_has_driver_lines_and_tasks_have_times(daemon: DaemonHarness) ->
     job = daemon.submit(payload("log", ("counter", 0.3, 0.1), ("counter", 0.2, 0.1)))
     done = daemon.wait_job(job["id"])
     table = daemon.cli("jobs", str(job["id"])).stdout
-    assert f"job {job['id']}: task 1 counter/count  completed  2 points" in table
+    # Tasks count from 1 within their role, as in the watch: the second task is 2/2.
+    assert f"job {job['id']}: counter task 2/2 count  completed  2 points" in table
     out = daemon.cli("job", "log", str(job["id"]))
     assert out.returncode == 0, out.stderr
     assert f"job {job['id']}: ended c" in out.stdout
