@@ -56,6 +56,8 @@ class Daemon:
         self._fork_servers_started = False
         settings.logdir.mkdir(parents=True, exist_ok=True)
         settings.jobs.storage.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Released by the kernel when this process ends, however it ends.
+        self.dblock = startup.lock_database(settings.jobs.dbpath, port)
         self.store = startup.open_store(settings.jobs.dbpath, settings.jobs.storage)
         self.store.on_recovered = self._store_recovered
         self.notices: list[str] = []  # what start-up had to repair, for `sugo status`
@@ -165,6 +167,7 @@ class Daemon:
         self.events.emit("daemon.stopped", f"port {self.port}")
         self.store.delete_meta("pid")
         self.store.close()
+        self.dblock.release()
         self.loop.close()
         log.info("daemon: stopped")
 
