@@ -8,7 +8,7 @@ from sugo.cli.output import CliError
 def cmd_db_rebuild(ctx: Context) -> int:
     from sugo.config import load_settings
     from sugo.daemon.oslock import LockHeld
-    from sugo.daemon.startup import rebuild_offline
+    from sugo.daemon.startup import DatabaseInUse, rebuild_offline
     from sugo.errors import SugoError
     from sugo.paths import settings_path
 
@@ -23,6 +23,8 @@ def cmd_db_rebuild(ctx: Context) -> int:
             f" ('sugo --port {e.holder.port or 'PORT'} stop'); it restores a lost jobs table"
             " itself at start"
         ) from None
+    except DatabaseInUse as e:
+        raise CliError(str(e)) from None
     except (SugoError, OSError) as e:
         raise CliError(f"cannot rebuild {dbpath}: {e}") from None
     report = done.report

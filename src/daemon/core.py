@@ -58,6 +58,8 @@ class Daemon:
         self._stop_requested = False
         settings.logdir.mkdir(parents=True, exist_ok=True)
         settings.jobs.storage.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Released by the kernel when this process ends, however it ends.
+        self.dblock = startup.lock_database(settings.jobs.dbpath, port)
         self.store = startup.open_store(settings.jobs.dbpath, settings.jobs.storage)
         self.store.on_recovered = self._store_recovered
         self.notices: list[str] = []  # what start-up had to repair, for `sugo status`
@@ -183,6 +185,7 @@ class Daemon:
         self.events.emit("daemon.stopped", f"port {self.port}", **left)
         self.store.delete_meta("pid")
         self.store.close()
+        self.dblock.release()
         self.loop.close()
         log.info("daemon: stopped")
 

@@ -81,6 +81,12 @@ def lock_path(appdir: Path) -> Path:
     return Path(appdir) / LOCK_FILE
 
 
+def db_lock_path(dbpath: Path) -> Path:
+    """The lock beside a database: two appdirs may name one database file."""
+    dbpath = Path(dbpath)
+    return dbpath.with_name(f"{dbpath.name}.lock")
+
+
 def acquire(path: Path, pid: int | None = None, port: int | None = None) -> HeldLock:
     """Take the lock at ``path`` without waiting; LockHeld names its holder.
 

@@ -14,11 +14,30 @@ from typing import TYPE_CHECKING, NamedTuple
 from sugo.daemon import jobrecords, oslock
 from sugo.daemon.states import ComponentState, JobStatus
 from sugo.daemon.store import DamagedDatabase, Store
+from sugo.errors import StoreError
 
 if TYPE_CHECKING:
     from sugo.daemon.core import Daemon
 
 log = logging.getLogger("sugo.daemon")
+
+
+class DatabaseInUse(StoreError):
+    """Another daemon (of another appdir) holds the database's lock."""
+
+
+def lock_database(dbpath: Path, port: int | None) -> oslock.HeldLock:
+    """The lock beside the database, held for the daemon's life (as the
+    appdir's lock: a second appdir may name the same database file)."""
+    try:
+        return oslock.acquire(oslock.db_lock_path(dbpath), os.getpid(), port)
+    except oslock.LockHeld as e:
+        raise DatabaseInUse(
+            f"the database {dbpath} is in use by another daemon ({e.holder.describe()});"
+            " stop it first, or give this appdir its own jobs.dbpath"
+        ) from None
+    except OSError as e:
+        raise StoreError(f"cannot lock the database {dbpath}: {e}") from e
 
 
 def open_store(dbpath: Path, storage: Path) -> Store:
@@ -108,7 +127,7 @@ def rebuild_offline(appdir: Path, dbpath: Path, storage: Path) -> Offline:
     while), restore the jobs table from the job folders. A damaged database
     is moved aside first (with its -wal and -shm files: SQLite would replay
     an old WAL into a new file) and a new one made."""
-    with oslock.acquire(oslock.lock_path(appdir), os.getpid(), None):
+    with oslock.acquire(oslock.lock_path(appdir), os.getpid(), None), lock_database(dbpath, None):
         moved: list[Path] = []
         try:
             store = Store(dbpath, check=True)

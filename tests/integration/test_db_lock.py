@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -88,3 +89,22 @@ def test_a_second_daemon_spawns_no_host(daemon: DaemonHarness) -> None:
     assert "a daemon already runs" in err, err
     wait_for(lambda: _processes_naming(other) == [], 5, "no process of the refused daemon")
     assert not list((daemon.appdir / "logs").glob(f"driver-*-{other}.log"))
+
+
+def test_a_second_appdir_on_the_same_database_is_refused(make_daemon: Any) -> None:
+    first = make_daemon()
+    second = make_daemon(start=False)
+    sfile = second.appdir / "settings.toml"
+    shared = str(first.appdir / "data" / "sugo.db")
+    sfile.write_text(sfile.read_text().replace(str(second.appdir / "data" / "sugo.db"), shared))
+    hosts = {d["pid"] for d in first.status()["drivers"]}
+    try:
+        done = second.cli("start", "--timeout", "20")
+    finally:
+        leaked = _processes_naming(second.port)
+        _kill_all(leaked)
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"port {first.port}" in lines[0], done.stderr
+    assert leaked == []
+    assert {d["pid"] for d in first.status()["drivers"]} == hosts
