@@ -464,14 +464,14 @@ def still_runs_on_interrupt(ctx: Context, jobid: int) -> Iterator[None]:
 def interrupted_note(ctx: Context, jobid: int) -> str:
     """What Ctrl-C left behind: the job's status now and the commands for it."""
     try:
-        with ctx.client(timeout=1.0) as client:
-            status = client.job(jobid).status
+        with ctx.client(timeout=3.0) as client:
+            status: str | None = client.job(jobid).status
     except (SugoError, KeyboardInterrupt):
-        status = None
+        status = None  # a slow or gone daemon: the job's fate is not ours to tell
     if status in FINAL:
         return f"interrupted; job {jobid} has ended ({STATUS_WORDS.get(status, status)})"
-    now = f"still {STATUS_WORDS.get(status, status)} ({status})" if status else "not stopped"
+    now = f" is still {STATUS_WORDS.get(status, status)} ({status}) and" if status else ""
     return (
-        f"stopped watching; job {jobid} is {now} and goes on without you:"
+        f"stopped watching; job {jobid}{now} goes on without you:"
         f" 'sugo job watch {jobid}' follows it again, 'sugo cancel {jobid}' stops it"
     )
