@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 FINAL = ("c", "ce", "cd")
 BAR_WIDTH = 20
 MIN_BAR = 5  # narrower than this, the bar is left out
+WAITING_LINES = 5  # pipelines shown for a queued job
 #: Seconds between refreshes: a terminal redraws often, a log file wants fewer lines.
 EVERY_TTY = 1.0
 EVERY_PLAIN = 5.0
@@ -212,6 +213,14 @@ class Frame:
         latest values, fitted to ``columns`` (the progress bar shrinks first,
         so the times, the points and the state stay on screen)."""
         parts = self.headline_parts(job, job_eta(progress), now)
+        if job.status in ("q", "qw") and job.waiting_for:
+            # One line per pipeline that could run it, rather than one long line.
+            parts = [p for p in parts if p != clean(job.waiting or "")]
+            reasons = list(job.waiting_for.items())
+            parts += [f"waiting on {clean(k)}: {clean(v)}" for k, v in reasons[:WAITING_LINES]]
+            if len(reasons) > WAITING_LINES:
+                parts.append(f"and {len(reasons) - WAITING_LINES} more pipeline(s)")
+            return [parts[0]] + ["  " + part for part in parts[1:]]
         joined = "; ".join(parts)
         lines = (
             [joined]
@@ -464,14 +473,14 @@ def still_runs_on_interrupt(ctx: Context, jobid: int) -> Iterator[None]:
 def interrupted_note(ctx: Context, jobid: int) -> str:
     """What Ctrl-C left behind: the job's status now and the commands for it."""
     try:
-        with ctx.client(timeout=1.0) as client:
-            status = client.job(jobid).status
+        with ctx.client(timeout=3.0) as client:
+            status: str | None = client.job(jobid).status
     except (SugoError, KeyboardInterrupt):
-        status = None
+        status = None  # a slow or gone daemon: the job's fate is not ours to tell
     if status in FINAL:
         return f"interrupted; job {jobid} has ended ({STATUS_WORDS.get(status, status)})"
-    now = f"still {STATUS_WORDS.get(status, status)} ({status})" if status else "not stopped"
+    now = f" is still {STATUS_WORDS.get(status, status)} ({status}) and" if status else ""
     return (
-        f"stopped watching; job {jobid} is {now} and goes on without you:"
+        f"stopped watching; job {jobid}{now} goes on without you:"
         f" 'sugo job watch {jobid}' follows it again, 'sugo cancel {jobid}' stops it"
     )

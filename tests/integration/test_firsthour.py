@@ -224,10 +224,12 @@ def test_ctrl_c_during_watch_says_the_job_goes_on(daemon: DaemonHarness) -> None
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130
     jid = job["id"]
-    assert err.strip() == (
-        f"sugo: stopped watching; job {jid} is still running (r) and goes on without you:"
+    # The status is asked for (a loaded box may not answer in time: then it is left out).
+    assert err.strip() in (
+        f"sugo: stopped watching; job {jid}{now} goes on without you:"
         f" 'sugo job watch {jid}' follows it again, 'sugo cancel {jid}' stops it"
-    )
+        for now in (" is still running (r) and", "")
+    ), err
     assert daemon.job(jid)["status"] == "r"
     daemon.call(api.Cancel(ids=[jid]))
 

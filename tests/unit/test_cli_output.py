@@ -68,3 +68,18 @@ def test_start_levels() -> None:
     assert daemon_level(1) == "DEBUG" and daemon_level(2) == "DEBUG"
     assert daemon_level(0, 1) == "WARNING" and daemon_level() is None
     assert daemon_level(1, 0, "ERROR") == "ERROR"
+
+
+def test_the_watch_of_a_queued_job_lists_why_it_waits() -> None:
+    job = api.JobInfo(
+        id=3, jobname=None, status="qw", pipeline=None, sample="S-1", user=None,
+        submitted_at=0, started_at=None, completed_at=None, respath=None, snappath=None,
+        error=None, jobdir="/x", waiting="pip-a: busy with job 2; pip-b: not ready",
+        waiting_for={"pip-a": "busy with job 2", "pip-b": "not ready (sugo pipeline ready pip-b)"},
+    )  # fmt: skip
+    lines = Frame(Output()).live(job, [], 1e9, 79)
+    assert lines == [
+        "job 3: queued, waiting for its pipeline (qw), sample S-1",
+        "  waiting on pip-a: busy with job 2",
+        "  waiting on pip-b: not ready (sugo pipeline ready pip-b)",
+    ]
