@@ -89,6 +89,8 @@ class SugoClient:
     ``timeout``: seconds to wait for a reply to a quick request; requests the
     daemon answers after slow work get at least their own bound.
     ``host``: where the daemon listens (its ``[daemon] bind`` setting).
+    ``connect``: a daemon's ``[network] listen`` endpoint, ``tcp://HOST:PORT``
+    (instead of host and port); CURVE with the keys in ``appdir``'s keys/.
     Not thread-safe: use one client per thread.
     """
 
@@ -98,13 +100,25 @@ class SugoClient:
         appdir: Path | None = None,
         timeout: float = 5.0,
         host: str = "127.0.0.1",
+        connect: str | None = None,
     ) -> None:
+        self._appdir = appdir
+        curve = None
+        if connect:
+            from sugo.protocol.endpoints import split_endpoint
+            from sugo.protocol.keys import client_keys
+
+            try:
+                host, port = split_endpoint(connect)
+            except ValueError as e:
+                raise SugoError(f"--connect: {e}") from None
+            curve = client_keys(self.appdir)
         self.port = resolve_port(port)
         self.host = host
         self.timeout = timeout
         self.endpoint = endpoint(host, self.port)
-        self._appdir = appdir
-        self._client = Client(self.endpoint, timeout=timeout)
+        self.curve = curve  # CURVE keys of a `connect` client (None: local socket)
+        self._client = Client(self.endpoint, timeout=timeout, curve=curve)
         self._listening = False
 
     @property

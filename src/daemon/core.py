@@ -11,7 +11,7 @@ from typing import Any
 from sugo import __version__
 from sugo.config.devices import DevicesConfig, load_devices
 from sugo.config.settings import Settings, load_settings
-from sugo.daemon import processes
+from sugo.daemon import network, processes
 from sugo.daemon import reload as reloading
 from sugo.daemon.components import ComponentCommands
 from sugo.daemon.drivers import DriverManager
@@ -88,6 +88,7 @@ class Daemon:
             port=port,
             max_bytes=settings.daemon.max_message_bytes,
         )
+        self.network = network.start(self)  # `[network] listen`: CURVE, for agents
 
     def run(self) -> None:
         self.store.set_meta("pid", os.getpid())
@@ -158,6 +159,8 @@ class Daemon:
         self.events.emit("daemon.stopped", f"port {self.port}")
         self.store.delete_meta("pid")
         self.store.close()
+        if self.network is not None:
+            self.network.close()
         self.loop.close()
         log.info("daemon: stopped")
 

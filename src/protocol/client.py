@@ -7,13 +7,16 @@ discarded instead of being mistaken for the answer to the next one.
 
 import os
 import time
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 import zmq
 
 from sugo.errors import ProtocolError, RequestFailed, RequestTimeout
 from sugo.protocol import wire
+
+if TYPE_CHECKING:
+    from sugo.protocol.keys import ClientKeys
 
 
 def _debug(msg: str, *args: object) -> None:
@@ -46,9 +49,11 @@ class Client:
         address: str,
         timeout: float = DEFAULT_TIMEOUT,
         context: zmq.Context[Any] | None = None,
+        curve: "ClientKeys | None" = None,
     ) -> None:
         self.address = address
         self.timeout = timeout
+        self.curve = curve  # CURVE keys: required by a `[network] listen` endpoint
         self._ctx = context or zmq.Context.instance()
         self._sock: zmq.Socket[Any] | None = None
 
@@ -56,6 +61,10 @@ class Client:
         if self._sock is None:
             sock = self._ctx.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
+            if self.curve is not None:
+                from sugo.protocol.curve import curve_client
+
+                curve_client(sock, self.curve)
             sock.connect(self.address)
             self._sock = sock
         return self._sock
