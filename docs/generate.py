@@ -62,6 +62,8 @@ NOTES: dict[str, dict[str, str]] = {
         "devices[].channels": "The channels in use; each is one component, named "
         "`<driver>:(<address>,<channel>)`.",
         "devices[].pollrate": "Seconds between the job runner's data polls of this device.",
+        "devices[].host": "The agent (`sugo agent --name`) whose PC the device hangs off; "
+        "absent: the daemon's PC. All devices of one driver are on one host (docs/network.md).",
         "pipelines": "Where jobs run: each gives components roles.",
         "pipelines[].name": "Unique pipeline name; a name ending in `*` expands to one "
         'pipeline per channel of its `channel = "each"` member.',
@@ -90,6 +92,9 @@ NOTES: dict[str, dict[str, str]] = {
         "daemon.bind": "IP address to listen on; keep 127.0.0.1 unless other machines "
         "must reach the daemon.",
         "daemon.max_message_bytes": "Largest message accepted on a socket.",
+        "network": "The endpoint for agents and remote clients (docs/network.md).",
+        "network.listen": "`tcp://ADDRESS:PORT`; always CURVE-encrypted with the allow-list "
+        "in the app folder's keys/, loopback included.",
         "drivers": "One table per driver name (`[drivers.counter]`), passed to that driver.",
     },
 }

@@ -183,6 +183,13 @@ class SugoClient:
         reply: dict[str, Any] = self._call(api.Stop(force=force), timeout=timeout)
         return reply
 
+    def agents(self) -> list[Any]:
+        """The agent registry: a ``sugo.protocol.agent_api.AgentInfo`` per agent."""
+        from sugo.protocol import agent_api
+
+        rows: list[Any] = self._call(agent_api.Agents(), list[agent_api.AgentInfo])
+        return rows
+
     def reload(self) -> dict[str, Any]:
         """Re-read settings and the devices file and apply the difference;
         returns what changed (drivers added/removed/restarted, ...)."""

@@ -201,7 +201,7 @@ def _stop(add: _Adder) -> None:
 
 def _status(add: _Adder) -> None:
     p = add("status", "status:cmd_status", "the daemon's pipelines, drivers and components")
-    p.add_argument("table", nargs="?", choices=TABLES, help="show only this table")
+    p.add_argument("table", nargs="?", choices=(*TABLES, "agents"), help="show only this table")
 
 
 def _reload(add: _Adder) -> None:

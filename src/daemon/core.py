@@ -13,6 +13,7 @@ from sugo.config.devices import DevicesConfig, load_devices
 from sugo.config.settings import Settings, load_settings
 from sugo.daemon import network, processes
 from sugo.daemon import reload as reloading
+from sugo.daemon.agents import AgentRegistry
 from sugo.daemon.components import ComponentCommands
 from sugo.daemon.drivers import DriverManager
 from sugo.daemon.events import Events
@@ -66,6 +67,7 @@ class Daemon:
         self.maintenance = Maintenance(self)
         self.launcher = Launcher(settings.logdir / f"forkserver-{port}.log")
         self.writer = ResultWriter(self)
+        self.agents = AgentRegistry(self)
         registry: dict[type, Any] = {
             api.Ping: self.on_ping,
             api.Status: self.on_status,
@@ -79,6 +81,7 @@ class Daemon:
             ComponentCommands(self),
             self.maintenance,
             self.events,
+            self.agents,
         ):
             registry.update(part.handlers())
         self.loop = ServerLoop(
