@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sugo.agent.registration import AgentSession, Refused
+from sugo.agent.hosts import HostSupervisor
+from sugo.agent.registration import AgentSession, Refused, local_address
 from sugo.errors import SugoError
 from sugo.protocol import agent_api as api
 
@@ -35,8 +36,10 @@ def run_agent(
             out.note(
                 f"sugo agent: registered as {reply.name} ({reply.identity}); drivers: {drivers}"
             )
+        hosts.apply(reply.drivers)
 
     session = AgentSession(daemon, name, appdir, alive_timeout, overwrite, registered)
+    hosts = HostSupervisor(daemon, appdir, session.key_name, local_address(daemon))
     if install_signals is not None:
         install_signals(session.stop)
     try:
@@ -45,6 +48,8 @@ def run_agent(
         session.stop.set()
     except Refused as e:
         raise SugoError(f"the daemon at {daemon} refused agent {name!r}: {e}") from None
+    finally:
+        hosts.close()  # after the unregister (in session.run): jobs end, then hosts go
     if out is not None:
         out.note(f"sugo agent: {name} stopped")
     return 0

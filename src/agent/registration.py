@@ -68,7 +68,9 @@ class AgentSession:
         self.alive_timeout = alive_timeout
         self.overwrite = overwrite
         self.on_registered = on_registered
-        self.client = Client(daemon, timeout=REQUEST_TIMEOUT, curve=client_keys(appdir))
+        keys = client_keys(appdir)
+        self.key_name = keys.name
+        self.client = Client(daemon, timeout=REQUEST_TIMEOUT, curve=keys)
         self.identity: str | None = None
         self.accepted: str | None = None
         self.stop = threading.Event()
@@ -124,6 +126,7 @@ class AgentSession:
         req = api.AgentRegister(
             name=self.name, alive_timeout=self.alive_timeout, overwrite=self.overwrite,
             address=local_address(self.daemon), version=__version__,
+            fresh=self.registrations == 0,
         )  # fmt: skip
         try:
             reply = convert(self.client.call(req), api.Registered)

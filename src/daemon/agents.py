@@ -121,6 +121,8 @@ class AgentRegistry:
             last_seen=time.monotonic(),
         )
         self.agents[agent.name] = agent
+        if req.fresh:  # a new agent process: hosts the daemon knew of it are gone
+            self.d.drivers.remote.forget(agent.name)
         self._arm(agent)
         devices = self.devices_of(agent.name)
         self.d.events.emit(
@@ -131,8 +133,9 @@ class AgentRegistry:
         log.info("agent %s: registered from %s (%s)", agent.name, agent.address, agent.identity)
         self._notify(agent)
         hosts = self.d.devices.driver_hosts()
+        known = self.d.drivers.remote.known(agent.name)
         drivers = [
-            api.HostedDriver(name=drv, settings=self.d.settings.driver_settings(drv))
+            api.HostedDriver(drv, self.d.settings.driver_settings(drv), known=drv in known)
             for drv, host in hosts.items()
             if host == agent.name
         ]

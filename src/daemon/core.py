@@ -61,13 +61,13 @@ class Daemon:
         self.store = Store(settings.jobs.dbpath)
         self.events = Events(self)
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="daemon-io")
+        self.agents = AgentRegistry(self)
         self.drivers = DriverManager(self)
         self.jobs = JobManager(self)
         self.scheduler = Scheduler(self)
         self.maintenance = Maintenance(self)
         self.launcher = Launcher(settings.logdir / f"forkserver-{port}.log")
         self.writer = ResultWriter(self)
-        self.agents = AgentRegistry(self)
         registry: dict[type, Any] = {
             api.Ping: self.on_ping,
             api.Status: self.on_status,
@@ -122,9 +122,9 @@ class Daemon:
         if self.stopping:
             return
         if all(
-            dp.state in (DriverState.READY, DriverState.FAILED)
+            dp.state in (DriverState.READY, DriverState.FAILED) or dp.agent is not None
             for dp in self.drivers.procs.values()
-        ):
+        ):  # (hosts on agents' PCs come when their agent does: no wait for them)
             self._tell_ready()
             self.loop.call_later(FORK_SERVERS_AFTER_READY, self._start_fork_servers)
             return

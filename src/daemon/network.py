@@ -3,13 +3,20 @@ daemon's loop serving the same commands, always CURVE (loopback included),
 with the allow-list of the app folder's keys/ (docs/network.md)."""
 
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 import zmq
 
 from sugo.errors import SugoError
 from sugo.protocol.curve import Guard, curve_server
-from sugo.protocol.keys import allowed_public_keys, ensure_daemon_pair
+from sugo.protocol.keys import (
+    DAEMON,
+    PROCESS_KEY_ENV,
+    allowed_public_keys,
+    ensure_daemon_pair,
+    keys_dir,
+)
 
 if TYPE_CHECKING:
     from sugo.daemon.core import Daemon
@@ -43,12 +50,19 @@ class NetworkListener:
 
 
 def start(daemon: "Daemon") -> NetworkListener | None:
-    """Make the daemon's key pair on its first start; listen if asked to."""
+    """Make the daemon's key pair on its first start; listen if asked to.
+
+    The pair is also this process's (and its job runners') key for the
+    CURVE endpoints of driver hosts on agents' PCs (``$SUGO_CURVE_KEY``)."""
     listen = daemon.settings.network.listen
+    try:
+        ensure_daemon_pair(daemon.appdir)
+    except (OSError, SugoError) as e:
+        if listen is not None:
+            raise SugoError(f"[network] listen needs the daemon's key pair: {e}") from None
+        log.warning("daemon: cannot make its key pair: %s", e)  # only the network needs it
+        return None
+    os.environ[PROCESS_KEY_ENV] = str(keys_dir(daemon.appdir) / f"{DAEMON}.key_secret")
     if listen is None:
-        try:
-            ensure_daemon_pair(daemon.appdir)
-        except (OSError, SugoError) as e:  # only the network needs it: start anyway
-            log.warning("daemon: cannot make its key pair: %s", e)
         return None
     return NetworkListener(daemon, listen)

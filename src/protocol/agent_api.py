@@ -20,6 +20,7 @@ class AgentRegister(Request, tag="agent_register"):
     alive_timeout: AliveTimeout = 10.0
     overwrite: bool = False
     address: str = ""  # the agent's own IP address as it reaches the daemon
+    fresh: bool = True  # the agent process's first registration: none of its hosts run yet
     version: str = ""
 
 
@@ -41,6 +42,7 @@ class HostedDriver(msgspec.Struct):
 
     name: str
     settings: dict[str, object]
+    known: bool = False  # the daemon reaches its running host: no restart needed
 
 
 class Registered(msgspec.Struct):

@@ -61,11 +61,18 @@ class Client:
         if self._sock is None:
             sock = self._ctx.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
-            if self.curve is not None:
+            address, curve = self.address, self.curve
+            if "#" in address:  # tcp://H:P#curve=KEY: a CURVE server (sugo.protocol.keys)
+                from sugo.protocol.keys import process_client_keys, split_curve
+
+                address, server = split_curve(address)
+                if curve is None and server is not None:
+                    curve = process_client_keys(server)
+            if curve is not None:
                 from sugo.protocol.curve import curve_client
 
-                curve_client(sock, self.curve)
-            sock.connect(self.address)
+                curve_client(sock, curve)
+            sock.connect(address)
             self._sock = sock
         return self._sock
 

@@ -27,6 +27,13 @@ KEYS_DIR = "keys"
 ALLOWED_DIR = "allowed"
 DAEMON = "daemon"
 KEY_ENV = "SUGO_KEY"
+#: A process's own pair for CURVE endpoints named ``tcp://H:P#curve=KEY``: the
+#: path of a ``.key_secret`` file (set by the daemon for itself and its job
+#: runners, and by an agent for its driver hosts).
+PROCESS_KEY_ENV = "SUGO_CURVE_KEY"
+#: A driver host's allow-list: ``os.pathsep``-separated public key files.
+PROCESS_ALLOW_ENV = "SUGO_CURVE_ALLOW"
+CURVE_MARK = "#curve="
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -198,3 +205,49 @@ def client_keys(appdir: Path) -> ClientKeys:
     if pair.secret is None:
         raise SugoError(f"key {pair.name!r} in {folder} has no secret")
     return ClientKeys(pair.public, pair.secret, server, pair.name)
+
+
+# -- CURVE endpoints between processes -----------------------------------------------
+
+
+def curve_endpoint(address: str, server_public: bytes) -> str:
+    """``address`` marked as a CURVE server with this public key (z85): a
+    Client connects to it with its process's own pair."""
+    return f"{address}{CURVE_MARK}{server_public.hex()}"
+
+
+def split_curve(address: str) -> tuple[str, bytes | None]:
+    """(the address to connect to, the server's z85 public key or None)."""
+    plain, mark, key = address.partition(CURVE_MARK)
+    if not mark:
+        return address, None
+    try:
+        return plain, bytes.fromhex(key)
+    except ValueError:
+        raise SugoError(f"{address}: malformed server key") from None
+
+
+def process_pair() -> KeyPair:
+    """This process's own pair, from ``$SUGO_CURVE_KEY``."""
+    path = os.environ.get(PROCESS_KEY_ENV, "").strip()
+    if not path:
+        raise SugoError(f"a CURVE endpoint needs ${PROCESS_KEY_ENV} (this process has no key)")
+    file = Path(path)
+    return load_pair(file.parent, file.name[: -len(".key_secret")])
+
+
+def process_client_keys(server: bytes) -> ClientKeys:
+    pair = process_pair()
+    if pair.secret is None:
+        raise SugoError(f"${PROCESS_KEY_ENV}: key {pair.name!r} has no secret")
+    return ClientKeys(pair.public, pair.secret, server, pair.name)
+
+
+def process_allowed() -> set[bytes]:
+    """The public keys in ``$SUGO_CURVE_ALLOW``'s files."""
+    keys: set[bytes] = set()
+    for path in os.environ.get(PROCESS_ALLOW_ENV, "").split(os.pathsep):
+        if path.strip():
+            file = Path(path.strip())
+            keys.add(load_pair(file.parent, file.stem).public)
+    return keys

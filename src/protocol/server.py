@@ -13,13 +13,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import zmq
 
 from sugo.errors import ProtocolError, SugoError
 from sugo.protocol import wire
+
+if TYPE_CHECKING:
+    from sugo.protocol.keys import KeyPair
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,7 @@ class ServerLoop:
         port: int | None = None,
         max_bytes: int = 16 * 1024 * 1024,
         context: zmq.Context[Any] | None = None,
+        curve: "KeyPair | None" = None,
     ) -> None:
         self.name = name
         self.registry = registry
@@ -92,6 +96,10 @@ class ServerLoop:
         self.sock.setsockopt(zmq.LINGER, 0)
         # zmq drops a peer that sends a frame over this limit before we ever see it.
         self.sock.setsockopt(zmq.MAXMSGSIZE, max_bytes * 2)
+        if curve is not None:  # a CURVE server: the context needs a Guard (curve.py)
+            from sugo.protocol.curve import curve_server
+
+            curve_server(self.sock, curve)
         if port:
             self.sock.bind(f"tcp://{bind}:{port}")
             self.port = port
