@@ -92,6 +92,9 @@ class AgentRegistry:
     # -- handlers ---------------------------------------------------------------------
 
     def on_register(self, req: api.AgentRegister, call: Call) -> Any:
+        if call.peer is None:
+            # Only a key proves who an agent is (its hosts' hellos are checked against it).
+            raise SugoError("agents register on the daemon's [network] listen endpoint only")
         if not _NAME.match(req.name):
             raise SugoError(f"agent name {req.name!r}: use letters, digits, '.', '_' or '-'")
         old = self.agents.get(req.name)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from sugo.errors import RequestFailed
+from sugo.protocol import agent_api
 from tests.integration.agents_kit import (
     agent_appdir,
     agents,
@@ -105,3 +107,9 @@ def test_status_agents_table(hub: DaemonHarness) -> None:
         done = hub.cli("status", "agents")
     assert done.returncode == 0, done.stderr
     assert "pc3" in done.stdout and "alive" in done.stdout and "3 s" in done.stdout
+
+
+def test_the_plain_local_socket_registers_no_agent(hub: DaemonHarness) -> None:
+    with pytest.raises(RequestFailed, match=r"\[network\] listen endpoint only"):
+        hub.call(agent_api.AgentRegister(name="sneaky"))
+    assert "sneaky" not in agents(hub)

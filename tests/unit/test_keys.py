@@ -93,3 +93,22 @@ def test_guard_reads_the_allow_list_afresh(tmp_path: Path) -> None:
     finally:
         guard.stop()
         ctx.term()
+
+
+def test_keys_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sugo.cli.main import main
+
+    assert main(["--appdir", str(tmp_path), "keys", "new", "pc"]) == 0
+    capsys.readouterr()
+    for argv, words in (
+        (["keys", "new", "daemon"], "key name 'daemon'"),
+        (["keys", "new", "pc"], "exists already"),
+        (["keys", "export", "nobody", str(tmp_path / "x")], "no key 'nobody'"),
+    ):
+        assert main(["--appdir", str(tmp_path), *argv]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and words in err, err
+    assert not (tmp_path / "x").exists()
+    assert main(["--appdir", str(tmp_path), "--json", "keys", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert '"pc"' in listed and "secret-key" not in listed
