@@ -54,9 +54,10 @@ class RemoteDrivers:
     def start(self, dp: "DriverProc") -> bool:
         """Take ``dp`` if its devices are on an agent: wait for its hello."""
         agent = self.agent_of(dp.name)
-        if agent is None:
-            return False
         dp.agent = agent
+        if agent is None:  # (a reload may have brought it home)
+            dp.addr = dp.server_key = None
+            return False
         self.d.store.upsert_driver(
             dp.name, state=DriverState.STARTING, version=__version__,
             settings=self.d.settings.driver_settings(dp.name),
