@@ -59,8 +59,6 @@ class Client:
 
     def _socket(self) -> zmq.Socket[Any]:
         if self._sock is None:
-            sock = self._ctx.socket(zmq.DEALER)
-            sock.setsockopt(zmq.LINGER, 0)
             address, curve = self.address, self.curve
             if "#" in address:  # tcp://H:P#curve=KEY: a CURVE server (sugo.protocol.keys)
                 from sugo.protocol.keys import process_client_keys, split_curve
@@ -68,6 +66,8 @@ class Client:
                 address, server = split_curve(address)
                 if curve is None and server is not None:
                     curve = process_client_keys(server)
+            sock = self._ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
             if curve is not None:
                 from sugo.protocol.curve import curve_client
 
@@ -113,7 +113,8 @@ class Client:
             _debug("%s: %s timed out (attempt %d)", self.address, cmd, attempt + 1)
             # A fresh socket drops whatever the old one had queued.
             self.close()
-        raise RequestTimeout(f"{self.address}: no reply to {cmd!r} within {wait:g} s")
+        where = self.address.partition("#")[0]  # not the server key of a CURVE endpoint
+        raise RequestTimeout(f"{where}: no reply to {cmd!r} within {wait:g} s")
 
     def _receive(
         self, sock: zmq.Socket[Any], req_id: str, wait: float

@@ -112,3 +112,27 @@ def test_keys_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["--appdir", str(tmp_path), "--json", "keys", "list"]) == 0
     listed = capsys.readouterr().out
     assert '"pc"' in listed and "secret-key" not in listed
+
+
+def test_curve_endpoints_carry_the_server_key_and_errors_do_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sugo.errors import RequestTimeout
+    from sugo.protocol import daemon_api as api
+    from sugo.protocol.client import Client
+
+    daemon = keys.ensure_daemon_pair(tmp_path)
+    agent = keys.new_pair(tmp_path, "agent")
+    ep = keys.curve_endpoint("tcp://127.0.0.1:9", agent.public)
+    assert keys.split_curve(ep) == ("tcp://127.0.0.1:9", agent.public)
+    assert keys.split_curve("tcp://127.0.0.1:9") == ("tcp://127.0.0.1:9", None)
+    monkeypatch.setenv(keys.PROCESS_KEY_ENV, str(tmp_path / "keys" / "daemon.key_secret"))
+    assert keys.process_client_keys(agent.public).public == daemon.public
+    with Client(ep, timeout=0.2) as c, pytest.raises(RequestTimeout) as err:
+        c.call(api.Ping())
+    assert str(err.value).startswith("tcp://127.0.0.1:9: no reply") and "curve" not in str(
+        err.value
+    )
+    monkeypatch.delenv(keys.PROCESS_KEY_ENV)
+    with Client(ep, timeout=0.2) as c, pytest.raises(SugoError, match="SUGO_CURVE_KEY"):
+        c.call(api.Ping())
