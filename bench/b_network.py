@@ -40,9 +40,9 @@ import os, sys, threading, time
 from sugo.driverinterface.host import DriverHost
 from sugo.driverinterface.loader import load_driver
 from sugo.protocol.keys import PROCESS_ALLOW_ENV, process_pair
-n, seconds = int(sys.argv[1]), float(sys.argv[2])
+n, seconds, bind = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 curve = process_pair() if os.environ.get(PROCESS_ALLOW_ENV) else None
-host = DriverHost("counter", bind="127.0.0.1", interface=load_driver("counter")({}), curve=curve)
+host = DriverHost("counter", bind=bind, interface=load_driver("counter")({}), curve=curve)
 for i in range(n):
     host.interface.dev_register(address="a", channel=str(i))
     host.interface.task_start(address="a", channel=str(i), task={
@@ -94,11 +94,13 @@ def _keys() -> tuple[dict[str, str], dict[str, str]]:
     return host_env, {PROCESS_KEY_ENV: str(folder / "daemon.key_secret")}
 
 
-def _host(n: int, seconds: float, env: dict[str, str]) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOST, str(n), str(seconds)], stdout=subprocess.PIPE, text=True,
-        env=env,
-    )  # fmt: skip
+def _host(
+    n: int, seconds: float, env: dict[str, str], bind: str = "127.0.0.1", netns: str = ""
+) -> tuple[subprocess.Popen[str], int]:
+    argv = [sys.executable, "-c", HOST, str(n), str(seconds), bind]
+    if netns:
+        argv = ["ip", "netns", "exec", netns, *argv]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
     return proc, int(proc.stdout.readline())
 
@@ -110,33 +112,79 @@ def _agent_key(env: dict[str, str]) -> bytes:
     return load_pair(path.parent, "agent").public
 
 
+def _veth() -> tuple[str, str, str] | None:
+    """A network namespace joined to this one by a veth pair (root, Linux):
+    (namespace, its address); None where it cannot be made."""
+    tag = f"{os.getpid() % 10000:04d}"
+    ns, outer, inner = f"sugob{tag}", f"sb{tag}o", f"sb{tag}i"
+    subnet = 16 + os.getpid() % 200
+    steps = [
+        ["netns", "add", ns],
+        ["link", "add", outer, "type", "veth", "peer", "name", inner],
+        ["link", "set", inner, "netns", ns],
+        ["addr", "add", f"10.{subnet}.250.1/24", "dev", outer],
+        ["link", "set", outer, "up"],
+        ["-n", ns, "addr", "add", f"10.{subnet}.250.2/24", "dev", inner],
+        ["-n", ns, "link", "set", inner, "up"],
+    ]
+    for step in steps:
+        if subprocess.run(["ip", *step], capture_output=True, check=False).returncode:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+            return None
+    return ns, outer, f"10.{subnet}.250.2"
+
+
 def latency(rounds: int, polls: int) -> None:
     host_env, own = _keys()
     os.environ.update(own)
     plain_env = {k: v for k, v in os.environ.items() if k != PROCESS_ALLOW_ENV}
-    results: dict[str, list[float]] = {"plain": [], "curve": []}
-    for _ in range(rounds):
-        for kind in ("plain", "curve"):
-            proc, port = _host(1, 60, host_env if kind == "curve" else plain_env)
-            ep = f"tcp://127.0.0.1:{port}"
-            if kind == "curve":
-                ep = curve_endpoint(ep, _agent_key(host_env))
-            times = []
-            with Client(ep, timeout=5.0) as c:
-                ack = 0
-                for _ in range(polls):
-                    t0 = time.perf_counter()
-                    reply, _ = c.request(host_api.TaskData(address="a", channel="0", ack=ack))
-                    times.append(time.perf_counter() - t0)
-                    if reply.data["chunks"]:
-                        ack = reply.data["chunks"][-1]["seq"]
-            proc.kill()
-            proc.wait()
-            results[kind].append(statistics.median(times[polls // 10 :]))
-    plain, curve = statistics.median(results["plain"]), statistics.median(results["curve"])
+    results: dict[str, list[float]] = {"plain": [], "curve": [], "veth+curve": []}
+    veth = _veth() if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+    try:
+        for _ in range(rounds):
+            for kind, times in results.items():
+                if kind == "veth+curve" and veth is None:
+                    continue
+                times.append(_round(kind, polls, host_env, plain_env, veth))
+    finally:
+        if veth is not None:
+            subprocess.run(["ip", "link", "del", veth[1]], capture_output=True, check=False)
+            subprocess.run(["ip", "netns", "del", veth[0]], capture_output=True, check=False)
+    plain = statistics.median(results["plain"])
     print(f"task_data poll, median of {rounds} rounds of {polls}:")
-    print(f"  plain {1e6 * plain:.0f} us, CURVE {1e6 * curve:.0f} us: "
-          f"CURVE adds {1e6 * (curve - plain):.0f} us per poll")  # fmt: skip
+    print(f"  local (plain, loopback): {1e6 * plain:.0f} us")
+    for kind in ("curve", "veth+curve"):
+        if results[kind]:
+            t = statistics.median(results[kind])
+            print(f"  {kind}: {1e6 * t:.0f} us, {1e6 * (t - plain):+.0f} us")
+    if veth is None:
+        print("  (no network namespace: the veth figure needs root on Linux)")
+
+
+def _round(
+    kind: str, polls: int, host_env: dict[str, str], plain_env: dict[str, str],
+    veth: tuple[str, str, str] | None,
+) -> float:  # fmt: skip
+    if kind == "veth+curve" and veth is not None:
+        proc, port = _host(1, 60, host_env, bind=veth[2], netns=veth[0])
+        ep = f"tcp://{veth[2]}:{port}"
+    else:
+        proc, port = _host(1, 60, host_env if kind == "curve" else plain_env)
+        ep = f"tcp://127.0.0.1:{port}"
+    if kind != "plain":
+        ep = curve_endpoint(ep, _agent_key(host_env))
+    times = []
+    with Client(ep, timeout=5.0) as c:
+        ack = 0
+        for _ in range(polls):
+            t0 = time.perf_counter()
+            reply, _ = c.request(host_api.TaskData(address="a", channel="0", ack=ack))
+            times.append(time.perf_counter() - t0)
+            if reply.data["chunks"]:
+                ack = reply.data["chunks"][-1]["seq"]
+    proc.kill()
+    proc.wait()
+    return statistics.median(times[polls // 10 :])
 
 
 def load(seconds: float) -> None:
