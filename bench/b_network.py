@@ -1,6 +1,6 @@
 """Remote components: what CURVE costs (issue 17's targets).
 
-    python -m bench.b_network latency   # one task_data poll: plain vs CURVE, over TCP
+    python -m bench.b_network latency   # one task_data poll: plain, CURVE, CURVE over veth
     python -m bench.b_network load      # 2 hosts x 32 components at 10 Hz, CURVE: host CPU
 
 ``latency`` runs a counter host in a child process (as an agent runs it:
@@ -9,8 +9,9 @@ daemon's own hosts) and times task_data polls from this process (as a job
 runner polls), alternating plain and CURVE rounds. ``load`` runs two CURVE
 hosts (two agents) of 32 components sampling at 10 Hz, polls each
 component at 10 Hz from 64 threads of another process, and prints each host
-process's CPU. Both on loopback: a real link adds its own latency equally
-to both cases.
+process's CPU. As root on Linux, ``latency`` also polls a CURVE host in
+another network namespace across a veth pair (a remote component, as the
+namespace tests run it).
 """
 
 import argparse
