@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 from sugo.protocol import agent_api as api
@@ -38,7 +39,15 @@ CRASH_WINDOW = 60.0
 
 
 class HostSupervisor:
-    def __init__(self, daemon: str, appdir: Path, key_name: str, bind: str) -> None:
+    def __init__(
+        self,
+        daemon: str,
+        appdir: Path,
+        key_name: str,
+        bind: str,
+        give_up: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.give_up = give_up  # (driver, why): tell the daemon a host cannot run here
         folder = keys_dir(appdir)
         daemon_key = load_pair(folder, DAEMON).public
         self.daemon = curve_endpoint(daemon, daemon_key)
@@ -114,8 +123,16 @@ class HostSupervisor:
                     while times and now - times[0] > CRASH_WINDOW:
                         times.popleft()
                     if len(times) > CRASH_LIMIT:
-                        log.error("driver %s: host exited %d times; given up", name, len(times))
+                        why = (
+                            f"host exited {len(times)} times in {CRASH_WINDOW:g} s on this "
+                            f"agent's PC; last log line: {_last_line(self.logdir, name)}"
+                        )
+                        log.error("driver %s: %s; given up", name, why)
                         del self.procs[name]
+                        if self.give_up is not None:
+                            threading.Thread(
+                                target=self.give_up, args=(name, why), daemon=True
+                            ).start()
                         continue
                     log.warning("driver %s: host exited (%s); restarting it", name, code)
                     self._spawn(name)
@@ -127,3 +144,11 @@ class HostSupervisor:
             self.wanted = set()
             for name in list(self.procs):
                 self._stop_one(name)
+
+
+def _last_line(logdir: Path, driver: str) -> str:
+    try:
+        lines = (logdir / f"driver-{driver}-agent.log").read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return next((line.strip() for line in reversed(lines) if line.strip()), "(empty log)")

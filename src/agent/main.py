@@ -11,6 +11,9 @@ from sugo.agent.hosts import HostSupervisor
 from sugo.agent.registration import AgentSession, Refused, local_address
 from sugo.errors import SugoError
 from sugo.protocol import agent_api as api
+from sugo.protocol.client import Client
+from sugo.protocol.daemon_api import HostFailed
+from sugo.protocol.keys import client_keys
 
 log = logging.getLogger("sugo.agent")
 
@@ -38,8 +41,16 @@ def run_agent(
             )
         hosts.apply(reply.drivers)
 
+    def give_up(driver: str, why: str) -> None:
+        # Its own connection: the session's client belongs to the session's thread.
+        try:
+            with Client(daemon, timeout=5.0, curve=client_keys(appdir)) as client:
+                client.call(HostFailed(driver=driver, pid=0, error=why))
+        except SugoError as e:
+            log.error("driver %s: could not tell the daemon: %s", driver, e)
+
     session = AgentSession(daemon, name, appdir, alive_timeout, overwrite, registered)
-    hosts = HostSupervisor(daemon, appdir, session.key_name, local_address(daemon))
+    hosts = HostSupervisor(daemon, appdir, session.key_name, local_address(daemon), give_up)
     if install_signals is not None:
         install_signals(session.stop)
     try:

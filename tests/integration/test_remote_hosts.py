@@ -118,3 +118,33 @@ def test_jobs_on_an_agents_hosts_and_losing_the_agent(hub: DaemonHarness) -> Non
     finally:
         stop_agent(agent)
     wait_state(hub, "pc1", "removed", timeout=10)
+
+
+MISSING = """
+[[devices]]
+name = "exotic"
+driver = "no_such_driver"
+address = "x"
+channels = ["1"]
+host = "pc1"
+"""
+
+
+def test_a_driver_that_cannot_run_on_the_agent_is_reported(tmp_path: Path) -> None:
+    h = networked(tmp_path, MISSING)
+    h.start()
+    agent = None
+    try:
+        app = agent_appdir(h, "pc1")
+        agent = start_agent(app, h.listen, "pc1", 2.0)  # type: ignore[attr-defined]
+        failed = wait_for(
+            lambda: (d := h.status()["drivers"][0])["state"] == "failed" and d, 60,
+            "the driver to be reported failed",
+        )  # fmt: skip
+        assert "on this agent's PC" in failed["error"] and "no_such_driver" in failed["error"]
+        [comp] = h.status()["components"]
+        assert comp["code"] == 430
+    finally:
+        if agent is not None:
+            stop_agent(agent)
+        h.stop()
