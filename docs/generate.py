@@ -66,6 +66,8 @@ NOTES: dict[str, dict[str, str]] = {
         "devices[].channels": "The channels in use; each is one component, named "
         "`<driver>:(<address>,<channel>)`.",
         "devices[].pollrate": "Seconds between the job runner's data polls of this device.",
+        "devices[].host": "The agent (`sugo agent --name`) whose PC the device hangs off; "
+        "absent: the daemon's PC. All devices of one driver are on one host (docs/network.md).",
         "pipelines": "Where jobs run: each gives components roles.",
         "pipelines[].name": "Unique pipeline name; a name ending in `*` expands to one "
         'pipeline per channel of its `channel = "each"` member.',
@@ -111,6 +113,9 @@ NOTES: dict[str, dict[str, str]] = {
         'shows 330 "task hung" and takes no task until the stuck call returns or '
         "`sugo component restart`; unset: the driver's own (`DeviceManager.task_grace`, "
         "30 s by default).",
+        "network": "The endpoint for agents and remote clients (docs/network.md).",
+        "network.listen": "`tcp://ADDRESS:PORT`; always CURVE-encrypted with the allow-list "
+        "in the app folder's keys/, loopback included.",
     },
 }
 

@@ -99,6 +99,8 @@ class SugoClient:
     ``timeout``: seconds to wait for a reply to a quick request; requests the
     daemon answers after slow work get at least their own bound.
     ``host``: where the daemon listens (its ``[daemon] bind`` setting).
+    ``connect``: a daemon's ``[network] listen`` endpoint, ``tcp://HOST:PORT``
+    (instead of host and port); CURVE with the keys in ``appdir``'s keys/.
     Not thread-safe: use one client per thread.
     """
 
@@ -108,13 +110,25 @@ class SugoClient:
         appdir: Path | None = None,
         timeout: float = 5.0,
         host: str = "127.0.0.1",
+        connect: str | None = None,
     ) -> None:
+        self._appdir = appdir
+        curve = None
+        if connect:
+            from sugo.protocol.endpoints import split_endpoint
+            from sugo.protocol.keys import client_keys
+
+            try:
+                host, port = split_endpoint(connect)
+            except ValueError as e:
+                raise SugoError(f"--connect: {e}") from None
+            curve = client_keys(self.appdir)
         self.port = resolve_port(port)
         self.host = host
         self.timeout = timeout
         self.endpoint = endpoint(host, self.port)
-        self._appdir = appdir
-        self._client = Client(self.endpoint, timeout=timeout)
+        self.curve = curve  # CURVE keys of a `connect` client (None: local socket)
+        self._client = Client(self.endpoint, timeout=timeout, curve=curve)
         self._listening = False
         self._max_bytes: int | None = None  # the daemon's request size limit, once asked
 
@@ -179,6 +193,13 @@ class SugoClient:
         once the daemon is about to exit."""
         reply: dict[str, Any] = self._call(api.Stop(force=force), timeout=timeout)
         return reply
+
+    def agents(self) -> list[Any]:
+        """The agent registry: a ``sugo.protocol.agent_api.AgentInfo`` per agent."""
+        from sugo.protocol import agent_api
+
+        rows: list[Any] = self._call(agent_api.Agents(), list[agent_api.AgentInfo])
+        return rows
 
     def reload(self) -> dict[str, Any]:
         """Re-read settings and the devices file and apply the difference;

@@ -36,6 +36,12 @@ class Context:
         return resolve_port(self.args.port)
 
     @property
+    def where(self) -> str:
+        """The daemon as error messages name it: its port, or the --connect endpoint."""
+        connect = getattr(self.args, "connect", None)
+        return f"at {connect}" if connect else f"on port {self.port}"
+
+    @property
     def appdir(self) -> "Path":
         from sugo.paths import resolve_appdir
 
@@ -49,7 +55,10 @@ class Context:
         """A client of the daemon on this command's port, closed by `close`."""
         from sugo.client import SugoClient
 
-        client = SugoClient(self.port, self.args.appdir, timeout=timeout, host=host)
+        connect = getattr(self.args, "connect", None)
+        client = SugoClient(
+            None if connect else self.port, self.args.appdir, timeout, host, connect=connect
+        )
         self._clients.append(client)
         return client
 

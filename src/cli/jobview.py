@@ -95,7 +95,7 @@ def fetch_plan(client: "SugoClient", jobid: int) -> JobPlan | None:
     Uses the daemon's ``job_spec`` request, the one job runners start from: it
     is read-only and carries every task with its durations.
     """
-    with Client(client.endpoint, timeout=client.timeout) as c:
+    with Client(client.endpoint, timeout=client.timeout, curve=client.curve) as c:
         try:
             spec = c.call(api.JobSpecRequest(jobid=jobid), api.JobSpec)
         except RequestFailed:

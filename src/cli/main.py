@@ -104,16 +104,20 @@ def _reader_gone() -> int:
 def _not_answering(ctx: Context, e: RequestTimeout) -> int:
     from sugo.client import DaemonUnreachable
 
-    port = ctx.port
+    where = ctx.where
     hint = "start it with 'sugo start'"
+    if ctx.args.connect:
+        # A CURVE listener says nothing to a key it does not allow: silence
+        # may mean a refused key as well as a daemon that is down.
+        hint = f"is this app folder's key allowed there? ('sugo keys list' in {ctx.appdir})"
     if isinstance(e, DaemonUnreachable):
-        ctx.out.error(f"no daemon on port {port} (connection refused); {hint}")
+        ctx.out.error(f"no daemon {where} (connection refused); {hint}")
         return UNREACHABLE
     # A slow answer to one request is not a dead daemon: ask it directly.
     try:
         ctx.client(timeout=1.0).ping()
     except SugoError:
-        ctx.out.error(f"no daemon answers on port {port} ({e}); {hint}")
+        ctx.out.error(f"no daemon answers {where} ({e}); {hint}")
         return UNREACHABLE
     ctx.out.error(str(e))
     return FAILED

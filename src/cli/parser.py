@@ -116,6 +116,12 @@ def _common(parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentPar
         help="folder of settings.toml (default: $SUGO_APPDIR, else the user config folder)",
     )
     group.add_argument(
+        "--connect",
+        metavar="tcp://HOST:PORT",
+        default=argparse.SUPPRESS,
+        help="a daemon's [network] listen endpoint (CURVE, with the keys in --appdir)",
+    )
+    group.add_argument(
         "--json",
         action="store_true",
         default=argparse.SUPPRESS,
@@ -143,7 +149,8 @@ def _common(parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentPar
 
 
 COMMON_DEFAULTS = {
-    "port": None, "appdir": None, "json": False, "verbose": 0, "quiet": 0, "verbosity": None,
+    "port": None, "appdir": None, "connect": None, "json": False, "verbose": 0, "quiet": 0,
+    "verbosity": None,
 }  # fmt: skip
 
 
@@ -226,7 +233,7 @@ def _stop(add: _Adder) -> None:
 
 def _status(add: _Adder) -> None:
     p = add("status", "status:cmd_status", "the daemon's pipelines, drivers and components")
-    p.add_argument("table", nargs="?", choices=TABLES, help="show only this table")
+    p.add_argument("table", nargs="?", choices=(*TABLES, "agents"), help="show only this table")
 
 
 def _reload(add: _Adder) -> None:
@@ -412,6 +419,30 @@ def _db(add: _Adder) -> None:
     )
 
 
+def _keys(add: _Adder) -> None:
+    p = add("keys", None, "CURVE keys: the daemon's, and those of clients and agents")
+    kadd = add.verbs(p)
+    q = kadd("new", "keys:cmd_keys_new", "make a key pair and allow its public key")
+    q.add_argument("name", metavar="NAME")
+    kadd("list", "keys:cmd_keys_list", "the keys in the app folder, and which are allowed")
+    q = kadd("export", "keys:cmd_keys_export", "copy what NAME needs on another PC into DIR")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("dir", metavar="DIR", type=path, help="another app folder (its keys/)")
+
+
+def _agent(add: _Adder) -> None:
+    p = add("agent", "agent:cmd_agent", "register this PC's instruments with a remote daemon")
+    p.add_argument(
+        "--daemon", required=True, metavar="tcp://HOST:PORT", help="its [network] listen"
+    )
+    p.add_argument("--name", required=True, help="the name to register under")
+    p.add_argument(
+        "--alive-timeout", type=seconds, default=10.0,
+        help="seconds of silence after which the daemon counts this agent lost (default 10)",
+    )  # fmt: skip
+    p.add_argument("--overwrite", action="store_true", help="take the name even if in use")
+
+
 #: Every command and the function that adds it, in the order of `sugo --help`.
 COMMANDS: dict[str, Callable[[_Adder], None]] = {
     "init": _init,
@@ -435,6 +466,8 @@ COMMANDS: dict[str, Callable[[_Adder], None]] = {
     "driver": _driver,
     "component": _component,
     "db": _db,
+    "keys": _keys,
+    "agent": _agent,
 }
 
 
@@ -480,7 +513,7 @@ class _QuickParser(argparse.ArgumentParser):
 
 
 #: Common options that take a value as the next word.
-_VALUED = frozenset({"--port", "--appdir"})
+_VALUED = frozenset({"--port", "--appdir", "--connect"})
 
 
 def _command_word(argv: Sequence[str]) -> str | None:

@@ -103,8 +103,12 @@ def _summary(out: Output, st: api.StatusInfo) -> str:
 
 
 def cmd_status(ctx: Context) -> int:
-    st = ctx.client().status()
     table = ctx.args.table
+    if table == "agents":  # the agent registry: its own request (docs/network.md)
+        from sugo.cli.agent import cmd_status_agents
+
+        return cmd_status_agents(ctx)
+    st = ctx.client().status()
     out = ctx.out
     if out.json_mode:
         data: dict[str, Any] = to_builtins(st)

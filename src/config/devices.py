@@ -39,6 +39,7 @@ class DeviceConfig(FrozenModel):
     channels: list[Channel] = Field(min_length=1)
     pollrate: float = Field(default=1.0, gt=0, allow_inf_nan=False)
     maintenance: list[MaintenanceItem] = Field(default_factory=list)
+    host: Name | None = None  # the agent (`sugo agent --name`) it hangs off; None: the daemon's PC
 
     @field_validator("driver")
     @classmethod
@@ -146,10 +147,20 @@ class DevicesConfig(FrozenModel):
     def _check_devices(self) -> None:
         names: set[str] = set()
         owners: dict[str, str] = {}
+        hosts: dict[str, DeviceConfig] = {}
         for i, device in enumerate(self.devices):
             if device.name in names:
                 raise problem(("devices", i, "name"), f"duplicate device name {device.name!r}")
             names.add(device.name)
+            # One host process per driver: its devices live on one PC.
+            first = hosts.setdefault(device.driver, device)
+            if first.host != device.host:
+                where = repr(first.host) if first.host else "the daemon's PC"
+                raise problem(
+                    ("devices", i, "host"),
+                    f"driver {device.driver!r} already has device {first.name!r} on {where}; "
+                    "all devices of one driver must be on the same host",
+                )
             # Two devices on one (driver, address) may not claim the same channel.
             for j, channel in enumerate(device.channels):
                 component = device.component_name(channel)
@@ -229,6 +240,10 @@ class DevicesConfig(FrozenModel):
                 }
                 out.append(PipelineSpec(name=pipeline.name, components=components))
         return out
+
+    def driver_hosts(self) -> dict[str, str | None]:
+        """Each driver's host: the agent name its devices are on, None for the daemon's PC."""
+        return {d.driver: d.host for d in self.devices}
 
     def drivers(self) -> list[str]:
         """The distinct driver names, in order of first use."""

@@ -87,6 +87,22 @@ class DriverTable(BaseModel):
         return dict(self.model_extra or {})
 
 
+class NetworkSettings(FrozenModel):
+    """`[network]`: the endpoint for agents and remote clients; always CURVE
+    with the allow-list in the app folder's keys/ (docs/network.md)."""
+
+    listen: str | None = None  # "tcp://ADDRESS:PORT"
+
+    @field_validator("listen")
+    @classmethod
+    def _tcp_endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from sugo.protocol.endpoints import check_endpoint
+
+        return check_endpoint(value)
+
+
 class HookSettings(FrozenModel):
     """`[[hooks]]`: a command run on matching events, the event as JSON on stdin."""
 
@@ -116,6 +132,7 @@ class Settings(FrozenModel):
     devices: DevicesSettings
     daemon: DaemonSettings = DaemonSettings()
     logging: LoggingSettings = LoggingSettings()
+    network: NetworkSettings = NetworkSettings()
     drivers: dict[str, DriverTable] = Field(default_factory=dict)
     hooks: list[HookSettings] = Field(default_factory=list)
 

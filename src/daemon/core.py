@@ -11,8 +11,9 @@ from typing import Any
 from sugo import __version__
 from sugo.config.devices import DevicesConfig, load_devices
 from sugo.config.settings import Settings, load_settings
-from sugo.daemon import processes, startup
+from sugo.daemon import network, processes, startup
 from sugo.daemon import reload as reloading
+from sugo.daemon.agents import AgentRegistry
 from sugo.daemon.components import ComponentCommands
 from sugo.daemon.drivers import DriverManager
 from sugo.daemon.events import Events
@@ -65,6 +66,7 @@ class Daemon:
         self.notices: list[str] = []  # what start-up had to repair, for `sugo status`
         self.events = Events(self)
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="daemon-io")
+        self.agents = AgentRegistry(self)
         self.drivers = DriverManager(self)
         self.jobs = JobManager(self)
         self.scheduler = Scheduler(self)
@@ -84,6 +86,7 @@ class Daemon:
             ComponentCommands(self),
             self.maintenance,
             self.events,
+            self.agents,
         ):
             registry.update(part.handlers())
         self.loop = ServerLoop(
@@ -93,6 +96,7 @@ class Daemon:
             port=port,
             max_bytes=settings.daemon.max_message_bytes,
         )
+        self.network = network.start(self)  # `[network] listen`: CURVE, for agents
 
     def run(self) -> None:
         self.store.set_meta("pid", os.getpid())
@@ -129,9 +133,9 @@ class Daemon:
         if self.stopping:
             return
         if all(
-            dp.state in (DriverState.READY, DriverState.FAILED)
+            dp.state in (DriverState.READY, DriverState.FAILED) or dp.agent is not None
             for dp in self.drivers.procs.values()
-        ):
+        ):  # (hosts on agents' PCs come when their agent does: no wait for them)
             self._tell_ready()
             self.loop.call_later(FORK_SERVERS_AFTER_READY, self._start_fork_servers)
             return
@@ -185,6 +189,8 @@ class Daemon:
         self.events.emit("daemon.stopped", f"port {self.port}", **left)
         self.store.delete_meta("pid")
         self.store.close()
+        if self.network is not None:
+            self.network.close()
         self.dblock.release()
         self.loop.close()
         log.info("daemon: stopped")

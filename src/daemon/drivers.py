@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from sugo import __version__
 from sugo.daemon.processes import Tracked, spawn_python
+from sugo.daemon.remote import RemoteDrivers
 from sugo.daemon.states import ComponentState, DriverState
 from sugo.driverinterface.health import StatusCode, label
 from sugo.errors import RequestFailed, RequestTimeout, SugoError
 from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
 from sugo.protocol.client import Client, endpoint
+from sugo.protocol.keys import curve_endpoint
 from sugo.protocol.server import DEFERRED, Call
 
 if TYPE_CHECKING:
@@ -95,6 +97,9 @@ class DriverProc:
     crashes: CrashLoop = field(default_factory=CrashLoop)
     stop_watch: threading.Event = field(default_factory=threading.Event)
     health_busy: threading.Event = field(default_factory=threading.Event)
+    agent: str | None = None  # the agent whose PC runs the host (sugo.daemon.remote)
+    addr: str | None = None  # ...its address
+    server_key: bytes | None = None  # ...its CURVE public key (z85)
 
     @property
     def code(self) -> int:
@@ -108,7 +113,11 @@ class DriverProc:
 
     @property
     def endpoint(self) -> str | None:
-        return endpoint("127.0.0.1", self.port) if self.port else None
+        if not self.port:
+            return None
+        if self.agent is not None and self.addr and self.server_key:
+            return curve_endpoint(endpoint(self.addr, self.port), self.server_key)
+        return endpoint("127.0.0.1", self.port)
 
 
 class DriverManager:
@@ -116,6 +125,7 @@ class DriverManager:
         self.d = daemon
         self.procs: dict[str, DriverProc] = {}
         self._stopping = False
+        self.remote = RemoteDrivers(self)  # hosts on agents' PCs
 
     def handlers(self) -> dict[type, Callable[[Any, Call], Any]]:
         return {
@@ -136,6 +146,8 @@ class DriverManager:
         dp.failed, dp.error, dp.ready_since = False, None, None
         dp.crashes.clear()
         self.procs[name] = dp
+        if self.remote.start(dp):
+            return
         row = self.d.store.get_driver(name)
         if row and row.pid and row.port and row.create_time:
             tracked = Tracked.attach(row.pid, row.create_time)
@@ -177,7 +189,12 @@ class DriverManager:
 
     def on_host_failed(self, req: api.HostFailed, call: Call) -> Any:
         dp = self.procs.get(req.driver)
-        if dp is None or dp.proc is None or dp.proc.pid != req.pid:
+        if dp is None:
+            raise SugoError(f"driver {req.driver}: unexpected host pid {req.pid}")
+        remote = self.d.agents.alive(dp.agent) if dp.agent else None
+        if remote is not None and remote.key == call.peer:
+            pass  # a host on that agent's PC (its pid is of another machine)
+        elif dp.proc is None or dp.proc.pid != req.pid:
             raise SugoError(f"driver {req.driver}: unexpected host pid {req.pid}")
         self._give_up(dp, req.error)
         return {"ok": True}
@@ -246,6 +263,8 @@ class DriverManager:
         dp = self.procs.get(req.driver)
         if dp is None or self._stopping:
             raise SugoError(f"driver {req.driver!r} is not configured on this daemon")
+        if dp.agent is not None:
+            return self.remote.hello(dp, req, call)
         if dp.proc is None or dp.proc.pid != req.pid:
             # A host we did not spawn (or an old one): refuse it rather than guess.
             raise SugoError(f"driver {req.driver}: unexpected host pid {req.pid}")

@@ -75,7 +75,8 @@ def quick_drivers(devices: Path) -> list[str] | None:
             data = json.loads(text)
         else:
             return None  # YAML: its parser is not worth loading twice
-        names = [d["driver"] for d in data["devices"]]
+        # A device with a `host` hangs off an agent's PC: its host runs there.
+        names = [d["driver"] for d in data["devices"] if not d.get("host")]
     except (OSError, ValueError, LookupError, TypeError, AttributeError, RecursionError):
         return None
     if not all(isinstance(n, str) and n for n in names):

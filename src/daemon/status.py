@@ -78,8 +78,12 @@ def status_info(d: "Daemon") -> api.StatusInfo:
     # Ready = everything settled: a driver that cannot start counts as settled
     # (its error is shown), so `sugo start` can report it instead of waiting.
     settled = (DriverState.READY, DriverState.FAILED)
-    ready = all(r.state in settled for r in store.list_drivers()) and all(
-        c.state not in (ComponentState.REGISTERING,) for c in store.list_components()
+    # Components of an absent agent (4xx) do not hold the daemon up: it starts
+    # without waiting for agents (docs/network.md).
+    away = {n for n, h in health.items() if h.get("code") == StatusCode.AGENT_LOST}
+    remote = {n for n, dp in d.drivers.procs.items() if dp.agent is not None}
+    ready = all(r.state in settled or r.name in remote for r in store.list_drivers()) and all(
+        c.state != ComponentState.REGISTERING or c.name in away for c in store.list_components()
     )
     notices = list(d.notices)
     if store.write_problem is not None:

@@ -29,6 +29,7 @@ class StatusCode(IntEnum):
     REGISTER_FAILED = 410
     HOST_RESTARTING = 420
     DRIVER_NOT_STARTED = 430
+    AGENT_LOST = 440  # the agent whose PC runs the host is lost or gone (docs/network.md)
     UNKNOWN = 500
 
 
@@ -45,6 +46,7 @@ LABELS: dict[int, str] = {
     410: "failed to register",
     420: "host restarting",
     430: "driver not started",
+    440: "agent lost",
     500: "unknown",
 }
 

@@ -82,11 +82,15 @@ class ChunkBuffer:
 class DriverHost:
     """Serves the verbs of one ModelInterface over a ServerLoop."""
 
-    def __init__(self, driver_name: str, bind: str, interface: Any = None) -> None:
+    def __init__(
+        self, driver_name: str, bind: str, interface: Any = None, curve: Any = None
+    ) -> None:
         self.driver_name = driver_name
         # Set before the loop runs; None only between binding and the daemon's hello reply.
         self.interface = interface
-        self.loop = ServerLoop(f"driver {driver_name}", self._registry(), bind=bind)
+        # On an agent's PC (docs/network.md): CURVE, the allow-list guarding it before the bind.
+        self._guard = _guard() if curve is not None else None
+        self.loop = ServerLoop(f"driver {driver_name}", self._registry(), bind=bind, curve=curve)
         self._workers: dict[Key, ThreadPoolExecutor] = {}
         self._general = ThreadPoolExecutor(max_workers=4, thread_name_prefix="host-general")
         self._buffers: dict[Key, ChunkBuffer] = {}
@@ -375,6 +379,17 @@ class DriverHost:
             w.shutdown(wait=False, cancel_futures=True)
         self._general.shutdown(wait=False, cancel_futures=True)
         self.loop.close()
+        if self._guard is not None:
+            self._guard.stop()
+
+
+def _guard() -> Any:
+    import zmq
+
+    from sugo.protocol.curve import Guard
+    from sugo.protocol.keys import process_allowed
+
+    return Guard(zmq.Context.instance(), process_allowed)
 
 
 def say_hello(daemon: str, driver: str, port: int, timeout: float) -> dict[str, Any]:
@@ -427,7 +442,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     # Bind first: the hello carries our port and its reply carries the settings
     # the interface is built with. Nothing is served before loop.run().
-    host = DriverHost(args.driver, bind=args.bind)
+    from sugo.protocol.keys import PROCESS_ALLOW_ENV, process_pair
+
+    # Started by an agent: reachable over the network, so CURVE (docs/network.md).
+    curve = process_pair() if os.environ.get(PROCESS_ALLOW_ENV) else None
+    host = DriverHost(args.driver, bind=args.bind, curve=curve)
     try:
         settings = say_hello(args.daemon, args.driver, host.loop.port, timeout=5.0)
     except SugoError as e:

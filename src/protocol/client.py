@@ -7,13 +7,16 @@ discarded instead of being mistaken for the answer to the next one.
 
 import os
 import time
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 import zmq
 
 from sugo.errors import ProtocolError, RequestFailed, RequestTimeout
 from sugo.protocol import wire
+
+if TYPE_CHECKING:
+    from sugo.protocol.keys import ClientKeys
 
 
 def _debug(msg: str, *args: object) -> None:
@@ -46,17 +49,30 @@ class Client:
         address: str,
         timeout: float = DEFAULT_TIMEOUT,
         context: zmq.Context[Any] | None = None,
+        curve: "ClientKeys | None" = None,
     ) -> None:
         self.address = address
         self.timeout = timeout
+        self.curve = curve  # CURVE keys: required by a `[network] listen` endpoint
         self._ctx = context or zmq.Context.instance()
         self._sock: zmq.Socket[Any] | None = None
 
     def _socket(self) -> zmq.Socket[Any]:
         if self._sock is None:
+            address, curve = self.address, self.curve
+            if "#" in address:  # tcp://H:P#curve=KEY: a CURVE server (sugo.protocol.keys)
+                from sugo.protocol.keys import process_client_keys, split_curve
+
+                address, server = split_curve(address)
+                if curve is None and server is not None:
+                    curve = process_client_keys(server)
             sock = self._ctx.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
-            sock.connect(self.address)
+            if curve is not None:
+                from sugo.protocol.curve import curve_client
+
+                curve_client(sock, curve)
+            sock.connect(address)
             self._sock = sock
         return self._sock
 
@@ -97,7 +113,8 @@ class Client:
             _debug("%s: %s timed out (attempt %d)", self.address, cmd, attempt + 1)
             # A fresh socket drops whatever the old one had queued.
             self.close()
-        raise RequestTimeout(f"{self.address}: no reply to {cmd!r} within {wait:g} s")
+        where = self.address.partition("#")[0]  # not the server key of a CURVE endpoint
+        raise RequestTimeout(f"{where}: no reply to {cmd!r} within {wait:g} s")
 
     def _receive(
         self, sock: zmq.Socket[Any], req_id: str, wait: float

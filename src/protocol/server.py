@@ -13,13 +13,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import zmq
 
 from sugo.errors import ProtocolError, SugoError
 from sugo.protocol import wire
+
+if TYPE_CHECKING:
+    from sugo.protocol.keys import KeyPair
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,9 @@ class Call:
     frames: list[bytes]
     loop: "ServerLoop"
     answered: bool = field(default=False)
+    sock: Any = None  # the socket it came on (None: the loop's main socket)
+    peer: str | None = None  # the client's CURVE public key (z85), on a CURVE socket
+    peer_address: str | None = None  # the client's IP address, on an extra socket
 
     def reply(self, data: Any = None, frames: list[bytes] | None = None) -> None:
         """Answer with data (thread-safe)."""
@@ -52,6 +58,14 @@ Handler = Callable[[Any, Call], Any]
 """A handler gets the typed request and the Call; it returns the reply data,
 a (data, frames) tuple via ``Result``, or ``DEFERRED``; raising SugoError (or
 ValueError) turns into an error reply with that message."""
+
+
+def _property(frame: zmq.Frame, name: str) -> str | None:
+    try:
+        value = frame.get(name)
+    except zmq.ZMQError:  # not set on this message
+        return None
+    return str(value) if value else None
 
 
 @dataclass
@@ -71,6 +85,7 @@ class ServerLoop:
         port: int | None = None,
         max_bytes: int = 16 * 1024 * 1024,
         context: zmq.Context[Any] | None = None,
+        curve: "KeyPair | None" = None,
     ) -> None:
         self.name = name
         self.registry = registry
@@ -81,6 +96,10 @@ class ServerLoop:
         self.sock.setsockopt(zmq.LINGER, 0)
         # zmq drops a peer that sends a frame over this limit before we ever see it.
         self.sock.setsockopt(zmq.MAXMSGSIZE, max_bytes * 2)
+        if curve is not None:  # a CURVE server: the context needs a Guard (curve.py)
+            from sugo.protocol.curve import curve_server
+
+            curve_server(self.sock, curve)
         if port:
             self.sock.bind(f"tcp://{bind}:{port}")
             self.port = port
@@ -97,6 +116,13 @@ class ServerLoop:
         self._all_wake_senders: list[zmq.Socket[Any]] = []
         self._lock = threading.Lock()
         self._loop_thread: int | None = None  # ident of the thread in run()
+        self._extra: list[zmq.Socket[Any]] = []  # more listeners (see add_socket)
+
+    def add_socket(self, sock: zmq.Socket[Any]) -> None:
+        """Serve the same registry on another bound ROUTER socket too (e.g. a
+        CURVE listener for the network); before ``run``. Its requests carry
+        the peer's key and address (``Call.peer``, ``Call.peer_address``)."""
+        self._extra.append(sock)
 
     # -- thread-safe entry points ------------------------------------------------
 
@@ -136,6 +162,8 @@ class ServerLoop:
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
         poller.register(self._wake, zmq.POLLIN)
+        for extra in self._extra:
+            poller.register(extra, zmq.POLLIN)
         while not self._stopping:
             timeout: int | None = None
             if self._timers:
@@ -153,6 +181,9 @@ class ServerLoop:
                     if not self.sock.get(zmq.EVENTS) & zmq.POLLIN:
                         break
                     self._dispatch(self.sock.recv_multipart(zmq.NOBLOCK))
+            for extra in self._extra:
+                if extra in events:
+                    self._receive_extra(extra)
             now = time.monotonic()
             while self._timers and self._timers[0][0] <= now:
                 _, _, fn = heapq.heappop(self._timers)
@@ -164,6 +195,8 @@ class ServerLoop:
                 s.close(linger=0)
             self._all_wake_senders.clear()
         self._wake.close(linger=0)
+        for extra in self._extra:
+            extra.close(linger=0)
         self.sock.close(linger=0)
 
     def _run_safely(self, fn: Callable[[], None]) -> None:
@@ -172,12 +205,30 @@ class ServerLoop:
         except Exception:
             log.exception("%s: internal task failed", self.name)
 
-    def _dispatch(self, frames: list[bytes]) -> None:
+    def _receive_extra(self, sock: zmq.Socket[Any]) -> None:
+        for _ in range(100):
+            if not int(sock.get(zmq.EVENTS)) & zmq.POLLIN:
+                break
+            parts = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            # Message properties: set by the ZAP handler (User-Id: the CURVE
+            # key) and by the TCP transport (Peer-Address).
+            peer = _property(parts[-1], "User-Id")
+            address = _property(parts[-1], "Peer-Address")
+            self._dispatch([p.bytes for p in parts], sock, peer, address)
+
+    def _dispatch(
+        self,
+        frames: list[bytes],
+        sock: Any = None,
+        peer: str | None = None,
+        peer_address: str | None = None,
+    ) -> None:
         if len(frames) < 2:
             return  # an identity with no body: nothing to answer
         identity, head, body = frames[0], frames[1], frames[2:]
         req_id, cmd = wire.peek(head)
-        call = Call(identity, req_id, cmd, body, self)
+        call = Call(identity, req_id, cmd, body, self, sock=sock, peer=peer)
+        call.peer_address = peer_address
         size = sum(len(f) for f in frames[1:])
         if size > self.max_bytes:
             self._error(call, f"request of {size} bytes exceeds the limit of {self.max_bytes}")
@@ -224,6 +275,7 @@ class ServerLoop:
             )
             frames = None
         try:
-            self.sock.send_multipart([call.identity, head, *(frames or [])], zmq.NOBLOCK)
+            sock = call.sock if call.sock is not None else self.sock
+            sock.send_multipart([call.identity, head, *(frames or [])], zmq.NOBLOCK)
         except zmq.ZMQError as e:
             log.warning("%s: reply to %r not delivered: %s", self.name, call.cmd, e)

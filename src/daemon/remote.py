@@ -1,0 +1,147 @@
+"""Driver hosts on agents' PCs (a device's ``host = "NAME"``, docs/network.md).
+
+The agent spawns and supervises them; each says hello to the daemon over the
+network listener with the agent's key. The daemon reaches them at the agent's
+address with CURVE (their endpoint carries the agent's public key, see
+``sugo.protocol.keys.curve_endpoint``), and so do job runners. The registry
+drives their state: an agent lost or removed turns its components 4xx and
+wakes the runners of jobs on them (those jobs end ``ce`` with what was
+staged); the agent back (same key) registers its components again.
+"""
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from sugo import __version__
+from sugo.daemon.agents import Agent, AgentState
+from sugo.daemon.states import ComponentState, DriverState
+from sugo.driverinterface.health import StatusCode
+from sugo.errors import SugoError
+from sugo.protocol import daemon_api as api
+from sugo.protocol.server import Call
+
+if TYPE_CHECKING:
+    from sugo.daemon.drivers import DriverManager, DriverProc
+
+log = logging.getLogger("sugo.daemon.remote")
+
+HEALTH_EVERY = 2.0  # as the local hosts' watcher
+
+
+class RemoteDrivers:
+    def __init__(self, manager: "DriverManager") -> None:
+        self.m = manager
+        self.d = manager.d
+        self.d.agents.watch(self._on_agent)
+        self._ticking = False
+
+    def agent_of(self, driver: str) -> str | None:
+        return self.d.devices.driver_hosts().get(driver)
+
+    def known(self, agent: str) -> list[str]:
+        """Drivers of ``agent`` the daemon can reach now (no new hello needed)."""
+        return [
+            dp.name for dp in self.m.procs.values() if dp.agent == agent and dp.port is not None
+        ]
+
+    def forget(self, agent: str) -> None:
+        """The hosts of ``agent`` are gone (a new agent process): wait for hellos."""
+        for dp in self.m.procs.values():
+            if dp.agent == agent:
+                dp.port = None
+
+    def start(self, dp: "DriverProc") -> bool:
+        """Take ``dp`` if its devices are on an agent: wait for its hello."""
+        agent = self.agent_of(dp.name)
+        dp.agent = agent
+        if agent is None:  # (a reload may have brought it home)
+            dp.addr = dp.server_key = None
+            return False
+        self.d.store.upsert_driver(
+            dp.name, state=DriverState.STARTING, version=__version__,
+            settings=self.d.settings.driver_settings(dp.name),
+        )  # fmt: skip
+        if self.d.agents.alive(agent) is None:
+            dp.port = None
+            self._down(dp, f"agent {agent} not registered")
+        else:  # a reload while the agent runs: it starts the host at its next registration
+            self._down(dp, f"waiting for agent {agent} to start the host")
+        self._tick()
+        return True
+
+    def hello(self, dp: "DriverProc", req: api.HostHello, call: Call) -> Any:
+        agent = self.d.agents.alive(dp.agent or "")
+        if agent is None or agent.key != call.peer:
+            raise SugoError(f"driver {dp.name}: a host is only accepted from agent {dp.agent}")
+        dp.generation += 1
+        dp.port, dp.addr, dp.server_key = req.port, agent.address, (agent.key or "").encode()
+        dp.error = None
+        self.d.store.upsert_driver(
+            dp.name, state=DriverState.STARTING, pid=None, port=req.port, version=__version__,
+            settings=self.d.settings.driver_settings(dp.name),
+        )  # fmt: skip
+        log.info("driver %s: host up on agent %s (%s:%d)", dp.name, agent.name, dp.addr, req.port)
+        self.d.loop.call_later(0, lambda: self.m._register(dp))
+        return {"settings": self.d.settings.driver_settings(dp.name)}
+
+    def _on_agent(self, agent: Agent) -> None:
+        for dp in list(self.m.procs.values()):
+            if dp.agent != agent.name:
+                continue
+            if agent.state == AgentState.ALIVE and self.d.agents.alive(agent.name) is agent:
+                if dp.port is not None and dp.server_key == (agent.key or "").encode():
+                    # Back after a cut: the host kept running; register its components again.
+                    dp.addr = agent.address
+                    dp.generation += 1
+                    self.m._register(dp)
+                continue
+            reason = f"agent {agent.name} {agent.state}"
+            if agent.state == AgentState.REMOVED:
+                dp.port = None  # its hosts stop with it
+            self._down(dp, reason)
+            self.d.jobs.wake_runners_using(dp.name)
+
+    def _down(self, dp: "DriverProc", reason: str) -> None:
+        """The driver's components 4xx: no new job starts on them."""
+        dp.generation += 1  # late registration or health reports are ignored
+        dp.error = reason
+        dp.ready_since = None
+        self.m._set_state(dp, DriverState.STARTING)
+        for spec in self.m.components_of(dp.name):
+            row = self.d.store.get_component(spec.name)
+            if row is None:
+                self.d.store.upsert_component(
+                    spec.name, driver=spec.driver, device=spec.device, address=spec.address,
+                    channel=spec.channel, pollrate=spec.pollrate, capabilities=(),
+                    state=ComponentState.REGISTERING,
+                )  # fmt: skip
+            elif row.state != ComponentState.REGISTERING:
+                self.d.store.set_component_state(spec.name, ComponentState.REGISTERING)
+            self.m._health(spec.name, StatusCode.AGENT_LOST, reason)
+
+    def _tick(self) -> None:
+        """Every HEALTH_EVERY s: the health of the components of reachable
+        remote hosts (their liveness is the agent's heartbeat)."""
+        if self._ticking:
+            return
+        self._ticking = True
+
+        def tick() -> None:
+            if self.m._stopping:
+                return
+            for dp in list(self.m.procs.values()):
+                ep = dp.endpoint
+                if (
+                    dp.agent is None or ep is None or dp.state != DriverState.READY
+                    or dp.health_busy.is_set()
+                ):  # fmt: skip
+                    continue
+                dp.health_busy.set()
+                threading.Thread(
+                    target=self.m._check_health, args=(dp, dp.generation, ep), daemon=True,
+                    name=f"health-{dp.name}",
+                ).start()  # fmt: skip
+            self.d.loop.call_later(HEALTH_EVERY, tick)
+
+        self.d.loop.call_later(HEALTH_EVERY, tick)

@@ -1,0 +1,253 @@
+"""CURVE key files in an app folder's ``keys/`` folder (owner-only).
+
+Layout (pyzmq's certificate format, readable with ``zmq.auth.load_certificate``)::
+
+    keys/daemon.key, keys/daemon.key_secret   the daemon's own pair (`sugo init`)
+    keys/NAME.key, keys/NAME.key_secret       a client or agent pair (`sugo keys new`)
+    keys/allowed/NAME.key                     public keys the daemon accepts
+
+A client picks its own pair: ``$SUGO_KEY`` names it, else the one pair that is
+not the daemon's, else the daemon's pair (whoever can read the daemon's secret
+is its owner, so the daemon always accepts its own public key).
+
+Kept import-light: zmq.auth is imported only where a key is made or read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from sugo.errors import SugoError
+
+KEYS_DIR = "keys"
+ALLOWED_DIR = "allowed"
+DAEMON = "daemon"
+KEY_ENV = "SUGO_KEY"
+#: A process's own pair for CURVE endpoints named ``tcp://H:P#curve=KEY``: the
+#: path of a ``.key_secret`` file (set by the daemon for itself and its job
+#: runners, and by an agent for its driver hosts).
+PROCESS_KEY_ENV = "SUGO_CURVE_KEY"
+#: A driver host's allow-list: ``os.pathsep``-separated public key files.
+PROCESS_ALLOW_ENV = "SUGO_CURVE_ALLOW"
+CURVE_MARK = "#curve="
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    name: str
+    public: bytes  # z85, 40 bytes
+    secret: bytes | None  # z85, or None when only the public key is here
+
+
+@dataclass(frozen=True)
+class ClientKeys:
+    """What a CURVE client needs: its own pair and the server's public key."""
+
+    public: bytes
+    secret: bytes
+    server: bytes
+    name: str = ""
+
+
+def keys_dir(appdir: Path) -> Path:
+    return Path(appdir) / KEYS_DIR
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name) or name in (DAEMON, ALLOWED_DIR):
+        raise SugoError(
+            f"key name {name!r}: use letters, digits, '.', '_' or '-' "
+            f"(up to 64, not {DAEMON!r} or {ALLOWED_DIR!r})"
+        )
+    return name
+
+
+def _private_dir(path: Path) -> Path:
+    """Make ``path`` (and keys/allowed) owner-only: nobody else may list it."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)  # a no-op for others on Windows: the user folder is private there
+    return path
+
+
+def _make_pair(folder: Path, name: str) -> KeyPair:
+    import zmq.auth
+
+    _private_dir(folder)
+    public_file, secret_file = zmq.auth.create_certificates(folder, name)
+    os.chmod(secret_file, 0o600)
+    os.chmod(public_file, 0o600)
+    return load_pair(folder, name)
+
+
+def load_pair(folder: Path, name: str) -> KeyPair:
+    import zmq.auth
+
+    secret_file = folder / f"{name}.key_secret"
+    public_file = folder / f"{name}.key"
+    try:
+        if secret_file.exists():
+            public, secret = zmq.auth.load_certificate(secret_file)
+        else:
+            public, secret = zmq.auth.load_certificate(public_file)
+    except (OSError, ValueError) as e:
+        raise SugoError(f"cannot read key {name!r} in {folder}: {e}") from None
+    return KeyPair(name, public, secret)
+
+
+def ensure_daemon_pair(appdir: Path) -> KeyPair:
+    """The daemon's pair, made on first use (by `sugo init` or the first start)."""
+    folder = keys_dir(appdir)
+    if (folder / f"{DAEMON}.key_secret").exists():
+        return load_pair(folder, DAEMON)
+    return _make_pair(folder, DAEMON)
+
+
+def new_pair(appdir: Path, name: str) -> KeyPair:
+    """Make a client or agent pair and allow-list its public key at once."""
+    check_name(name)
+    folder = keys_dir(appdir)
+    if (folder / f"{name}.key").exists() or (folder / ALLOWED_DIR / f"{name}.key").exists():
+        raise SugoError(f"key {name!r} exists already in {folder}")
+    ensure_daemon_pair(appdir)
+    pair = _make_pair(folder, name)
+    allowed = _private_dir(folder / ALLOWED_DIR)
+    shutil.copyfile(folder / f"{name}.key", allowed / f"{name}.key")
+    os.chmod(allowed / f"{name}.key", 0o600)
+    return pair
+
+
+def list_keys(appdir: Path) -> list[dict[str, object]]:
+    """Every pair or allowed key: name, public key, secret here, allowed."""
+    folder = keys_dir(appdir)
+    names = {p.stem for p in folder.glob("*.key")} if folder.is_dir() else set()
+    allowed_dir = folder / ALLOWED_DIR
+    allowed = {p.stem for p in allowed_dir.glob("*.key")} if allowed_dir.is_dir() else set()
+    out: list[dict[str, object]] = []
+    for name in sorted(names | allowed):
+        where = folder if name in names else allowed_dir
+        pair = load_pair(where, name)
+        out.append(
+            {
+                "name": name,
+                "public": pair.public.decode(),
+                "secret": pair.secret is not None,
+                "allowed": name == DAEMON or name in allowed,
+            }
+        )
+    return out
+
+
+def export(appdir: Path, name: str, target: Path) -> list[Path]:
+    """Write into ``target``'s keys/ what ``name`` needs on another PC: its
+    own pair and the daemon's public key, never another secret."""
+    check_name(name)
+    folder = keys_dir(appdir)
+    if not (folder / f"{name}.key_secret").exists():
+        raise SugoError(f"no key {name!r} with a secret in {folder} (see 'sugo keys list')")
+    if not (folder / f"{DAEMON}.key").exists():
+        raise SugoError(f"no daemon key in {folder} (run 'sugo init' or start the daemon once)")
+    out = _private_dir(keys_dir(target))
+    written = []
+    for src, dst in (
+        (f"{name}.key", f"{name}.key"),
+        (f"{name}.key_secret", f"{name}.key_secret"),
+        (f"{DAEMON}.key", f"{DAEMON}.key"),  # the public half only
+    ):
+        shutil.copyfile(folder / src, out / dst)
+        os.chmod(out / dst, 0o600)
+        written.append(out / dst)
+    return written
+
+
+def allowed_public_keys(appdir: Path) -> set[bytes]:
+    """The z85 public keys the daemon accepts (read afresh: a key made with
+    `sugo keys new` or deleted from keys/allowed counts at once)."""
+    import zmq.auth
+
+    folder = keys_dir(appdir)
+    keys: set[bytes] = set()
+    allowed = folder / ALLOWED_DIR
+    if allowed.is_dir():
+        keys.update(k for k, ok in zmq.auth.load_certificates(allowed).items() if ok)
+    if (folder / f"{DAEMON}.key").exists():
+        keys.add(load_pair(folder, DAEMON).public)
+    return keys
+
+
+def client_keys(appdir: Path) -> ClientKeys:
+    """This app folder's own pair (see the module doc) and the daemon's public key."""
+    folder = keys_dir(appdir)
+    if not (folder / f"{DAEMON}.key").exists():
+        raise SugoError(
+            f"no daemon public key in {folder}: copy it there with 'sugo keys export NAME DIR' "
+            "on the daemon's PC"
+        )
+    server = load_pair(folder, DAEMON).public
+    wanted = os.environ.get(KEY_ENV, "").strip()
+    if wanted:
+        pair = load_pair(folder, check_name(wanted))
+    else:
+        own = sorted(p.name[: -len(".key_secret")] for p in folder.glob("*.key_secret"))
+        others = [n for n in own if n != DAEMON]
+        if len(others) == 1:
+            pair = load_pair(folder, others[0])
+        elif DAEMON in own:
+            pair = load_pair(folder, DAEMON)
+        elif not others:
+            raise SugoError(f"no key with a secret in {folder} (see 'sugo keys export')")
+        else:
+            raise SugoError(f"several keys in {folder} ({', '.join(others)}): set ${KEY_ENV}")
+    if pair.secret is None:
+        raise SugoError(f"key {pair.name!r} in {folder} has no secret")
+    return ClientKeys(pair.public, pair.secret, server, pair.name)
+
+
+# -- CURVE endpoints between processes -----------------------------------------------
+
+
+def curve_endpoint(address: str, server_public: bytes) -> str:
+    """``address`` marked as a CURVE server with this public key (z85): a
+    Client connects to it with its process's own pair."""
+    return f"{address}{CURVE_MARK}{server_public.hex()}"
+
+
+def split_curve(address: str) -> tuple[str, bytes | None]:
+    """(the address to connect to, the server's z85 public key or None)."""
+    plain, mark, key = address.partition(CURVE_MARK)
+    if not mark:
+        return address, None
+    try:
+        return plain, bytes.fromhex(key)
+    except ValueError:
+        raise SugoError(f"{address}: malformed server key") from None
+
+
+def process_pair() -> KeyPair:
+    """This process's own pair, from ``$SUGO_CURVE_KEY``."""
+    path = os.environ.get(PROCESS_KEY_ENV, "").strip()
+    if not path:
+        raise SugoError(f"a CURVE endpoint needs ${PROCESS_KEY_ENV} (this process has no key)")
+    file = Path(path)
+    return load_pair(file.parent, file.name[: -len(".key_secret")])
+
+
+def process_client_keys(server: bytes) -> ClientKeys:
+    pair = process_pair()
+    if pair.secret is None:
+        raise SugoError(f"${PROCESS_KEY_ENV}: key {pair.name!r} has no secret")
+    return ClientKeys(pair.public, pair.secret, server, pair.name)
+
+
+def process_allowed() -> set[bytes]:
+    """The public keys in ``$SUGO_CURVE_ALLOW``'s files."""
+    keys: set[bytes] = set()
+    for path in os.environ.get(PROCESS_ALLOW_ENV, "").split(os.pathsep):
+        if path.strip():
+            file = Path(path.strip())
+            keys.add(load_pair(file.parent, file.stem).public)
+    return keys
