@@ -95,6 +95,7 @@ class DriverProc:
     crashes: CrashLoop = field(default_factory=CrashLoop)
     stop_watch: threading.Event = field(default_factory=threading.Event)
     health_busy: threading.Event = field(default_factory=threading.Event)
+    source: str = ""  # what the host says it runs (tomato package or sugo driver)
 
     @property
     def code(self) -> int:
@@ -247,6 +248,7 @@ class DriverManager:
             # A host we did not spawn (or an old one): refuse it rather than guess.
             raise SugoError(f"driver {req.driver}: unexpected host pid {req.pid}")
         dp.port = req.port
+        dp.source = req.source
         row = self.d.store.get_driver(dp.name)
         self.d.store.upsert_driver(
             dp.name,

@@ -1,4 +1,4 @@
-"""Build an xarray Dataset from cached columns (the only module importing xarray)."""
+"""Build an xarray Dataset from cached columns, and back (the only module importing xarray)."""
 
 from typing import Any
 
@@ -23,3 +23,20 @@ def to_dataset(columns: dict[str, list[Any]], units: dict[str, str]) -> Any:
     uts_attrs = {"units": units["uts"]} if units.get("uts") else {}
     coords = {"uts": ("uts", np.asarray(columns["uts"], dtype=float), uts_attrs)}
     return xr.Dataset(data_vars=data_vars, coords=coords)
+
+
+def to_columns(ds: Any) -> dict[str, Any]:
+    """An xarray Dataset on `uts` → `{"columns": {name: list}, "units": {name: str}}`,
+    as the column verbs return them (variables and units as recorded)."""
+    from sugo.driverinterface.model import UTS_UNITS
+
+    if "uts" not in ds.variables:
+        raise ValueError("the dataset has no 'uts' coordinate")
+    columns: dict[str, list[Any]] = {"uts": [float(t) for t in ds["uts"].values.tolist()]}
+    units: dict[str, str] = {"uts": UTS_UNITS}
+    for name, var in ds.data_vars.items():
+        columns[str(name)] = var.values.tolist()
+        unit = var.attrs.get("units")
+        if unit:
+            units[str(name)] = str(unit)
+    return {"columns": columns, "units": units}

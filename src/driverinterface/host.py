@@ -212,7 +212,7 @@ class DriverHost:
                 and getattr(kinds[0], "task_data_columns", None) is ModelInterface.task_data_columns
                 and all(
                     getattr(kinds[1], m, None) is getattr(DeviceManager, m)
-                    for m in ("status", "get_data")
+                    for m in ("task_state", "get_data")
                 )
                 and hasattr(dm.datalock, "acquire")
             )
@@ -347,7 +347,9 @@ class DriverHost:
         self.loop.close()
 
 
-def say_hello(daemon: str, driver: str, port: int, timeout: float) -> dict[str, Any]:
+def say_hello(
+    daemon: str, driver: str, port: int, timeout: float, source: str = ""
+) -> dict[str, Any]:
     """Announce this host to the daemon; the reply carries the driver settings.
 
     The daemon starts its hosts before it binds its own port (see
@@ -360,7 +362,8 @@ def say_hello(daemon: str, driver: str, port: int, timeout: float) -> dict[str, 
     ctx.setsockopt(zmq.RECONNECT_IVL, HELLO_RECONNECT_MS)
     try:
         with Client(daemon, timeout=timeout, context=ctx) as client:
-            data = client.call(HostHello(driver=driver, port=port, pid=os.getpid()), retries=2)
+            hello = HostHello(driver=driver, port=port, pid=os.getpid(), source=source)
+            data = client.call(hello, retries=2)
     finally:
         ctx.sockopts.pop(zmq.RECONNECT_IVL, None)
     return dict(data.get("settings") or {})
@@ -386,10 +389,12 @@ def main(argv: list[str] | None = None) -> int:
     from sugo.logs import setup_logging
 
     setup_logging(args.logfile, args.verbosity, f"driver {args.driver}")
-    from sugo.driverinterface.loader import load_driver
+    from sugo.driverinterface.loader import find_driver, load_driver
 
     try:
         cls = load_driver(args.driver)
+        found = find_driver(args.driver)
+        source = found.describe() if found else ""
     except DriverError as e:
         log.error("%s", e)
         return 1
@@ -399,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     # the interface is built with. Nothing is served before loop.run().
     host = DriverHost(args.driver, bind=args.bind)
     try:
-        settings = say_hello(args.daemon, args.driver, host.loop.port, timeout=5.0)
+        settings = say_hello(args.daemon, args.driver, host.loop.port, timeout=5.0, source=source)
     except SugoError as e:
         log.error("driver %s: cannot reach the daemon: %s", args.driver, e)
         host.close()

@@ -356,7 +356,7 @@ def test_cli_status_tables_and_json(fake: FakeDaemon, capsys: pytest.CaptureFixt
 
     code, out, _ = run(capsys, fake.port, "status", "drivers")
     assert code == 0 and out.splitlines()[0].split() == [
-        "DRIVER", "STATE", "CODE", "PID", "PORT", "VERSION", "ERROR",
+        "DRIVER", "STATE", "CODE", "PID", "PORT", "VERSION", "RUNS", "ERROR",
     ]  # fmt: skip
 
     code, out, _ = run(capsys, fake.port, "status", "--json")
