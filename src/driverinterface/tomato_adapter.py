@@ -23,6 +23,7 @@ import logging
 import time
 from typing import Any, ClassVar
 
+from sugo.driverinterface.attr import Attr
 from sugo.driverinterface.dataset import to_columns
 from sugo.driverinterface.health import Health, StatusCode
 from sugo.driverinterface.model import Key, ModelInterface, component_key, one_line
@@ -249,8 +250,11 @@ class TomatoDriver(ModelInterface):
             return Reply(False, str(e))
         reply = self._tomato("task_validate", k, task=ttask)
         if reply.success:
-            return Reply(True, f"task {ttask.technique_name!r} valid on component {k}")
-        return Reply(False, f"task {ttask.technique_name!r} refused by component {k}: {reply.msg}")
+            return Reply(True, f"task {ttask.technique_name!r} valid on component ({k[0]},{k[1]})")
+        return Reply(
+            False,
+            f"task {ttask.technique_name!r} refused by component ({k[0]},{k[1]}): {reply.msg}",
+        )
 
     def task_start(
         self, key: Any = None, task: Any = None, channel: str | None = None, **kw: Any
@@ -272,7 +276,9 @@ class TomatoDriver(ModelInterface):
             dev = self._device(k)
             state.thread = None if dev is None else dev.thread
         data = {"task": ttask.model_dump(mode="json"), "seq": state.finished + 1}
-        return Reply(True, f"task {ttask.technique_name!r} queued on component {k}", data)
+        return Reply(
+            True, f"task {ttask.technique_name!r} queued on component ({k[0]},{k[1]})", data
+        )
 
     def task_status(
         self, key: Key | str | None = None, channel: str | None = None, **kw: Any
@@ -413,20 +419,22 @@ def _task_call(key: Any, task: Any, channel: str | None, kw: dict[str, Any]) -> 
     return component_key(key, channel, kw), task
 
 
-def _describe(attr: Any) -> dict[str, Any]:
-    """A tomato Attr as sugo describes attrs on the wire."""
-    kind = getattr(attr, "type", None)
+def _describe(attr: Any) -> Attr:
+    """A tomato Attr as sugo's (limits with units as text: "0.1 second")."""
+
+    def limit(value: Any) -> Any:
+        return f"{value.m} {value.u}" if hasattr(value, "m") and hasattr(value, "u") else value
+
     options = getattr(attr, "options", None)
-    return {
-        "type": getattr(kind, "__name__", str(kind)),
-        "rw": bool(getattr(attr, "rw", False)),
-        "status": bool(getattr(attr, "status", False)),
-        "units": getattr(attr, "units", None),
-        "minimum": getattr(attr, "minimum", None),
-        "maximum": getattr(attr, "maximum", None),
-        "options": None if options is None else sorted(options, key=str),
-        "default": None,
-    }
+    return Attr(
+        type=getattr(attr, "type", object),
+        rw=bool(getattr(attr, "rw", False)),
+        status=bool(getattr(attr, "status", False)),
+        units=getattr(attr, "units", None),
+        minimum=limit(getattr(attr, "minimum", None)),
+        maximum=limit(getattr(attr, "maximum", None)),
+        options=None if options is None else tuple(sorted(options, key=str)),
+    )
 
 
 def adapt(name: str, cls: type) -> type[TomatoDriver]:
