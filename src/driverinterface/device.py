@@ -88,6 +88,7 @@ class DeviceManager(ABC):
         self.task_list: queue.Queue[Task | None] = queue.Queue()
         self.data: dict[str, list[Any]] = {}
         self.datalock = threading.RLock()
+        self.constants: dict[str, Any] = {}  # constant metadata, as in tomato 2.1
         self.running = False
         self.log = ComponentLog(logger, {"component": self.name})
         # _state guards the bookkeeping below; waiters use it as a Condition.

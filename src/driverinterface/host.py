@@ -276,6 +276,8 @@ class DriverHost:
                 return self._invoke("dev_set_attr", {**comp, "attr": req.attr, "val": req.val})
             case host_api.DevGetAttr():
                 return self._invoke("dev_get_attr", {**comp, "attr": req.attr})
+            case host_api.DevMeasure():
+                return self._invoke("dev_measure", {**comp, "technique": req.technique})
             case host_api.TaskStart() | host_api.TaskValidate():
                 verb = str(type(req).__struct_config__.tag)
                 result = self._invoke(verb, {**comp, "task": req.task})

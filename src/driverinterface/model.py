@@ -108,6 +108,9 @@ class ModelInterface:
         self.devmap: dict[tuple[str, str], BaseDeviceManager] = {}
         self._lock = threading.Lock()
         self._registering: set[tuple[str, str]] = set()
+        self.constants: dict[str, Any] = {}
+        """Driver-wide constant metadata (tomato 2.1); merged with each component's."""
+        self._last: dict[Key, dict[str, Any]] = {}  # the last point handed out, per component
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A driver that overrides `task_data` or `task_stop` (as the seed
@@ -307,6 +310,66 @@ class ModelInterface:
             lambda dm: Reply(True, f"attrs of component {dm.name}", dm.attrs()),
         )
 
+    def dev_constants(
+        self, key: Key | str | None = None, channel: str | None = None, **kw: Any
+    ) -> Reply:
+        """The driver's and the component's constants (`constants` dicts)."""
+
+        def action(dm: BaseDeviceManager) -> Reply:
+            data = {**self.constants, **getattr(dm, "constants", {})}
+            return Reply(True, f"constants of component {dm.name}", data)
+
+        return self._call("dev_constants", component_key(key, channel, kw), action)
+
+    def dev_last_data(
+        self, key: Key | str | None = None, channel: str | None = None, **kw: Any
+    ) -> Reply:
+        """The last point the component handed out (by a task or `dev_measure`),
+        also between tasks: `{"columns": {name: [value]}, "units": {...}}`, or
+        None before the first."""
+        k = component_key(key, channel, kw)
+        if self._get(k) is None:
+            return self._unknown(*k)
+        with self._lock:
+            last = self._last.get(k)
+        if last is None:
+            return Reply(True, f"no data on component {_name(*k)} yet", None)
+        return Reply(True, f"last point of component {_name(*k)}", last)
+
+    def dev_measure(
+        self,
+        key: Key | str | None = None,
+        channel: str | None = None,
+        technique: str | None = None,
+        **kw: Any,
+    ) -> Reply:
+        """One measurement now, outside any task: a one-point task of
+        `technique` (default: the first capability) run at once. Refused while
+        a task runs. Data: the point, as `dev_last_data` gives it."""
+
+        def action(dm: BaseDeviceManager) -> Reply:
+            if dm.task_state()["running"]:
+                return Reply(False, f"component {dm.name} is running a task")
+            name = technique or sorted(dm.capabilities())[0]
+            one = Task(
+                component_role="measure", technique_name=name,
+                max_duration=1e-3, sampling_interval=1e-3,
+            )  # fmt: skip
+            dm.validate_task(one)
+            dm.get_data()  # nothing stale mixes into the measurement
+            if not dm.wait_task(dm.submit(one), timeout=dm.stop_timeout + 5.0):
+                dm.stop_task()
+                return Reply(False, f"measurement on component {dm.name} did not end")
+            error = dm.task_state()["error"]
+            if error:
+                return Reply(False, f"measurement on component {dm.name} failed: {error}")
+            data = self._columns(dm)
+            if not data["columns"]:
+                return Reply(False, f"measurement on component {dm.name} recorded nothing")
+            return Reply(True, f"measured {name!r} on component {dm.name}", data)
+
+        return self._call("dev_measure", component_key(key, channel, kw), action)
+
     # ----- tasks -------------------------------------------------------------------
 
     def task_validate(
@@ -443,6 +506,9 @@ class ModelInterface:
             )
             if unit:
                 units[name] = unit
+        last = {"columns": {n: v[-1:] for n, v in columns.items()}, "units": units}
+        with self._lock:
+            self._last[dm.key] = last
         return {"columns": columns, "units": units}
 
     @staticmethod

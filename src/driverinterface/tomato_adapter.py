@@ -83,6 +83,7 @@ class TomatoDriver(ModelInterface):
         self.tomato = self.tomato_class(self.settings)
         # The host reads devmap (how many components, which keys): tomato's own.
         self.devmap = self.tomato.devmap
+        self.constants = getattr(self.tomato, "constants", {})
         self._states: dict[Key, _State] = {}
 
     # ----- plumbing ----------------------------------------------------------------
@@ -217,9 +218,15 @@ class TomatoDriver(ModelInterface):
         return Reply(True, f"last point of component ({k[0]},{k[1]})", to_columns(ds))
 
     def dev_measure(
-        self, key: Key | str | None = None, channel: str | None = None, **kw: Any
+        self,
+        key: Key | str | None = None,
+        channel: str | None = None,
+        technique: str | None = None,
+        **kw: Any,
     ) -> Reply:
-        """One measurement (`cmp_measure`), waited for; data: the point as columns."""
+        """One measurement (`cmp_measure`, the driver's `do_measure`), waited
+        for; data: the point as columns. `technique` is not used: tomato
+        drivers measure as they are configured."""
         k = component_key(key, channel, kw)
         dev = self._device(k)
         if dev is None:

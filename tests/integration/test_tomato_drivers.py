@@ -133,6 +133,26 @@ def test_long_reference_payloads_and_snapshots(counters: DaemonHarness) -> None:
         assert file_variables(job["respath"], "counter") == tomato_variables(
             "tomato_example_counter", "count", {}
         ), name
+    # the component's constants are in the results file's component metadata
+    tree = open_results(job["respath"])
+    component = json.loads(tree["counter"].attrs["sugo_component"])
+    tree.close()
+    assert component["name"] == "example_counter:(example-addr,4)"
+    assert component["constants"] == {"example_meta": "example string"}
+
+
+def test_component_constants_last_and_measure(counters: DaemonHarness) -> None:
+    name = "example_counter:(example-addr,3)"
+    out = counters.cli("component", "constants", name)
+    assert out.returncode == 0 and out.stdout.split() == ["example_meta", "example", "string"]
+    out = counters.cli("--json", "component", "measure", name)
+    assert out.returncode == 0, out.stderr
+    point = json.loads(out.stdout)["measure"]["columns"]
+    assert set(point) == {"uts", "val", "max", "min", "param", "choice"}
+    out = counters.cli("--json", "component", "last", name)
+    assert json.loads(out.stdout)["last"]["columns"]["uts"] == point["uts"]
+    out = counters.cli("component", "last", name)
+    assert out.returncode == 0 and "param" in out.stdout and "second" in out.stdout
 
 
 def test_cancel_keeps_the_data_and_frees_the_component(counters: DaemonHarness) -> None:

@@ -173,3 +173,37 @@ def test_a_plain_driver_keeps_the_fast_data_path() -> None:
     assert counter.DriverInterface.task_data_columns is ModelInterface.task_data_columns
     assert SEED.task_data_columns is ModelInterface.task_data_columns
     assert _OwnData.task_data_columns is not ModelInterface.task_data_columns
+
+
+# -- constants, last data, measure (tomato 2.1) -----------------------------------------
+
+
+@pytest.mark.parametrize("driver", [counter.ExampleCounterInterface, SEED, "example_counter"])
+def test_constants_measure_and_last_data(driver: Any) -> None:
+    with DriverTester(driver) as tester:
+        tester.register()
+        drv = tester.interface
+        drv.constants["site"] = "lab 1"
+        drv.devmap[KEY].constants["serial"] = "A-7"
+        assert drv.dev_constants(KEY).data == {"site": "lab 1", "serial": "A-7"} | (
+            {"example_meta": "example string"} if driver == "example_counter" else {}
+        )
+        if driver != "example_counter":  # tomato's last_data starts as None too
+            assert drv.dev_last_data(KEY).data is None
+        point = drv.dev_measure(KEY).data
+        assert len(point["columns"]["uts"]) == 1 and point["columns"]["val"]
+        assert drv.dev_last_data(KEY).data["columns"]["uts"] == point["columns"]["uts"]
+        assert drv.task_status(KEY).data["running"] is False
+        # the last point of a task, still there once the task has ended
+        result = tester._components[0].run_task("count", max_duration=0.3, sampling_interval=0.1)
+        last = drv.dev_last_data(KEY).data["columns"]
+        assert last["uts"] == result.columns["uts"][-1:]
+
+
+def test_measure_is_refused_while_a_task_runs() -> None:
+    with DriverTester(SEED) as tester:
+        tester.register()
+        drv = tester.interface
+        assert drv.task_start(KEY, task(5.0, 0.1)).success
+        reply = drv.dev_measure(KEY)
+        assert not reply.success and "running a task" in reply.msg
