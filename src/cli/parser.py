@@ -268,6 +268,8 @@ def _job(add: _Adder) -> None:
     q.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
     q = jadd("rebuild", "jobtools:cmd_rebuild", "write an ended job's results file again")
     q.add_argument("id", type=job_id, metavar="ID")
+    q = jadd("crate", "jobtools:cmd_crate", "an RO-Crate (.zip) of a finished job's results")
+    q.add_argument("id", type=job_id, metavar="ID")
     q = jadd("prune", "registry:cmd_job_prune", "delete old finished jobs (not results files)")
     q.add_argument("--older-than", type=float, metavar="DAYS",
                    help="default: jobs.retention_days of settings.toml")  # fmt: skip

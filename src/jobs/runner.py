@@ -434,7 +434,23 @@ def write_job_file(spec: api.JobSpec, path: Path, status: str, error: str | None
     }
     root = {"sugo_version": __version__, "sugo_job": json.dumps(record)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_results(Path(spec.jobdir), path, root_attrs=root, groups=groups)
+    written = write_results(Path(spec.jobdir), path, root_attrs=root, groups=groups)
+    if status in ("c", "ce", "cd") and str(path) == spec.respath:
+        _crate_if_asked(record, path)
+    return written
+
+
+def _crate_if_asked(record: dict[str, Any], path: Path) -> None:
+    """The RO-Crate of a job whose payload names repositories (tomato 2.2).
+    A crate that cannot be made is logged: the results file is written."""
+    from sugo.jobs.crate import make_crate, repositories_of
+
+    if not repositories_of(record):
+        return
+    try:
+        make_crate(path)
+    except Exception:
+        log.exception("job %s: the RO-Crate of %s was not written", record.get("id"), path)
 
 
 CONSTANTS_FILE = "constants.json"
