@@ -274,3 +274,86 @@ def test_the_cli_and_the_daemon_never_import_tomato(counters: DaemonHarness) -> 
     )
     assert out.returncode == 0, out.stderr
     assert "example_counter" in out.stdout
+
+
+RECIPE = """
+version: "2.2"
+load:
+  - as: run
+    path: {path}
+    type: netcdf
+extract:
+  - into: df
+    from: run
+    at:
+      step: counter
+    columns:
+      - key: val
+        as: val
+      - key: param
+        as: param
+save:
+  - table: df
+    as: {out}
+"""
+
+
+def tomato_file(path: Path, payload: str) -> None:
+    """The results file tomato writes for a one-task counter payload: the
+    package's own Dataset (from its verbs, as tomato's job gets it), one group
+    per role with `role` and `tomato_Component` attrs, `tomato_Job` at the root."""
+    import xarray as xr
+    import yaml
+    from tomato.models import Task
+
+    step = yaml.safe_load((TOMATO / payload).read_text())["method"][0]
+    driver = importlib.import_module("tomato_example_counter").DriverInterface()
+    key = ("ref", "1")
+    driver.cmp_register(address="ref", channel="1")
+    task = Task(
+        component_role="counter",
+        technique_name=step["technique"],
+        max_duration=step["time"],
+        sampling_interval=step["delay"],
+    )
+    driver.task_start(key=key, task=task)
+    device = driver.devmap[key]
+    wait_for(lambda: device.task_list.unfinished_tasks == 0, 30, "the reference task")
+    ds = driver.task_data(key=key).data
+    device.thread.do_run = False
+    ds.attrs.update(role="counter", tomato_Component=json.dumps({"role": "counter"}))
+    tree = xr.DataTree.from_dict({"counter": ds})
+    tree.attrs = {"tomato_version": "2.2", "tomato_Job": json.dumps({"id": 1})}
+    tree.to_netcdf(path, engine="h5netcdf")
+
+
+def test_a_dgpost_recipe_reads_sugo_and_tomato_files_alike(
+    counters: DaemonHarness, tmp_path: Path
+) -> None:
+    """The same dgpost load/extract/save recipe on sugo's results file and on
+    tomato's for the same payload: the same columns, rows and units; only the
+    index differs (sugo's `uts` has CF units, so it loads as datetimes)."""
+    pytest.importorskip("dgpost", reason="dgpost is not installed (pip install dgpost)")
+    import dgpost.main
+    import numpy as np
+    import pandas as pd
+
+    load(counters, "pip-counter-2", "counter_1_0.1.yml")
+    job = counters.wait_job(counters.submit(TOMATO / "counter_1_0.1.yml")["id"], timeout=30)
+    tomato_file(tmp_path / "tomato.nc", "counter_1_0.1.yml")
+    tables = {}
+    for name, path in (("sugo", job["respath"]), ("tomato", str(tmp_path / "tomato.nc"))):
+        out = tmp_path / f"{name}.pkl"
+        recipe = tmp_path / f"{name}.yml"
+        recipe.write_text(RECIPE.format(path=path, out=out))
+        dgpost.main.run(str(recipe))
+        tables[name] = pd.read_pickle(out)
+    ours, theirs = tables["sugo"], tables["tomato"]
+    assert list(ours.columns) == list(theirs.columns) == [("val",), ("param",)]
+    assert len(ours) == len(theirs) == 10
+    assert ours.attrs["units"] == theirs.attrs["units"] == {"param": "second"}
+    # whole seconds since the start, as the package counts them
+    assert set(ours[("val",)]) <= {0, 1} and set(theirs[("val",)]) <= {0, 1}
+    assert isinstance(ours.index, pd.DatetimeIndex) and theirs.index.dtype == float
+    seconds = ours.index.astype("int64").to_numpy() / 1e9
+    assert np.all(np.diff(seconds) > 0)
