@@ -48,6 +48,10 @@ def component_key(
     """The component a verb is about, however the caller named it: the seed
     interface's `key=(address, channel)`, or sugo's `address, channel` (as
     positional arguments after the verb's own, or as keywords)."""
+    if key is None and channel is not None and kw:  # the host's call: the fast path
+        address = kw.pop("address", None)
+        if address is not None:
+            return (str(address), str(channel))
     if isinstance(key, tuple | list):
         if len(key) != 2:
             raise TypeError(f"a component key is (address, channel), not {key!r}")
