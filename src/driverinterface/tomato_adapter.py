@@ -23,11 +23,16 @@ import logging
 import time
 from typing import Any, ClassVar
 
-from sugo.driverinterface.attr import Attr
 from sugo.driverinterface.dataset import to_columns
-from sugo.driverinterface.health import Health, StatusCode
+from sugo.driverinterface.health import StatusCode
 from sugo.driverinterface.model import Key, ModelInterface, component_key, one_line
 from sugo.driverinterface.reply import Reply
+from sugo.driverinterface.tomato_parts import (
+    ComponentState,
+    describe,
+    task_call,
+    thread_errors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,40 +40,6 @@ log = logging.getLogger(__name__)
 TOMATO_VERSIONS = ("2.0", "2.1")
 MEASURE_TIMEOUT = 30.0
 _TOMATO_LOGGERS = ("tomato.driverinterface_2_0", "tomato.driverinterface_2_1")
-
-
-class _ThreadErrors(logging.Handler):
-    """Keeps the last error tomato's worker threads log before they end:
-    `task_runner` logs an exception from `do_task` and quits its thread, and
-    that log record is the only trace of why."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.by_thread: dict[int, str] = {}
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.thread is None:
-            return
-        if record.exc_info and record.exc_info[1] is not None:
-            self.by_thread[record.thread] = one_line(record.exc_info[1])
-        else:
-            self.by_thread.setdefault(record.thread, record.getMessage())
-
-
-_errors = _ThreadErrors()
-
-
-class _State:
-    """What sugo reports about a component that tomato does not keep."""
-
-    def __init__(self) -> None:
-        self.technique: str | None = None
-        self.task: str | None = None
-        self.started_at: float | None = None
-        self.points = 0
-        self.finished = 0
-        self.thread: Any = None  # the worker thread that took the current task
-        self.health = Health()
 
 
 class TomatoDriver(ModelInterface):
@@ -84,13 +55,13 @@ class TomatoDriver(ModelInterface):
         # The host reads devmap (how many components, which keys): tomato's own.
         self.devmap = self.tomato.devmap
         self.constants = getattr(self.tomato, "constants", {})
-        self._states: dict[Key, _State] = {}
+        self._states: dict[Key, ComponentState] = {}
 
     # ----- plumbing ----------------------------------------------------------------
 
-    def _state(self, key: Key) -> _State:
+    def _state(self, key: Key) -> ComponentState:
         with self._lock:
-            return self._states.setdefault(key, _State())
+            return self._states.setdefault(key, ComponentState())
 
     def _tomato(self, verb: str, key: Key | None, **kwargs: Any) -> Reply:
         """Call tomato verb `verb`; any exception becomes a failed Reply."""
@@ -193,7 +164,7 @@ class TomatoDriver(ModelInterface):
         reply = self._tomato("cmp_attrs", component_key(key, channel, kw))
         if not reply.success:
             return reply
-        return Reply(True, reply.msg, {n: _describe(a) for n, a in (reply.data or {}).items()})
+        return Reply(True, reply.msg, {n: describe(a) for n, a in (reply.data or {}).items()})
 
     def dev_constants(
         self, key: Key | str | None = None, channel: str | None = None, **kw: Any
@@ -250,7 +221,7 @@ class TomatoDriver(ModelInterface):
     def task_validate(
         self, key: Any = None, task: Any = None, channel: str | None = None, **kw: Any
     ) -> Reply:
-        k, spec = _task_call(key, task, channel, kw)
+        k, spec = task_call(key, task, channel, kw)
         try:
             ttask = self._to_tomato_task(spec)
         except ValueError as e:
@@ -266,7 +237,7 @@ class TomatoDriver(ModelInterface):
     def task_start(
         self, key: Any = None, task: Any = None, channel: str | None = None, **kw: Any
     ) -> Reply:
-        k, spec = _task_call(key, task, channel, kw)
+        k, spec = task_call(key, task, channel, kw)
         try:
             ttask = self._to_tomato_task(spec)
         except ValueError as e:
@@ -371,7 +342,7 @@ class TomatoDriver(ModelInterface):
         thread = self._state(key).thread or dev.thread
         if thread.is_alive() or thread.ident is None:
             return None
-        text = _errors.by_thread.get(thread.ident)
+        text = thread_errors.by_thread.get(thread.ident)
         return f"the driver's task thread ended: {text}" if text else None
 
     def _runtime(self, key: Key) -> dict[str, Any]:
@@ -417,40 +388,12 @@ class TomatoDriver(ModelInterface):
         return Reply(True, f"{len(self.tomato.devmap)} components reset")
 
 
-def _task_call(key: Any, task: Any, channel: str | None, kw: dict[str, Any]) -> tuple[Key, Any]:
-    """`(key, task)` as tomato calls them, or sugo's `(task, address, channel)`."""
-    if task is None and "task" in kw:
-        task = kw.pop("task")
-    if key is not None and not isinstance(key, tuple | str):  # sugo: task first
-        key, task = task, key
-    return component_key(key, channel, kw), task
-
-
-def _describe(attr: Any) -> Attr:
-    """A tomato Attr as sugo's (limits with units as text: "0.1 second")."""
-
-    def limit(value: Any) -> Any:
-        return f"{value.m} {value.u}" if hasattr(value, "m") and hasattr(value, "u") else value
-
-    options = getattr(attr, "options", None)
-    return Attr(
-        type=getattr(attr, "type", object),
-        rw=bool(getattr(attr, "rw", False)),
-        status=bool(getattr(attr, "status", False)),
-        units=getattr(attr, "units", None),
-        minimum=limit(getattr(attr, "minimum", None)),
-        maximum=limit(getattr(attr, "maximum", None)),
-        options=None if options is None else tuple(sorted(options, key=str)),
-    )
-
-
 def adapt(name: str, cls: type) -> type[TomatoDriver]:
     """A driver-host class serving tomato driver class `cls` as driver `name`."""
-    logging.getLogger("tomato").setLevel(logging.NOTSET)
     for logger_name in _TOMATO_LOGGERS:
         lg = logging.getLogger(logger_name)
-        if _errors not in lg.handlers:
-            lg.addHandler(_errors)
+        if thread_errors not in lg.handlers:
+            lg.addHandler(thread_errors)
     return type(
         f"Tomato_{name}",
         (TomatoDriver,),
