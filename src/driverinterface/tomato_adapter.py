@@ -20,6 +20,7 @@ driver: the daemon and the CLI never import it.
 """
 
 import logging
+import threading
 import time
 from typing import Any, ClassVar
 
@@ -56,6 +57,25 @@ class TomatoDriver(ModelInterface):
         self.devmap = self.tomato.devmap
         self.constants = getattr(self.tomato, "constants", {})
         self._states: dict[Key, ComponentState] = {}
+        # tomato measures idle components every `idle_measurement_interval` s
+        # (2.1), so that their last data stays current between tasks.
+        interval = getattr(self.tomato, "idle_measurement_interval", None)
+        if interval:
+            threading.Thread(
+                target=self._idle_measurements, args=(float(interval),), daemon=True,
+                name="tomato-idle-measure",
+            ).start()  # fmt: skip
+
+    def _idle_measurements(self, interval: float) -> None:
+        while True:
+            time.sleep(interval)  # the driver's own period, as tomato keeps it
+            for key, dev in list(self.tomato.devmap.items()):
+                if dev.running or dev.task_list.unfinished_tasks or not dev.thread.is_alive():
+                    continue
+                try:
+                    self.tomato.cmp_measure(key=key)
+                except (Exception, SystemExit) as e:
+                    log.warning("component %s: idle measurement failed: %s", key, e)
 
     # ----- plumbing ----------------------------------------------------------------
 
