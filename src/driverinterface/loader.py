@@ -11,13 +11,16 @@ A driver name from the devices file is looked up, in this order:
    `psutil`...), the fallback when no package provides the name.
 
 So a tomato package the user installed wins over the built-in of the same
-name. `find_driver` answers without importing the driver (or tomato): only
-the driver host, which runs the driver, imports it.
+name; `SUGO_BUILTIN_DRIVERS` (names, comma-separated, in the daemon's
+environment) keeps sugo's built-in for those names all the same. `find_driver`
+answers without importing the driver (or tomato): only the driver host, which
+runs the driver, imports it.
 """
 
 import importlib
 import importlib.util
 import inspect
+import os
 import pkgutil
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -29,6 +32,7 @@ from sugo.errors import DriverError
 
 GROUP = "sugo.drivers"
 TOMATO_PREFIX = "tomato_"
+BUILTIN_ENV = "SUGO_BUILTIN_DRIVERS"
 #: The seed driver interface (sugo's) is 1.x. Drivers scaffolded before the
 #: version was checked declare their package version there ("0.1.0"): 0.x is
 #: accepted too. 2.x and later are other interfaces (tomato's 2.x runs only as
@@ -98,7 +102,8 @@ def find_driver(name: str) -> DriverSource | None:
         return DriverSource(
             name, "sugo", ep.value, dist.name if dist else None, dist.version if dist else None
         )
-    module = _tomato_module(name)
+    keep_builtin = name in {n.strip() for n in os.environ.get(BUILTIN_ENV, "").split(",")}
+    module = None if keep_builtin and eps else _tomato_module(name)
     if module is not None:
         package, version = _tomato_dist(module)
         return DriverSource(name, "tomato", module, package, version)

@@ -161,3 +161,10 @@ def test_interface_versions_are_checked(tmp_path, monkeypatch):
     with pytest.raises(DriverError, match=r"version '2.1' is not served.*tomato_<name>"):
         loader.check_driver("tomatoish", Tomatoish)
     loader.check_driver("seed", counter.DriverInterface)  # "1.0", the seed interface
+
+
+def test_the_builtin_can_be_kept_by_name(monkeypatch):
+    monkeypatch.setenv("SUGO_BUILTIN_DRIVERS", "psutil, faulty")
+    assert loader.find_driver("psutil").kind == "builtin"
+    assert loader.load_driver("psutil") is psutil_driver.DriverInterface
+    assert loader.find_driver("example_counter").kind == "tomato"  # not named: the package
