@@ -160,7 +160,11 @@ def test_cancel_keeps_the_data_and_frees_the_component(counters: DaemonHarness) 
     job = counters.submit(TOMATO / "counter_60_0.1.yml")
     wait_for(lambda: counters.job(job["id"])["status"] == "r", 20, "the job to run")
     comp = api.ComponentCall(name="example_counter:(example-addr,1)", verb="task_status")
-    wait_for(lambda: counters.call(comp)["points"] >= 1, 20, "points polled by the job")
+    wait_for(
+        lambda: (st := counters.call(comp))["running"] and st["points"] >= 1,
+        20,
+        "points polled by the job",
+    )
     counters.call(api.Cancel(ids=[job["id"]]))
     done = counters.wait_job(job["id"], timeout=30)
     assert done["status"] == "cd", done["error"]
@@ -202,7 +206,11 @@ def test_a_host_crash_fails_the_job_with_its_data_and_the_host_comes_back(make_d
     pid = h.driver_pid("example_counter")
     wait_for(lambda: h.job(job["id"])["status"] == "r", 20, "the job to run")
     comp = api.ComponentCall(name="example_counter:(example-addr,2)", verb="task_status")
-    wait_for(lambda: h.call(comp)["points"] >= 2, 20, "points polled by the job")
+    wait_for(
+        lambda: (st := h.call(comp))["running"] and st["points"] >= 2,
+        20,
+        "points polled by the job",
+    )
     os.kill(pid, signal.SIGKILL)
     done = h.wait_job(job["id"], timeout=30)
     assert done["status"] == "ce", done
