@@ -81,9 +81,14 @@ def _tomato_module(name: str) -> str | None:
 
 
 def _tomato_dist(module: str) -> tuple[str | None, str | None]:
-    from importlib.metadata import packages_distributions, version
+    from importlib.metadata import PackageNotFoundError, packages_distributions, version
 
-    dists = packages_distributions().get(module) or []
+    guess = module.replace("_", "-")  # tomato's packages are named after their module
+    try:
+        return guess, version(guess)
+    except PackageNotFoundError:
+        pass
+    dists = packages_distributions().get(module) or []  # slow: reads every installed package
     if not dists:
         return None, None
     try:
