@@ -42,3 +42,22 @@ def test_the_packages_refusals_name_the_component() -> None:
         assert reply.msg.startswith("task 'count' refused by component (sim,1): val 'pink'")
         bad = t.interface.dev_set_attr("max", "many", KEY)
         assert not bad.success and "cmp_set_attr failed on component (sim,1)" in bad.msg
+
+
+def test_the_builtin_fallback_records_what_the_package_records() -> None:
+    from sugo.drivers.counter import ExampleCounterInterface
+
+    results = {}
+    for name, driver in (
+        ("package", adapt("example_counter", tomato_example_counter.DriverInterface)),
+        ("fallback", ExampleCounterInterface),
+    ):
+        with DriverTester(driver) as tester:
+            comp = tester.register()
+            results[name] = comp.run_task("count", max_duration=0.3, sampling_interval=0.1)
+    package, fallback = results["package"], results["fallback"]
+    assert set(fallback.variables) == set(package.variables) == {
+        "val", "max", "min", "param", "choice"
+    }  # fmt: skip
+    assert fallback.units == package.units  # param in seconds, val without units
+    assert fallback.column("choice")[0] == package.column("choice")[0] == "green"
