@@ -59,8 +59,9 @@ NOTES: dict[str, dict[str, str]] = {
     "devices": {
         "devices": "The instruments.",
         "devices[].name": "Unique device name; pipelines refer to it.",
-        "devices[].driver": "A built-in driver (`counter`, `psutil`) or one installed in the "
-        "entry-point group `sugo.drivers`; tomato's `example_counter` means `counter`.",
+        "devices[].driver": "A built-in driver (`counter`, `example_counter`, `psutil`), one "
+        "installed in the entry-point group `sugo.drivers`, or a tomato driver package "
+        "(module `tomato_<name>`, which wins over a built-in of the same name).",
         "devices[].address": "Where the instrument is: a serial port, an IP address, "
         "a simulator's name...",
         "devices[].channels": "The channels in use; each is one component, named "

@@ -3,9 +3,9 @@ the daemon (which refuses changes to a component a job uses, unless --force).
 
 Verbs: status → dev_status, attrs → attrs, capabilities → capabilities,
 get → dev_get_attr (one call per attr), set → dev_set_attr (VALUE is sent as
-text; the driver coerces it), reset → dev_reset. measure is a quick reading:
-task_status (is a task running, its progress) plus dev_status (the values of
-the component's status attrs), printed as one summary line and the values.
+text; the driver coerces it), reset → dev_reset, constants → dev_constants,
+last → dev_last_data (the last point, also between tasks), measure →
+dev_measure (one measurement now, as tomato's `cmp_measure`).
 """
 
 from typing import Any
@@ -18,6 +18,8 @@ VERBS = {
     "attrs": "attrs",
     "capabilities": "capabilities",
     "reset": "dev_reset",
+    "constants": "dev_constants",
+    "last": "dev_last_data",
 }
 
 
@@ -82,19 +84,36 @@ def _show_attrs(out: Output, attrs: dict[str, Any]) -> None:
     )
 
 
+def _show_point(out: Output, name: str, point: dict[str, Any] | None) -> None:
+    """One point (columns of one value each) as ``name: at TIME`` and its values."""
+    if not point or not point.get("columns"):
+        out.line(f"{name}: no data yet")
+        return
+    columns, units = point["columns"], point.get("units") or {}
+    uts = (columns.get("uts") or [None])[-1]
+    out.line(f"{name}: at {fmt_time(uts)}")
+    values = {}
+    for key, column in columns.items():
+        if key != "uts" and column:
+            unit = units.get(key)
+            values[key] = f"{fmt_value(column[-1])} {unit}" if unit else column[-1]
+    _show_values(out, values)
+
+
 def cmd_component(ctx: Context) -> int:
     args = ctx.args
     client = ctx.client()
     out = ctx.out
-    if args.verb == "measure":
-        task = client.component(args.name, "task_status")
-        status = client.component(args.name, "dev_status")
-        if out.json_mode:
-            out.json({"component": args.name, "task": task, "status": status})
-        else:
-            _show_status(out, args.name, {**status, **task})
-        return OK
     force = bool(getattr(args, "force", False))
+    if args.verb == "measure":
+        technique = getattr(args, "technique", None)
+        extra = {"technique": technique} if technique else {}
+        point = client.component(args.name, "dev_measure", force=force, **extra)
+        if out.json_mode:
+            out.json({"component": args.name, "measure": point})
+        else:
+            _show_point(out, args.name, point)
+        return OK
     data = client.component(args.name, VERBS[args.verb], force=force)
     if out.json_mode:
         out.json({"component": args.name, args.verb: data})
@@ -105,6 +124,10 @@ def cmd_component(ctx: Context) -> int:
     elif args.verb == "capabilities":
         for technique in data:
             out.line(technique)
+    elif args.verb == "last":
+        _show_point(out, args.name, data)
+    elif args.verb == "constants":
+        _show_values(out, data or {})
     else:
         out.line(f"sugo: {data.get('msg') if isinstance(data, dict) else data}")
     return OK

@@ -16,3 +16,24 @@ def cmd_rebuild(ctx: Context) -> int:
     else:
         ctx.out.line(str(job.respath))
     return OK
+
+
+def cmd_crate(ctx: Context) -> int:
+    """`sugo job crate ID`: results.<id>.zip beside the results file."""
+    from pathlib import Path
+
+    from sugo.errors import SugoError
+
+    job = ctx.client().job(ctx.args.id)
+    if job.status not in ("c", "ce", "cd"):
+        raise SugoError(f"job {job.id} has not ended (status {job.status})")
+    if not job.respath or not Path(job.respath).is_file():
+        raise SugoError(f"job {job.id} has no results file ({job.respath or 'none written'})")
+    from sugo.jobs.crate import make_crate
+
+    path = make_crate(job.respath)
+    if ctx.out.json_mode:
+        ctx.out.json({"id": job.id, "crate": str(path), "respath": job.respath})
+    else:
+        ctx.out.line(str(path))
+    return OK

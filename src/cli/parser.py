@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 TABLES = ("pipelines", "drivers", "devices", "components")
-COMPONENT_VERBS = ("status", "attrs", "capabilities", "reset", "measure")
+COMPONENT_VERBS = ("status", "attrs", "capabilities", "reset", "measure", "constants", "last")
 
 #: How many of the newest jobs `sugo jobs` lists (besides every queued or running one).
 RECENT_JOBS = 50
@@ -318,6 +318,8 @@ def _job(add: _Adder) -> None:
     q.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
     q = jadd("rebuild", "jobtools:cmd_rebuild", "write an ended job's results file again")
     q.add_argument("id", type=job_id, metavar="ID")
+    q = jadd("crate", "jobtools:cmd_crate", "an RO-Crate (.zip) of a finished job's results")
+    q.add_argument("id", type=job_id, metavar="ID")
     q = jadd("prune", "registry:cmd_job_prune", "delete old finished jobs (not results files)")
     q.add_argument("--older-than", type=float, metavar="DAYS",
                    help="default: jobs.retention_days of settings.toml")  # fmt: skip
@@ -390,12 +392,16 @@ def _component(add: _Adder) -> None:
         ("attrs", "the component's attrs"),
         ("capabilities", "the techniques it can run"),
         ("reset", "stop its task and restore attr defaults"),
-        ("measure", "a quick reading: task progress and status attrs"),
+        ("measure", "one measurement now (tomato's cmp_measure), outside any task"),
+        ("constants", "the driver's and the component's constants"),
+        ("last", "the last point it took, also between tasks"),
     ):
         q = cadd(verb, "components:cmd_component", text)
         q.add_argument("name", metavar="NAME")
-        if verb == "reset":
+        if verb in ("reset", "measure"):
             q.add_argument("--force", action="store_true", help="even while a job uses it")
+        if verb == "measure":
+            q.add_argument("--technique", help="for drivers without a measurement of their own")
     q = cadd("restart", "registry:cmd_component_restart", "tear down and register again")
     q.add_argument("name", metavar="NAME")
     q = cadd("get", "components:cmd_get", "the values of attrs")

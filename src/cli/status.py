@@ -52,7 +52,7 @@ def show_table(out: Output, st: api.StatusInfo, table: str) -> None:
         out.table(["PIPELINE", "READY", "SAMPLE", "JOB", "COMPONENTS"], pipeline_rows(st.pipelines))
     elif table == "drivers":
         out.table(
-            ["DRIVER", "STATE", "CODE", "PID", "PORT", "VERSION", "ERROR"],
+            ["DRIVER", "STATE", "CODE", "PID", "PORT", "VERSION", "RUNS", "ERROR"],
             [
                 [
                     d.name,
@@ -61,6 +61,7 @@ def show_table(out: Output, st: api.StatusInfo, table: str) -> None:
                     fmt_value(d.pid),
                     fmt_value(d.port),
                     d.version or "-",
+                    d.source or "-",
                     (d.error, "red") if d.error else "",
                 ]
                 for d in st.drivers

@@ -61,6 +61,12 @@ config = "devices.toml"
 # (WARNING) or `--verbosity LEVEL` override it for one start.
 # level = "INFO"
 
+# Repositories that payloads may name in settings.output.repositories (as in
+# tomato); a job that names one also gets results.<id>.zip, an RO-Crate of its
+# results file. A payload naming a repository not listed here is refused.
+# [repositories.default]
+# endpoint = "https://repository.example/"
+
 # Settings for one driver, passed to it when it is loaded; one table per driver
 # name, with the keys that driver declares, for example:
 # [drivers.counter]

@@ -8,12 +8,9 @@ rest of sugo uses.
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, StrictBool, field_validator, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from sugo.config.files import Channel, FrozenModel, Name, load_mapping, problem, validate
-
-#: Driver names that tomato devices files use for sugo's built-in drivers.
-DRIVER_ALIASES = {"example_counter": "counter"}
 
 #: The channel of a wildcard pipeline's only entry.
 EACH = "each"
@@ -40,11 +37,6 @@ class DeviceConfig(FrozenModel):
     pollrate: float = Field(default=1.0, gt=0, allow_inf_nan=False)
     maintenance: list[MaintenanceItem] = Field(default_factory=list)
     host: Name | None = None  # the agent (`sugo agent --name`) it hangs off; None: the daemon's PC
-
-    @field_validator("driver")
-    @classmethod
-    def _alias(cls, value: str) -> str:
-        return DRIVER_ALIASES.get(value, value)
 
     @model_validator(mode="after")
     def _unique_channels(self) -> "DeviceConfig":

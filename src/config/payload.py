@@ -34,6 +34,9 @@ class PayloadSample(FrozenModel):
     """The sample; it must equal the sample loaded in the pipeline."""
 
     identifier: Name
+    # tomato 2.2: a job changes its sample (the default), so its RO-Crate puts
+    # the data on a child of the sample; false puts it on the sample itself.
+    sample_is_parent: bool = True
 
 
 class OutputSettings(FrozenModel):

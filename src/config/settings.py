@@ -135,6 +135,9 @@ class Settings(FrozenModel):
     network: NetworkSettings = NetworkSettings()
     drivers: dict[str, DriverTable] = Field(default_factory=dict)
     hooks: list[HookSettings] = Field(default_factory=list)
+    # `[repositories.<name>]` (tomato 2.2): the repositories payloads may name in
+    # settings.output.repositories; a job naming one gets an RO-Crate of its results.
+    repositories: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def driver_settings(self, driver: str) -> dict[str, Any]:
         """The driver's own keys of its `[drivers.<driver>]` table (empty if none)."""

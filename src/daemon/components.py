@@ -24,8 +24,11 @@ log = logging.getLogger("sugo.daemon.components")
 ALLOWED = {
     "dev_status", "dev_get_attr", "dev_set_attr", "dev_reset", "capabilities", "attrs",
     "task_status", "task_start", "task_stop", "task_data", "task_validate",
+    "dev_constants", "dev_last_data", "dev_measure",
 }  # fmt: skip
-CHANGES_DEVICE = {"dev_set_attr", "dev_reset", "task_start", "task_stop", "task_data"}
+CHANGES_DEVICE = {
+    "dev_set_attr", "dev_reset", "task_start", "task_stop", "task_data", "dev_measure",
+}  # fmt: skip
 FORWARD_TIMEOUT = 10.0
 
 

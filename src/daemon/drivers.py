@@ -100,6 +100,7 @@ class DriverProc:
     agent: str | None = None  # the agent whose PC runs the host (sugo.daemon.remote)
     addr: str | None = None  # ...its address
     server_key: bytes | None = None  # ...its CURVE public key (z85)
+    source: str = ""  # what the host says it runs (tomato package or sugo driver)
 
     @property
     def code(self) -> int:
@@ -269,6 +270,7 @@ class DriverManager:
             # A host we did not spawn (or an old one): refuse it rather than guess.
             raise SugoError(f"driver {req.driver}: unexpected host pid {req.pid}")
         dp.port = req.port
+        dp.source = req.source
         row = self.d.store.get_driver(dp.name)
         self.d.store.upsert_driver(
             dp.name,

@@ -191,6 +191,15 @@ class JobManager:
         except RecursionError:
             raise SugoError(f"{req.source}: nested too deeply to be a payload") from None
         check_size(payload, req.source)
+        unknown = [
+            r for r in payload.settings.output.repositories if r not in self.d.settings.repositories
+        ]
+        if unknown:
+            known = ", ".join(sorted(self.d.settings.repositories)) or "none"
+            raise SugoError(
+                f"{req.source}: settings.output.repositories: unknown repository {unknown[0]!r}"
+                f" (settings.toml [repositories] has: {known})"
+            )
         if payload.user.identifier is None:
             payload = payload.with_user(req.user or "unknown")
         output_dir, prefix = resolve_output(payload, req.cwd)

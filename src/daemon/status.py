@@ -28,6 +28,7 @@ def status_info(d: "Daemon") -> api.StatusInfo:
                 error=dp.error if dp else None,
                 code=dp.code if dp else int(StatusCode.UNKNOWN),
                 label=label(dp.code if dp else int(StatusCode.UNKNOWN)),
+                source=dp.source if dp else "",
             )
         )
     health = store.all_health()

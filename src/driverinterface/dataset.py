@@ -1,4 +1,4 @@
-"""Build an xarray Dataset from cached columns (the only module importing xarray)."""
+"""Build an xarray Dataset from cached columns, and back (the only module importing xarray)."""
 
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -49,3 +49,20 @@ def to_dataset(
         if dim in used and coord.ndim == 1 and len(coord) == used[dim]:
             coord_vars[dim] = (dim, coord, {"units": units[dim]} if units.get(dim) else {})
     return xr.Dataset(data_vars=data_vars, coords=coord_vars)
+
+
+def to_columns(ds: Any) -> dict[str, Any]:
+    """An xarray Dataset on `uts` → `{"columns": {name: list}, "units": {name: str}}`,
+    as the column verbs return them (variables and units as recorded)."""
+    from sugo.driverinterface.model import UTS_UNITS
+
+    if "uts" not in ds.variables:
+        raise ValueError("the dataset has no 'uts' coordinate")
+    columns: dict[str, list[Any]] = {"uts": [float(t) for t in ds["uts"].values.tolist()]}
+    units: dict[str, str] = {"uts": UTS_UNITS}
+    for name, var in ds.data_vars.items():
+        columns[str(name)] = var.values.tolist()
+        unit = var.attrs.get("units")
+        if unit:
+            units[str(name)] = str(unit)
+    return {"columns": columns, "units": units}

@@ -97,6 +97,7 @@ class DeviceManager(ABC):
         self.task_list: queue.Queue[Task | None] = queue.Queue()
         self.data: dict[str, list[Any]] = {}
         self.datalock = threading.RLock()
+        self.constants: dict[str, Any] = {}  # constant metadata, as in tomato 2.1
         self.running = False
         self.log = ComponentLog(logger, {"component": self.name})
         # _state guards the bookkeeping below; waiters use it as a Condition.
@@ -119,7 +120,7 @@ class DeviceManager(ABC):
         self._hung = 0  # seq of a task given up as hung whose call into the driver still runs
         self.health = Health()
         self.thread = threading.Thread(
-            target=self.run, daemon=True, name=f"sugo-dm-{self.key[0]}-{self.key[1]}"
+            target=self.task_runner, daemon=True, name=f"sugo-dm-{self.key[0]}-{self.key[1]}"
         )
         self.thread.start()
 
@@ -264,7 +265,15 @@ class DeviceManager(ABC):
             return self._submitted
 
     def run(self) -> None:
-        """The worker loop: run queued tasks in order until teardown."""
+        """Start the worker thread (the seed interface's `run`). It is started
+        when the component is created, so this only restarts one that ended."""
+        if self.thread.is_alive() or self._shutdown.is_set():
+            return
+        self.thread = threading.Thread(target=self.task_runner, daemon=True, name=self.thread.name)
+        self.thread.start()
+
+    def _worker_loop(self) -> None:
+        """Run queued tasks in order until teardown."""
         while not self._shutdown.is_set():
             try:
                 task = self.task_list.get(timeout=1.0)
@@ -276,8 +285,12 @@ class DeviceManager(ABC):
             finally:
                 self.task_list.task_done()
 
-    def task_runner(self, task: Task) -> None:
-        """Run one task: prepare it, sample it, record how it ended."""
+    def task_runner(self, task: Task | None = None) -> None:
+        """The target of `self.thread` (seed interface): without a task, the
+        worker loop; with one, run that task (prepare, sample, record its end)."""
+        if task is None:
+            self._worker_loop()
+            return
         with self._state:
             self._started += 1
             self._submitted = max(self._submitted, self._started)
@@ -413,17 +426,17 @@ class DeviceManager(ABC):
 
     # ----- control -----------------------------------------------------------------
 
-    def stop_task(self, timeout: float | None = None, **kwargs: Any) -> bool:
+    def stop_task(self, timeout: float | None = None, **kwargs: Any) -> bool | None:
         """Stop the current task (the running one, or else the next to start);
-        later queued tasks still run. With `timeout`, wait that long for it to
-        end and return whether it did; without, return True once asked."""
+        later queued tasks still run. Without `timeout`, return None once asked
+        (as the seed interface says); with it, wait that long for the task to
+        end and return whether it did."""
         target = self._request_stop()
-        if target is None:
-            return True
-        self.log.info("stopping task %d", target)
+        if target is not None:
+            self.log.info("stopping task %d", target)
         if timeout is None:
-            return True
-        return self.wait_task(target, timeout)
+            return None
+        return True if target is None else self.wait_task(target, timeout)
 
     def abort_task(self, timeout: float) -> bool:
         """Stop the current task whatever `stop_task` does (a driver may
@@ -467,6 +480,12 @@ class DeviceManager(ABC):
         return data
 
     def status(self, **kwargs: Any) -> dict[str, Any]:
+        """The values of the attrs marked `status=True` (as the seed interface
+        says), with the runtime state of `task_state`."""
+        report = {name: self.get_attr(name) for name, a in self.attrs().items() if a.status}
+        return {**report, **self.task_state()}
+
+    def task_state(self) -> dict[str, Any]:
         """Runtime state of this component; never calls into the instrument."""
         with self._state:
             self._watchdog()

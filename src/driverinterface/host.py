@@ -239,7 +239,7 @@ class DriverHost:
                 and getattr(kinds[0], "task_data_columns", None) is ModelInterface.task_data_columns
                 and all(
                     getattr(kinds[1], m, None) is getattr(DeviceManager, m)
-                    for m in ("status", "get_data")
+                    for m in ("task_state", "get_data")
                 )
                 and hasattr(dm.datalock, "acquire")
             )
@@ -307,6 +307,8 @@ class DriverHost:
                 return self._invoke("dev_set_attr", {**comp, "attr": req.attr, "val": req.val})
             case host_api.DevGetAttr():
                 return self._invoke("dev_get_attr", {**comp, "attr": req.attr})
+            case host_api.DevMeasure():
+                return self._invoke("dev_measure", {**comp, "technique": req.technique})
             case host_api.TaskStart() | host_api.TaskValidate():
                 verb = str(type(req).__struct_config__.tag)
                 args: dict[str, Any] = {**comp, "task": req.task}
@@ -392,7 +394,9 @@ def _guard() -> Any:
     return Guard(zmq.Context.instance(), process_allowed)
 
 
-def say_hello(daemon: str, driver: str, port: int, timeout: float) -> dict[str, Any]:
+def say_hello(
+    daemon: str, driver: str, port: int, timeout: float, source: str = ""
+) -> dict[str, Any]:
     """Announce this host to the daemon; the reply carries the driver settings.
 
     The daemon starts its hosts before it binds its own port (see
@@ -405,7 +409,8 @@ def say_hello(daemon: str, driver: str, port: int, timeout: float) -> dict[str, 
     ctx.setsockopt(zmq.RECONNECT_IVL, HELLO_RECONNECT_MS)
     try:
         with Client(daemon, timeout=timeout, context=ctx) as client:
-            data = client.call(HostHello(driver=driver, port=port, pid=os.getpid()), retries=2)
+            hello = HostHello(driver=driver, port=port, pid=os.getpid(), source=source)
+            data = client.call(hello, retries=2)
     finally:
         ctx.sockopts.pop(zmq.RECONNECT_IVL, None)
     return dict(data.get("settings") or {})
@@ -431,10 +436,12 @@ def main(argv: list[str] | None = None) -> int:
     from sugo.logs import inherited_level, setup_logging
 
     setup_logging(args.logfile, args.verbosity or inherited_level(), f"driver {args.driver}")
-    from sugo.driverinterface.loader import load_driver
+    from sugo.driverinterface.loader import find_driver, load_driver
 
     try:
         cls = load_driver(args.driver)
+        found = find_driver(args.driver)
+        source = found.describe() if found else ""
     except DriverError as e:
         log.error("%s", e)
         return 1
@@ -448,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     curve = process_pair() if os.environ.get(PROCESS_ALLOW_ENV) else None
     host = DriverHost(args.driver, bind=args.bind, curve=curve)
     try:
-        settings = say_hello(args.daemon, args.driver, host.loop.port, timeout=5.0)
+        settings = say_hello(args.daemon, args.driver, host.loop.port, timeout=5.0, source=source)
     except SugoError as e:
         log.error("driver %s: cannot reach the daemon: %s", args.driver, e)
         host.close()

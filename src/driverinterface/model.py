@@ -25,13 +25,57 @@ UTS_UNITS = "seconds since 1970-01-01T00:00:00Z"
 """CF units of the `uts` coordinate (unix seconds)."""
 
 
+Key = tuple[str, str]
+"""A component: `(address, channel)`."""
+
+
 def _name(address: str, channel: str) -> str:
     return f"({address},{channel})"
 
 
-def _one_line(e: BaseException) -> str:
+def one_line(e: BaseException) -> str:
+    """An exception as one line: its type and message."""
     text = " ".join(str(e).split())
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+_one_line = one_line
+
+
+def component_key(
+    key: Key | str | None, channel: str | None = None, kw: dict[str, Any] | None = None
+) -> Key:
+    """The component a verb is about, however the caller named it: the seed
+    interface's `key=(address, channel)`, or sugo's `address, channel` (as
+    positional arguments after the verb's own, or as keywords)."""
+    if key is None and channel is not None and kw:  # the host's call: the fast path
+        address = kw.pop("address", None)
+        if address is not None:
+            return (str(address), str(channel))
+    if isinstance(key, tuple | list):
+        if len(key) != 2:
+            raise TypeError(f"a component key is (address, channel), not {key!r}")
+        return (str(key[0]), str(key[1]))
+    kw = kw if kw is not None else {}
+    address = key if key is not None else kw.pop("address", None)
+    if channel is None:
+        channel = kw.pop("channel", None)
+    if address is None or channel is None:
+        raise TypeError("name the component: key=(address, channel), or address and channel")
+    return (str(address), str(channel))
+
+
+def _task_args(key: Any, task: Any, channel: str | None, kw: dict[str, Any]) -> tuple[Key, Any]:
+    """`(key, task)` as the seed interface passes them, or sugo's
+    `(task, address, channel)`."""
+    if task is None and "task" in kw:
+        task = kw.pop("task")
+    if key is not None and not isinstance(key, tuple | list | str):  # sugo's order
+        if task is not None:
+            key, task = task, key
+        else:
+            key, task = None, key
+    return component_key(key, channel, kw), task
 
 
 def _parse_task(task: Task | dict[str, Any]) -> Task:
@@ -51,11 +95,15 @@ class ModelInterface:
     DeviceManager subclass. `settings` holds the driver's settings (from
     settings.toml) for its DeviceManagers to read."""
 
-    DeviceManager: ClassVar[type[BaseDeviceManager]]
+    DeviceManager: ClassVar[type[BaseDeviceManager]] = BaseDeviceManager  # type: ignore[type-abstract]
+    """The DeviceManager class of the driver's components; drivers subclass it
+    (also as `class DeviceManager(ModelInterface.DeviceManager)`, as the seed
+    interface writes it)."""
     settings_spec: ClassVar[dict[str, Setting]] = {}
     """The settings this driver accepts (see `sugo.driverinterface.settings`);
     empty means "not declared": anything is passed through."""
     version: ClassVar[str] = "1.0"
+    """The driver interface version (the seed interface's); the loader checks it."""
     reset_timeout: ClassVar[float] = 60.0
     """How long `reset` waits for all components."""
 
@@ -64,6 +112,20 @@ class ModelInterface:
         self.devmap: dict[tuple[str, str], BaseDeviceManager] = {}
         self._lock = threading.Lock()
         self._registering: set[tuple[str, str]] = set()
+        self.constants: dict[str, Any] = {}
+        """Driver-wide constant metadata (tomato 2.1); merged with each component's."""
+        self._last: dict[Key, dict[str, Any]] = {}  # the last point handed out, per component
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A driver that overrides `task_data` or `task_stop` (as the seed
+        interface allows) gets column verbs that call its override, so the
+        driver host, which serves the column verbs, honours it."""
+        super().__init_subclass__(**kwargs)
+        base = ModelInterface
+        if cls.task_data is not base.task_data and cls.task_data_columns is base.task_data_columns:
+            cls.task_data_columns = base._data_via_task_data  # type: ignore[method-assign]
+        if cls.task_stop is not base.task_stop and cls.task_stop_columns is base.task_stop_columns:
+            cls.task_stop_columns = base._stop_via_task_stop  # type: ignore[method-assign]
 
     def CreateDeviceManager(self, key: tuple[str, str], **kwargs: Any) -> BaseDeviceManager:
         """Build the DeviceManager of component `key` for this driver."""
@@ -74,9 +136,9 @@ class ModelInterface:
     def before_verb(self, verb: str, dm: BaseDeviceManager) -> None:
         """Hook run before each component verb (a test driver uses it to hang)."""
 
-    def _get(self, address: str, channel: str) -> BaseDeviceManager | None:
+    def _get(self, key: Key) -> BaseDeviceManager | None:
         with self._lock:
-            return self.devmap.get((str(address), str(channel)))
+            return self.devmap.get(key)
 
     def _unknown(self, address: str, channel: str) -> Reply:
         with self._lock:
@@ -89,14 +151,13 @@ class ModelInterface:
     def _call(
         self,
         verb: str,
-        address: str,
-        channel: str,
+        key: Key,
         action: Callable[[BaseDeviceManager], Reply],
     ) -> Reply:
         """Look the component up, run `action` on it, turn errors into Replies."""
-        dm = self._get(address, channel)
+        dm = self._get(key)
         if dm is None:
-            return self._unknown(address, channel)
+            return self._unknown(*key)
         try:
             self.before_verb(verb, dm)
             return action(dm)
@@ -142,13 +203,15 @@ class ModelInterface:
         except Exception as e:
             return Reply(False, f"capabilities failed on component {dm.name}: {_one_line(e)}")
 
-    def dev_teardown(self, address: str, channel: str) -> Reply:
+    def dev_teardown(
+        self, key: Key | str | None = None, channel: str | None = None, **kw: Any
+    ) -> Reply:
         """Reset the component to its safe state, stop its worker, forget it."""
-        key = (str(address), str(channel))
+        key = component_key(key, channel, kw)
         with self._lock:
             dm = self.devmap.pop(key, None)
         if dm is None:
-            return self._unknown(address, channel)
+            return self._unknown(*key)
         msgs = []
         try:
             dm.reset()
@@ -161,16 +224,25 @@ class ModelInterface:
             return Reply(False, f"component {dm.name} torn down with problems: {'; '.join(msgs)}")
         return Reply(True, f"component {dm.name} torn down")
 
-    def dev_reset(self, address: str, channel: str) -> Reply:
+    def dev_reset(
+        self, key: Key | str | None = None, channel: str | None = None, **kw: Any
+    ) -> Reply:
         """Stop the task, drop queued ones, clear data, restore attr defaults."""
 
         def action(dm: BaseDeviceManager) -> Reply:
             dm.reset()
             return Reply(True, f"component {dm.name} reset")
 
-        return self._call("dev_reset", address, channel, action)
+        return self._call("dev_reset", component_key(key, channel, kw), action)
 
-    def dev_set_attr(self, attr: str, val: Any, address: str, channel: str) -> Reply:
+    def dev_set_attr(
+        self,
+        attr: str,
+        val: Any,
+        key: Key | str | None = None,
+        channel: str | None = None,
+        **kw: Any,
+    ) -> Reply:
         """Validate `val` with the attr's spec and set it. Data: the value set."""
 
         def action(dm: BaseDeviceManager) -> Reply:
@@ -179,9 +251,11 @@ class ModelInterface:
             shown = _show(value)
             return Reply(True, f"attr {attr!r} of component {dm.name} set to {shown}", value)
 
-        return self._call("dev_set_attr", address, channel, action)
+        return self._call("dev_set_attr", component_key(key, channel, kw), action)
 
-    def dev_get_attr(self, attr: str, address: str, channel: str) -> Reply:
+    def dev_get_attr(
+        self, attr: str, key: Key | str | None = None, channel: str | None = None, **kw: Any
+    ) -> Reply:
         """The value of `attr` (a pint Quantity for attrs with units)."""
 
         def action(dm: BaseDeviceManager) -> Reply:
@@ -193,21 +267,26 @@ class ModelInterface:
             value = dm.get_attr(attr)
             return Reply(True, f"attr {attr!r} of component {dm.name} is {_show(value)}", value)
 
-        return self._call("dev_get_attr", address, channel, action)
+        return self._call("dev_get_attr", component_key(key, channel, kw), action)
 
-    def dev_status(self, address: str, channel: str) -> Reply:
+    def dev_status(
+        self, key: Key | str | None = None, channel: str | None = None, **kw: Any
+    ) -> Reply:
         """Runtime status plus the values of attrs marked `status=True`."""
 
         def action(dm: BaseDeviceManager) -> Reply:
-            data = dm.status()
-            data["attrs"] = {k: dm.get_attr(k) for k, a in dm.attrs().items() if a.status}
+            data = dm.task_state()
+            report = dm.status()  # the status attrs (and the runtime state again)
+            data["attrs"] = {k: v for k, v in report.items() if k not in data}
             data["health"] = dm.health.snapshot(running=data["running"])
             state = "running" if data["running"] else "idle"
             return Reply(True, f"component {dm.name} is {state}", data)
 
-        return self._call("dev_status", address, channel, action)
+        return self._call("dev_status", component_key(key, channel, kw), action)
 
-    def dev_ping(self, address: str, channel: str) -> Reply:
+    def dev_ping(
+        self, key: Key | str | None = None, channel: str | None = None, **kw: Any
+    ) -> Reply:
         """Check the instrument without a task; data: its health record
         (code, label, text, errors, properties)."""
 
@@ -215,44 +294,112 @@ class ModelInterface:
             health = dm.check_health()
             return Reply(True, f"component {dm.name}: {health['label']}", health)
 
-        return self._call("dev_ping", address, channel, action)
+        return self._call("dev_ping", component_key(key, channel, kw), action)
 
-    def capabilities(self, address: str, channel: str) -> Reply:
+    def capabilities(
+        self, key: Key | str | None = None, channel: str | None = None, **kw: Any
+    ) -> Reply:
         """The techniques of the component (sorted list)."""
         return self._call(
             "capabilities",
-            address,
-            channel,
+            component_key(key, channel, kw),
             lambda dm: self._capabilities_reply(dm, f"capabilities of component {dm.name}"),
         )
 
-    def attrs(self, address: str, channel: str) -> Reply:
+    def attrs(self, key: Key | str | None = None, channel: str | None = None, **kw: Any) -> Reply:
         """The Attrs of the component (dict name → Attr; `Attr.describe()` for the wire)."""
         return self._call(
             "attrs",
-            address,
-            channel,
+            component_key(key, channel, kw),
             lambda dm: Reply(True, f"attrs of component {dm.name}", dm.attrs()),
         )
 
+    def dev_constants(
+        self, key: Key | str | None = None, channel: str | None = None, **kw: Any
+    ) -> Reply:
+        """The driver's and the component's constants (`constants` dicts)."""
+
+        def action(dm: BaseDeviceManager) -> Reply:
+            data = {**self.constants, **getattr(dm, "constants", {})}
+            return Reply(True, f"constants of component {dm.name}", data)
+
+        return self._call("dev_constants", component_key(key, channel, kw), action)
+
+    def dev_last_data(
+        self, key: Key | str | None = None, channel: str | None = None, **kw: Any
+    ) -> Reply:
+        """The last point the component handed out (by a task or `dev_measure`),
+        also between tasks: `{"columns": {name: [value]}, "units": {...}}`, or
+        None before the first."""
+        k = component_key(key, channel, kw)
+        if self._get(k) is None:
+            return self._unknown(*k)
+        with self._lock:
+            last = self._last.get(k)
+        if last is None:
+            return Reply(True, f"no data on component {_name(*k)} yet", None)
+        return Reply(True, f"last point of component {_name(*k)}", last)
+
+    def dev_measure(
+        self,
+        key: Key | str | None = None,
+        channel: str | None = None,
+        technique: str | None = None,
+        **kw: Any,
+    ) -> Reply:
+        """One measurement now, outside any task: a one-point task of
+        `technique` (default: the first capability) run at once. Refused while
+        a task runs. Data: the point, as `dev_last_data` gives it."""
+
+        def action(dm: BaseDeviceManager) -> Reply:
+            if dm.task_state()["running"]:
+                return Reply(False, f"component {dm.name} is running a task")
+            name = technique or sorted(dm.capabilities())[0]
+            one = Task(
+                component_role="measure", technique_name=name,
+                max_duration=1e-3, sampling_interval=1e-3,
+            )  # fmt: skip
+            dm.validate_task(one)
+            dm.get_data()  # nothing stale mixes into the measurement
+            if not dm.wait_task(dm.submit(one), timeout=dm.stop_timeout + 5.0):
+                dm.stop_task()
+                return Reply(False, f"measurement on component {dm.name} did not end")
+            error = dm.task_state()["error"]
+            if error:
+                return Reply(False, f"measurement on component {dm.name} failed: {error}")
+            data = self._columns(dm)
+            if not data["columns"]:
+                return Reply(False, f"measurement on component {dm.name} recorded nothing")
+            return Reply(True, f"measured {name!r} on component {dm.name}", data)
+
+        return self._call("dev_measure", component_key(key, channel, kw), action)
+
     # ----- tasks -------------------------------------------------------------------
 
-    def task_validate(self, task: Task | dict[str, Any], address: str, channel: str) -> Reply:
+    def task_validate(
+        self, key: Any = None, task: Any = None, channel: str | None = None, **kw: Any
+    ) -> Reply:
         """Whether the component could run `task`: technique known, every
-        task parameter a known, writable attr with an acceptable value."""
+        task parameter a known, writable attr with an acceptable value.
+        Called as `task_validate(key, task)` or `task_validate(task, address, channel)`."""
+        key, task = _task_args(key, task, channel, kw)
 
         def action(dm: BaseDeviceManager) -> Reply:
             parsed = _parse_task(task)
             dm.validate_task(parsed)
             return Reply(True, f"task {parsed.technique_name!r} valid on component {dm.name}")
 
-        return self._call("task_validate", address, channel, action)
+        return self._call("task_validate", key, action)
 
     def task_start(
-        self, task: Task | dict[str, Any], address: str, channel: str, *, grace: float | None = None
+        self, key: Any = None, task: Any = None, channel: str | None = None, **kw: Any
     ) -> Reply:
         """Validate `task` and queue it. Data: the task and its sequence number.
-        ``grace``: the task watchdog's, if not the DeviceManager's `task_grace`."""
+        Called as `task_start(key, task)` (the seed interface) or
+        `task_start(task, address, channel)`; the keyword ``grace`` is the task
+        watchdog's, if not the DeviceManager's `task_grace`."""
+        grace: float | None = kw.pop("grace", None)
+        key, task = _task_args(key, task, channel, kw)
 
         def action(dm: BaseDeviceManager) -> Reply:
             parsed = _parse_task(task)
@@ -264,29 +411,37 @@ class ModelInterface:
                 {"task": parsed.model_dump(mode="json"), "seq": seq},
             )
 
-        return self._call("task_start", address, channel, action)
+        return self._call("task_start", key, action)
 
-    def task_status(self, address: str, channel: str) -> Reply:
+    def task_status(
+        self, key: Key | str | None = None, channel: str | None = None, **kw: Any
+    ) -> Reply:
         """Whether a task runs (`running`, `can_submit`) and its progress."""
 
         def action(dm: BaseDeviceManager) -> Reply:
-            data = dm.status()
+            data = dm.task_state()
             data["can_submit"] = not data["running"]
             return Reply(True, "running" if data["running"] else "ready", data)
 
-        return self._call("task_status", address, channel, action)
+        return self._call("task_status", component_key(key, channel, kw), action)
 
-    def task_stop(self, address: str, channel: str) -> Reply:
+    def task_stop(
+        self, key: Key | str | None = None, channel: str | None = None, **kw: Any
+    ) -> Reply:
         """Stop the current task; data: what it recorded so far (as `task_data`)."""
-        reply = self.task_stop_columns(address, channel)
+        reply = ModelInterface.task_stop_columns(self, component_key(key, channel, kw))
         return self._columns_to_dataset(reply)
 
-    def task_stop_columns(self, address: str, channel: str, *, force: bool = False) -> Reply:
+    def task_stop_columns(
+        self, key: Key | str | None = None, channel: str | None = None, **kw: Any
+    ) -> Reply:
         """`task_stop` with the data as plain columns (see `task_data_columns`).
-        ``force``: stop the sampling loop even if the driver's `stop_task`
-        does not (`DeviceManager.abort_task`)."""
+        The keyword ``force``: stop the sampling loop even if the driver's
+        `stop_task` does not (`DeviceManager.abort_task`)."""
+        force = bool(kw.pop("force", False))
 
         def action(dm: BaseDeviceManager) -> Reply:
+            ended: bool | None
             if force:
                 ended = dm.abort_task(dm.stop_timeout)
             else:
@@ -295,14 +450,19 @@ class ModelInterface:
             state = "stopped" if ended else "asked to stop (still running)"
             return Reply(True, f"task on component {dm.name} {state}", data)
 
-        return self._call("task_stop", address, channel, action)
+        return self._call("task_stop", component_key(key, channel, kw), action)
 
-    def task_data(self, address: str, channel: str) -> Reply:
+    def task_data(
+        self, key: Key | str | None = None, channel: str | None = None, **kw: Any
+    ) -> Reply:
         """The points cached since the last call, as an xarray Dataset on `uts`
         (data None when there are none); the cache is cleared."""
-        return self._columns_to_dataset(self.task_data_columns(address, channel))
+        reply = ModelInterface.task_data_columns(self, component_key(key, channel, kw))
+        return self._columns_to_dataset(reply)
 
-    def task_data_columns(self, address: str, channel: str) -> Reply:
+    def task_data_columns(
+        self, key: Key | str | None = None, channel: str | None = None, **kw: Any
+    ) -> Reply:
         """The cached points as `{"columns": {name: list}, "units": {name: str}}`
         (both empty when there are none); the cache is cleared. Needs no xarray."""
 
@@ -311,7 +471,39 @@ class ModelInterface:
             n = len(data["columns"].get("uts", ()))
             return Reply(True, f"{n} new points on component {dm.name}", data)
 
-        return self._call("task_data", address, channel, action)
+        return self._call("task_data", component_key(key, channel, kw), action)
+
+    def _data_via_task_data(self, key: Key | str | None = None, channel: str | None = None,
+                            **kw: Any) -> Reply:  # fmt: skip
+        """`task_data_columns` of a driver that overrides `task_data`."""
+        return self._override_columns(self.task_data(component_key(key, channel, kw)))
+
+    def _stop_via_task_stop(self, key: Key | str | None = None, channel: str | None = None,
+                            **kw: Any) -> Reply:  # fmt: skip
+        """`task_stop_columns` of a driver that overrides `task_stop`."""
+        return self._override_columns(self.task_stop(component_key(key, channel, kw)))
+
+    @staticmethod
+    def _override_columns(reply: Reply) -> Reply:
+        """A driver's own task_data/task_stop reply as columns: its data may be
+        None, a Dataset on `uts`, or the raw `dict[str, list]` cache."""
+        from sugo.driverinterface.dataset import to_columns
+
+        if not isinstance(reply, Reply):
+            return Reply(False, f"the driver returned {type(reply).__name__}, not a Reply")
+        data = reply.data
+        if not reply.success or data is None:
+            return Reply(reply.success, reply.msg, {"columns": {}, "units": {}})
+        try:
+            if isinstance(data, dict):
+                if "columns" in data:
+                    return reply
+                columns = {k: list(v) for k, v in data.items()}
+                cols = {"columns": columns, "units": {"uts": UTS_UNITS}} if columns else {}
+                return Reply(True, reply.msg, cols or {"columns": {}, "units": {}})
+            return Reply(True, reply.msg, to_columns(data))
+        except Exception as e:
+            return Reply(False, f"cannot read the driver's task data: {one_line(e)}")
 
     def _columns(self, dm: BaseDeviceManager) -> dict[str, Any]:
         raw = dm.get_data()
@@ -335,6 +527,9 @@ class ModelInterface:
             if coords:
                 out["coords"] = coords
                 units.update((d, u) for d, u in declared.items() if d in coords and u)
+        last = {"columns": {n: v[-1:] for n, v in columns.items()}, "units": units}
+        with self._lock:
+            self._last[dm.key] = last
         return out
 
     @staticmethod
@@ -361,7 +556,7 @@ class ModelInterface:
         comps = []
         for (address, channel), dm in items:
             try:
-                comps.append({"address": address, "channel": channel, **dm.status()})
+                comps.append({"address": address, "channel": channel, **dm.task_state()})
             except Exception as e:
                 comps.append({"address": address, "channel": channel, "error": _one_line(e)})
         return Reply(True, f"driver running with {len(comps)} components", {"components": comps})
@@ -373,7 +568,7 @@ class ModelInterface:
         replies: dict[tuple[str, str], Reply] = {}
 
         def one(key: tuple[str, str]) -> None:
-            replies[key] = self.dev_reset(*key)
+            replies[key] = self.dev_reset(key)
 
         threads = [threading.Thread(target=one, args=(k,), daemon=True) for k in keys]
         for t in threads:

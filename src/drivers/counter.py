@@ -9,6 +9,11 @@ Every point records `uts`, `value` and the current value of every attr
 
 Driver settings (optional): ``reset_delay`` (seconds) makes every reset that
 slow, to simulate a slow instrument in scale tests.
+
+``example_counter`` is the fallback for tomato's `tomato-example-counter`
+package when that is not installed (when it is, the package itself runs):
+the same techniques, attrs, defaults, variable names and units as the
+package's output (`val` without units, `param` in seconds).
 """
 
 import math
@@ -76,6 +81,38 @@ class CounterManager(DeviceManager):
             time.sleep(delay)  # a slow instrument, on purpose
 
 
+EXAMPLE_ATTRS = {
+    "max": Attr(type=float, rw=True, default=10.0),
+    "min": Attr(type=float, rw=True, default=0.0),
+    "param": Attr(type=float, rw=True, units="second", minimum="0.1 s", default=1.0),
+    "choice": Attr(type=str, rw=True, options=("red", "green", "blue"), default="green"),
+}
+
+
+class ExampleCounterManager(CounterManager):
+    """The counter as tomato's example_counter records it."""
+
+    def attrs(self, **kwargs: Any) -> dict[str, Attr]:
+        return EXAMPLE_ATTRS
+
+    def get_attr(self, attr: str, **kwargs: Any) -> Any:
+        if attr not in EXAMPLE_ATTRS:
+            raise ValueError(f"unknown attr {attr!r} for component {self.name}")
+        return self.values[attr]
+
+    def do_task(
+        self, task: Task, t_start: float, t_now: float, **kwargs: Any
+    ) -> dict[str, Any] | None:
+        if task.technique_name == "count":
+            value = float(math.floor(t_now - t_start))
+        else:
+            value = random.uniform(self.plain["min"], self.plain["max"])
+        return {"val": value, **self.plain}
+
+    def variable_units(self) -> dict[str, str]:
+        return DeviceManager.variable_units(self)
+
+
 class DriverInterface(ModelInterface):
     """The counter driver."""
 
@@ -83,3 +120,9 @@ class DriverInterface(ModelInterface):
     settings_spec: ClassVar[dict[str, Setting]] = {
         "reset_delay": Setting(float, 0.0, description="seconds every reset takes"),
     }
+
+
+class ExampleCounterInterface(DriverInterface):
+    """`example_counter`: the fallback for tomato's example counter package."""
+
+    DeviceManager = ExampleCounterManager

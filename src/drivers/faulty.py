@@ -135,7 +135,7 @@ class FaultyManager(BaseManager):
         # the behaviour attrs are settings, not recorded variables
         return {"value": "s"}
 
-    def stop_task(self, timeout: float | None = None, **kwargs: Any) -> bool:
+    def stop_task(self, timeout: float | None = None, **kwargs: Any) -> bool | None:
         if self.values["ignore_stop"]:
             self.log.warning("ignore_stop: not stopping the task")
             return False

@@ -295,6 +295,7 @@ class JobRunner:
         self.shared = Shared()
         self.snapshot_requested = threading.Event()
         self.reporter = Reporter(daemon, spec.jobid)
+        self.constants: dict[str, Any] = {}  # role -> its component's constants
 
     def install_signals(self) -> None:
         def cancel(*_: object) -> None:
@@ -313,6 +314,7 @@ class JobRunner:
         spec = self.spec
         log.info("job %d: running %d role(s)", self.jobid, len(spec.roles))
         self._reset_components("start")
+        save_constants(self.jobdir, self.constants)
         with StagingWriter(
             self.jobdir, fsync=spec.fsync, fsync_interval=spec.fsync_interval
         ) as staging:
@@ -355,8 +357,10 @@ class JobRunner:
             try:
                 with Client(r.host, timeout=HOST_TIMEOUT) as client:
                     reply, _ = patient_request(client, req, r.host, r.verb_timeout)
-                if not reply.ok:
-                    raise RequestFailed(reply.error or "reset failed")
+                    if not reply.ok:
+                        raise RequestFailed(reply.error or "reset failed")
+                    if when == "start":  # the constants go into the results file
+                        self.constants[r.role] = self._constants(client, comp)
             except SugoError as e:
                 log.warning("job %d: reset of %s at %s failed: %s", self.jobid, comp.name, when, e)
 
@@ -369,6 +373,13 @@ class JobRunner:
             t.start()
         for t in threads:
             t.join()  # each is bounded by its driver's verb_timeout
+
+    def _constants(self, client: Client, comp: api.ComponentInfo) -> Any:
+        try:
+            return client.call(host_api.DevConstants(address=comp.address, channel=comp.channel))
+        except SugoError as e:
+            log.warning("job %d: constants of %s: %s", self.jobid, comp.name, e)
+            return {}
 
     def _snapshots(self) -> None:
         interval = self.spec.snapshot_interval
@@ -519,9 +530,14 @@ def write_job_file(spec: api.JobSpec, path: Path, status: str, error: str | None
     record.update(status=status, error=error)
     if status in ("c", "ce", "cd"):
         record["completed_at"] = record.get("completed_at") or time.time()
+    constants = load_constants(Path(spec.jobdir))
     groups = {
         r.role: GroupInfo(
-            attrs={"sugo_component": json.dumps(convert_builtins(r.component))},
+            attrs={
+                "sugo_component": json.dumps(
+                    {**convert_builtins(r.component), "constants": constants.get(r.role, {})}
+                )
+            },
             tasks=[
                 {
                     "index": t.index,
@@ -535,7 +551,43 @@ def write_job_file(spec: api.JobSpec, path: Path, status: str, error: str | None
     }
     root = {"sugo_version": __version__, "sugo_job": json.dumps(record)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_results(Path(spec.jobdir), path, root_attrs=root, groups=groups)
+    written = write_results(Path(spec.jobdir), path, root_attrs=root, groups=groups)
+    if status in ("c", "ce", "cd") and str(path) == spec.respath:
+        _crate_if_asked(record, path)
+    return written
+
+
+def _crate_if_asked(record: dict[str, Any], path: Path) -> None:
+    """The RO-Crate of a job whose payload names repositories (tomato 2.2).
+    A crate that cannot be made is logged: the results file is written."""
+    from sugo.jobs.crate import make_crate, repositories_of
+
+    if not repositories_of(record):
+        return
+    try:
+        make_crate(path)
+    except Exception:
+        log.exception("job %s: the RO-Crate of %s was not written", record.get("id"), path)
+
+
+CONSTANTS_FILE = "constants.json"
+
+
+def save_constants(jobdir: Path, constants: dict[str, Any]) -> None:
+    """Keep the components' constants beside the staging store, so whoever
+    writes the results file (the runner, or the daemon after a crash) has them."""
+    try:
+        _write_json(jobdir / CONSTANTS_FILE, constants)
+    except (OSError, TypeError, ValueError) as e:
+        log.warning("constants not kept in %s: %s", jobdir, e)
+
+
+def load_constants(jobdir: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((jobdir / CONSTANTS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _reason(e: BaseException) -> str:

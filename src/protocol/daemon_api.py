@@ -135,6 +135,7 @@ class HostHello(Request, tag="host_hello"):
     driver: str
     port: int
     pid: int
+    source: str = ""  # what runs under this name: a tomato package, a sugo built-in...
 
 
 class HostFailed(Request, tag="host_failed"):
@@ -247,6 +248,7 @@ class DriverInfo(msgspec.Struct):
     error: str | None = None
     code: int = 500
     label: str = "unknown"
+    source: str = ""  # the host's report: "tomato package ...", "sugo built-in (...)"
 
 
 class DeviceInfo(msgspec.Struct):

@@ -62,6 +62,22 @@ class DevPing(ComponentRequest, tag="dev_ping"):
     """Check the instrument without a task; the reply is its health record."""
 
 
+class DevConstants(ComponentRequest, tag="dev_constants"):
+    """The driver's and the component's constants (tomato 2.1 `cmp_constants`)."""
+
+
+class DevLastData(ComponentRequest, tag="dev_last_data"):
+    """The last point the component took, also between tasks: columns and units."""
+
+
+class DevMeasure(ComponentRequest, tag="dev_measure"):
+    """One measurement now, outside any task (tomato 2.1 `cmp_measure`); the
+    reply is the point. ``technique``: which one, for drivers without a
+    measurement of their own (default: the first of their capabilities)."""
+
+    technique: str | None = None
+
+
 class Capabilities(ComponentRequest, tag="capabilities"):
     pass
 
@@ -134,6 +150,9 @@ HOST_REQUESTS: list[type[Request]] = [
     DevGetAttr,
     DevSetAttr,
     DevPing,
+    DevConstants,
+    DevLastData,
+    DevMeasure,
     Capabilities,
     Attrs,
     TaskStart,

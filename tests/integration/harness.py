@@ -66,6 +66,12 @@ class DaemonHarness:
         (self.appdir / devices_name).write_text(devices_text or render_devices())
         self.proc: subprocess.Popen[bytes] | None = None
         self.pids: set[int] = set()
+        # The default devices are sugo's simulated ones: keep its built-in psutil
+        # even though the test extra installs tomato-psutil (which tests of
+        # tomato drivers use through their own devices files).
+        self.env = {**os.environ}
+        if devices_text is None:
+            self.env["SUGO_BUILTIN_DRIVERS"] = "psutil"
 
     @property
     def endpoint(self) -> str:
@@ -109,6 +115,7 @@ class DaemonHarness:
             stderr=log,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env=self.env,
         )
         log.close()
         self.pids.add(self.proc.pid)

@@ -42,10 +42,12 @@ def test_wildcard_devices_file_gives_four_pipelines(make_daemon) -> None:
     status = h.status()
     assert sorted(pipelines(h)) == [f"pip-counter-{i}" for i in range(1, 5)]
     assert {c["name"] for c in status["components"]} == {
-        f"counter:(example-addr,{i})" for i in range(1, 5)
+        f"example_counter:(example-addr,{i})" for i in range(1, 5)
     }
     assert all(c["state"] == "idle" and "count" in c["capabilities"] for c in status["components"])
-    assert [d["name"] for d in status["drivers"]] == ["counter"]
+    assert [d["name"] for d in status["drivers"]] == ["example_counter"]
+    # the installed tomato package runs, and status says so
+    assert status["drivers"][0]["source"].startswith("tomato package tomato-example-counter")
 
 
 def test_pipeline_load_ready_eject(daemon: DaemonHarness) -> None:
@@ -77,14 +79,29 @@ def test_pipeline_load_ready_eject(daemon: DaemonHarness) -> None:
 @pytest.mark.parametrize(
     ("reload_file", "pipeline", "components"),
     [
-        ("devices_reload_address.json", "pip-counter", {"counter": "counter:(example-addr-new,1)"}),
-        ("devices_reload_channel.json", "pip-counter", {"counter": "counter:(example-addr,2)"}),
+        (
+            "devices_reload_address.json",
+            "pip-counter",
+            {"counter": "example_counter:(example-addr-new,1)"},
+        ),
+        (
+            "devices_reload_channel.json",
+            "pip-counter",
+            {"counter": "example_counter:(example-addr,2)"},
+        ),
         ("devices_reload_driver.json", "pip-counter", {"counter": "psutil:(example-addr,2)"}),
-        ("devices_reload_pipdel.json", "pip-counter-new", {"counter": "counter:(example-addr,1)"}),
+        (
+            "devices_reload_pipdel.json",
+            "pip-counter-new",
+            {"counter": "example_counter:(example-addr,1)"},
+        ),
         (
             "devices_reload_pipmod.json",
             "pip-counter",
-            {"counter": "counter:(example-addr,1)", "other": "counter:(new-addr,1)"},
+            {
+                "counter": "example_counter:(example-addr,1)",
+                "other": "example_counter:(new-addr,1)",
+            },
         ),
     ],
 )
@@ -128,7 +145,7 @@ def test_reload_adds_and_removes_a_driver_and_passes_settings(make_daemon) -> No
     (h.appdir / "devices.json").write_text(json.dumps(devices))
     h.call(api.Reload())
     status = h.wait_ready(10)
-    assert sorted(d["name"] for d in status["drivers"]) == ["counter", "faulty"]
+    assert sorted(d["name"] for d in status["drivers"]) == ["example_counter", "faulty"]
     comp = "faulty:(f,1)"
     assert h.call(api.ComponentCall(name=comp, verb="dev_get_attr", args={"attr": "hang_seconds"}))
     # A settings change reaches the driver: it is restarted with the new settings.
@@ -143,7 +160,7 @@ def test_reload_adds_and_removes_a_driver_and_passes_settings(make_daemon) -> No
     (h.appdir / "devices.json").write_text(BASE_DEVICES)
     h.call(api.Reload())
     status = h.wait_ready(10)
-    assert [d["name"] for d in status["drivers"]] == ["counter"]
+    assert [d["name"] for d in status["drivers"]] == ["example_counter"]
     assert not psutil.pid_exists(faulty_pid) or psutil.Process(faulty_pid).status() == "zombie"
 
 

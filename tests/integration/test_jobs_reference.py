@@ -81,14 +81,14 @@ sampling_interval = 0.25
     tree = open_results(job["respath"])
     ds = tree["counter"].to_dataset()
     assert np.bincount(ds["task"].values).tolist() == [3, 4, 2]
-    rnd = ds["value"].values[ds["task"].values == 1]
+    rnd = ds["val"].values[ds["task"].values == 1]  # tomato's example counter records `val`
     assert np.all((rnd >= 2.0) & (rnd <= 3.0))
-    assert ds["value"].attrs.get("units") is None or isinstance(ds["value"].attrs["units"], str)
-    assert ds["param"].attrs["units"] == "s"
+    assert ds["val"].attrs.get("units") is None or isinstance(ds["val"].attrs["units"], str)
+    assert ds["param"].attrs["units"] == "second"
     assert ds["uts"].attrs["units"].startswith("seconds since 1970-01-01")
     # Root and group metadata parse back into the job, payload and component models.
     comp = msgspec.json.decode(tree["counter"].attrs["sugo_component"], type=api.ComponentInfo)
-    assert comp.name == "counter:(example-addr,4)" and "count" in comp.capabilities
+    assert comp.name == "example_counter:(example-addr,4)" and "count" in comp.capabilities
     record = json.loads(tree.attrs["sugo_job"])
     info = msgspec.convert({k: v for k, v in record.items() if k != "payload"}, api.JobInfo)
     assert info.id == job["id"] and info.status == "c" and info.completed_at
@@ -113,7 +113,7 @@ def test_output_prefix_and_path(counter_daemon: DaemonHarness, tmp_path: Path) -
     [
         ("counter_invalid_1.yml", "unknown"),
         ("counter_invalid_2.yml", "param"),
-        ("counter_invalid_3.yml", "minimum"),
+        ("counter_invalid_3.yml", "smaller than 0.1 second"),  # the package's own words
         ("counter_invalid_4.yml", "unknown"),
     ],
 )

@@ -184,6 +184,11 @@ class FakeDaemon:
             return {"running": True, "technique": "count", "task": None, "points": 12,
                     "started_at": 1_700_000_000.0, "error": None, "queued": 0, "finished": 0,
                     "attrs": {"cpu_usage": {"value": 12.5, "units": "%"}}}  # fmt: skip
+        if req.verb in ("dev_measure", "dev_last_data"):
+            return {"columns": {"uts": [1_700_000_000.0], "val": [7.0], "param": [2.0]},
+                    "units": {"param": "s"}}  # fmt: skip
+        if req.verb == "dev_constants":
+            return {"example_meta": "example string"}
         if req.verb == "capabilities":
             return ["count", "random"]
         if req.verb == "attrs":
@@ -356,7 +361,7 @@ def test_cli_status_tables_and_json(fake: FakeDaemon, capsys: pytest.CaptureFixt
 
     code, out, _ = run(capsys, fake.port, "status", "drivers")
     assert code == 0 and out.splitlines()[0].split() == [
-        "DRIVER", "STATE", "CODE", "PID", "PORT", "VERSION", "ERROR",
+        "DRIVER", "STATE", "CODE", "PID", "PORT", "VERSION", "RUNS", "ERROR",
     ]  # fmt: skip
 
     code, out, _ = run(capsys, fake.port, "status", "--json")
@@ -461,8 +466,14 @@ def test_cli_component_verbs(fake: FakeDaemon, capsys: pytest.CaptureFixture[str
     assert code == 0 and "max = 3" in out
     code, _, err = run(capsys, fake.port, "component", "set", name, "choice", "purple")
     assert code == 1 and "not allowed" in err
-    code, out, _ = run(capsys, fake.port, "component", "measure", name)
+    code, out, _ = run(capsys, fake.port, "component", "status", name)
     assert "running count: 12 points" in out and "12.5 %" in out
+    code, out, _ = run(capsys, fake.port, "component", "measure", name)
+    assert code == 0 and "val    7.0" in out and "param  2.0 s" in out
+    code, out, _ = run(capsys, fake.port, "component", "last", name, "--json")
+    assert json.loads(out)["last"]["columns"]["val"] == [7.0]
+    code, out, _ = run(capsys, fake.port, "component", "constants", name)
+    assert out.split() == ["example_meta", "example", "string"]
     assert run(capsys, fake.port, "component", "capabilities", name)[1] == "count\nrandom\n"
     code, out, _ = run(capsys, fake.port, "component", "attrs", name)
     assert "0.1 s" in out and out.split()[:2] == ["ATTR", "TYPE"]
@@ -470,7 +481,7 @@ def test_cli_component_verbs(fake: FakeDaemon, capsys: pytest.CaptureFixture[str
     assert json.loads(out)["reset"]["msg"].endswith("reset")
     verbs = [(r.verb, r.force) for r in fake.requests]
     assert ("dev_set_attr", True) in verbs and ("dev_reset", False) in verbs
-    assert ("task_status", False) in verbs and ("dev_status", False) in verbs
+    assert ("dev_measure", False) in verbs and ("dev_constants", False) in verbs
 
 
 def test_cli_stop_waits_for_the_port(fake: FakeDaemon, capsys: pytest.CaptureFixture[str]) -> None:

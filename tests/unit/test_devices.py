@@ -16,52 +16,52 @@ TOMATO = Path(__file__).resolve().parents[1] / "data" / "tomato"
 # file → ({pipeline: {role: component name}}, drivers)
 EXPECTED = {
     "devices_counter.json": (
-        {f"pip-counter-{c}": {"counter": f"counter:(example-addr,{c})"} for c in "1234"},
-        ["counter"],
+        {f"pip-counter-{c}": {"counter": f"example_counter:(example-addr,{c})"} for c in "1234"},
+        ["example_counter"],
     ),
     "devices_multidev.json": (
         {
-            "pip-counter": {"counter": "counter:(example-addr-1,1)"},
+            "pip-counter": {"counter": "example_counter:(example-addr-1,1)"},
             "pip-multidev": {
-                "counter-1": "counter:(example-addr-1,4)",
-                "counter-2": "counter:(example-addr-2,5)",
+                "counter-1": "example_counter:(example-addr-1,4)",
+                "counter-2": "example_counter:(example-addr-2,5)",
             },
         },
-        ["counter"],
+        ["example_counter"],
     ),
     "devices_psutil.json": (
         {
             "pip-multidev": {
-                "counter": "counter:(counter-addr,1)",
+                "counter": "example_counter:(counter-addr,1)",
                 "psutil": "psutil:(psutil-addr,10)",
             }
         },
-        ["counter", "psutil"],
+        ["example_counter", "psutil"],
     ),
     "devices_reload_address.json": (
-        {"pip-counter": {"counter": "counter:(example-addr-new,1)"}},
-        ["counter"],
+        {"pip-counter": {"counter": "example_counter:(example-addr-new,1)"}},
+        ["example_counter"],
     ),
     "devices_reload_channel.json": (
-        {"pip-counter": {"counter": "counter:(example-addr,2)"}},
-        ["counter"],
+        {"pip-counter": {"counter": "example_counter:(example-addr,2)"}},
+        ["example_counter"],
     ),
     "devices_reload_driver.json": (
         {"pip-counter": {"counter": "psutil:(example-addr,2)"}},
         ["psutil"],
     ),
     "devices_reload_pipdel.json": (
-        {"pip-counter-new": {"counter": "counter:(example-addr,1)"}},
-        ["counter"],
+        {"pip-counter-new": {"counter": "example_counter:(example-addr,1)"}},
+        ["example_counter"],
     ),
     "devices_reload_pipmod.json": (
         {
             "pip-counter": {
-                "counter": "counter:(example-addr,1)",
-                "other": "counter:(new-addr,1)",
+                "counter": "example_counter:(example-addr,1)",
+                "other": "example_counter:(new-addr,1)",
             }
         },
-        ["counter"],
+        ["example_counter"],
     ),
 }
 
@@ -80,13 +80,13 @@ def test_tomato_devices_files_expand_to_the_right_pipelines(name: str) -> None:
     assert config.drivers() == drivers
 
 
-def test_counter_file_components_and_alias() -> None:
+def test_counter_file_components_keep_the_files_driver_name() -> None:
     config = load_devices(TOMATO / "devices_counter.json")
     components = config.components()
     assert [c.channel for c in components] == ["1", "2", "3", "4"]
     assert components[0] == ComponentSpec(
-        name="counter:(example-addr,1)",
-        driver="counter",  # example_counter is the built-in counter
+        name="example_counter:(example-addr,1)",
+        driver="example_counter",  # as the file says: tomato's package, or sugo's fallback
         device="dev-counter",
         address="example-addr",
         channel="1",
@@ -100,8 +100,8 @@ def test_counter_file_components_and_alias() -> None:
 def test_multidev_components_are_every_device_channel_in_order() -> None:
     config = load_devices(TOMATO / "devices_multidev.json")
     names = [c.name for c in config.components()]
-    assert names == [f"counter:(example-addr-1,{c})" for c in "1234"] + [
-        f"counter:(example-addr-2,{c})" for c in "5678"
+    assert names == [f"example_counter:(example-addr-1,{c})" for c in "1234"] + [
+        f"example_counter:(example-addr-2,{c})" for c in "5678"
     ]
     pollrates = {c.device: c.pollrate for c in config.components()}
     assert pollrates == {"dev-counter-1": 2.0, "dev-counter-2": 1.0}

@@ -1,5 +1,9 @@
-"""Driver loading through the `sugo.drivers` entry points, and its errors."""
+"""Driver loading through the `sugo.drivers` entry points and tomato driver
+packages (`tomato_<name>`), which wins, and its errors."""
 
+import importlib
+import subprocess
+import sys
 import textwrap
 from importlib.metadata import EntryPoint
 
@@ -18,13 +22,46 @@ def test_builtin_drivers_are_available():
     ("name", "cls"),
     [
         ("counter", counter.DriverInterface),
-        ("example_counter", counter.DriverInterface),
-        ("psutil", psutil_driver.DriverInterface),
         ("faulty", faulty.DriverInterface),
     ],
 )
 def test_load_builtin(name, cls):
     assert loader.load_driver(name) is cls
+    assert loader.find_driver(name).describe() == f"sugo built-in ({cls.__module__}:{cls.__name__})"
+
+
+@pytest.mark.parametrize(
+    ("name", "module", "package"),
+    [
+        ("example_counter", "tomato_example_counter", "tomato-example-counter"),
+        ("psutil", "tomato_psutil", "tomato-psutil"),
+    ],
+)
+def test_an_installed_tomato_package_wins_over_the_builtin(name, module, package):
+    source = loader.find_driver(name)
+    assert (source.kind, source.target, source.package) == ("tomato", module, package)
+    assert source.describe().startswith(f"tomato package {package} ")
+    cls = loader.load_driver(name)
+    assert cls.tomato_class is importlib.import_module(module).DriverInterface
+    loader.check_driver(name, cls)
+
+
+def test_the_builtin_is_the_fallback_without_the_package(monkeypatch):
+    monkeypatch.setattr(loader, "_tomato_module", lambda name: None)
+    assert loader.load_driver("example_counter") is counter.ExampleCounterInterface
+    assert loader.load_driver("psutil") is psutil_driver.DriverInterface
+    assert loader.find_driver("psutil").kind == "builtin"
+
+
+def test_finding_a_driver_imports_neither_it_nor_tomato():
+    code = (
+        "import sys; from sugo.driverinterface.loader import find_driver, available_drivers;"
+        "assert find_driver('example_counter').kind == 'tomato';"
+        "assert 'example_counter' in available_drivers();"
+        "bad = [m for m in sys.modules if m.startswith('tomato') or m == 'xarray'];"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 def test_unknown_driver_lists_the_available_ones():
@@ -92,7 +129,42 @@ def test_driver_without_device_manager():
     class Bare(ModelInterface):
         pass
 
-    with pytest.raises(
-        DriverError, match="driver 'bare': DeviceManager None is not a DeviceManager"
-    ):
+    with pytest.raises(DriverError, match="driver 'bare': no DeviceManager of its own"):
         loader.check_driver("bare", Bare)
+
+
+def test_an_installed_sugo_driver_wins_over_a_tomato_package(plugin, monkeypatch):
+    extra = EntryPoint("example_counter", "sugo_test_plugin:HalfDriver", loader.GROUP)
+    real = loader.entry_points
+    monkeypatch.setattr(loader, "entry_points", lambda group: [*real(group=group), extra])
+    source = loader.find_driver("example_counter")
+    assert (source.kind, source.target) == ("sugo", "sugo_test_plugin:HalfDriver")
+
+
+def test_interface_versions_are_checked(tmp_path, monkeypatch):
+    (tmp_path / "tomato_future.py").write_text(
+        "class DriverInterface:\n"
+        "    version = '3.0'\n"
+        "    def DeviceFactory(self, key, **kwargs):\n"
+        "        return None\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(DriverError) as info:
+        loader.load_driver("future")
+    assert str(info.value) == (
+        "driver 'future': tomato_future uses tomato driver interface '3.0'; sugo runs 2.0, 2.1"
+    )
+
+    class Tomatoish(counter.DriverInterface):
+        version = "2.1"
+
+    with pytest.raises(DriverError, match=r"version '2.1' is not served.*tomato_<name>"):
+        loader.check_driver("tomatoish", Tomatoish)
+    loader.check_driver("seed", counter.DriverInterface)  # "1.0", the seed interface
+
+
+def test_the_builtin_can_be_kept_by_name(monkeypatch):
+    monkeypatch.setenv("SUGO_BUILTIN_DRIVERS", "psutil, faulty")
+    assert loader.find_driver("psutil").kind == "builtin"
+    assert loader.load_driver("psutil") is psutil_driver.DriverInterface
+    assert loader.find_driver("example_counter").kind == "tomato"  # not named: the package
