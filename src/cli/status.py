@@ -112,6 +112,8 @@ def cmd_status(ctx: Context) -> int:
         show_table(out, st, table)
         return OK
     out.line(_summary(out, st))
+    if st.web:
+        out.line(f"web dashboard and API: {st.web}")
     for name in ("pipelines", "drivers", "components"):
         out.line()
         show_table(out, st, name)

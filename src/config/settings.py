@@ -69,6 +69,23 @@ class DaemonSettings(FrozenModel):
         return value
 
 
+class WebSettings(FrozenModel):
+    """`[web]`: the HTTP API and dashboard (`sugo web`), started by the daemon
+    when ``listen`` is set."""
+
+    listen: str | None = None  # "HOST:PORT"; unset: the daemon starts no web server
+    tokens: ConfigPath | None = None  # the tokens file (default: <appdir>/web-tokens.json)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            from sugo.web.auth import parse_listen
+
+            parse_listen(value)  # a ValueError names the problem
+        return value
+
+
 class HookSettings(FrozenModel):
     """`[[hooks]]`: a command run on matching events, the event as JSON on stdin."""
 
@@ -90,6 +107,7 @@ class Settings(FrozenModel):
     daemon: DaemonSettings = DaemonSettings()
     drivers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     hooks: list[HookSettings] = Field(default_factory=list)
+    web: WebSettings = WebSettings()
 
     def driver_settings(self, driver: str) -> dict[str, Any]:
         """The `[drivers.<driver>]` table, empty if there is none."""

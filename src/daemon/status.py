@@ -90,4 +90,5 @@ def status_info(d: "Daemon") -> api.StatusInfo:
         devices=devices,
         components=components,
         ready=ready and not d.stopping,
+        web=d.web.url,
     )

@@ -60,6 +60,7 @@ class Jobs(Request, tag="jobs"):
 
     ids: list[JobId] = []
     recent: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    payload: bool = False  # with ids: each job's payload too (JobInfo.payload)
 
 
 class Cancel(Request, tag="cancel"):
@@ -281,6 +282,7 @@ class StatusInfo(msgspec.Struct):
     devices: list[DeviceInfo]
     components: list[ComponentInfo]
     ready: bool  # every driver and component is up
+    web: str | None = None  # the URL of the web server the daemon supervises ([web] listen)
 
 
 class JobInfo(msgspec.Struct):
@@ -299,6 +301,7 @@ class JobInfo(msgspec.Struct):
     jobdir: str
     tasks: list[dict[str, Any]] = []
     waiting: str | None = None  # why a queued job cannot start yet (e.g. maintenance due)
+    payload: dict[str, Any] | None = None  # only when asked for (Jobs.payload)
 
 
 class JobsInfo(msgspec.Struct):

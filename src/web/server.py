@@ -1,0 +1,67 @@
+"""Run `sugo web`: read the settings, check the tokens rule, serve with uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sugo.errors import SugoError
+from sugo.web.auth import TokenFile, is_loopback, tokens_path, url_of
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from sugo.web.daemon import EventPump
+
+log = logging.getLogger("sugo.web")
+
+DEFAULT_LISTEN = "127.0.0.1:9280"
+
+
+def build(host: str, port: int, daemon_port: int, appdir: Path) -> tuple[FastAPI, EventPump]:
+    """The app for ``host:port`` talking to the daemon on ``daemon_port``."""
+    from sugo.config.settings import load_settings
+    from sugo.web.app import WebConfig, create_app
+    from sugo.web.daemon import Daemon, EventPump
+
+    settings_file = appdir / "settings.toml"
+    settings = load_settings(settings_file) if settings_file.exists() else None
+    tokens = TokenFile(tokens_path(appdir, settings.web.tokens if settings else None))
+    if not is_loopback(host):
+        tokens.check_private()
+        if not tokens.entries():
+            raise SugoError(
+                f"listening on {host} (beyond loopback) needs tokens, and {tokens.path} has"
+                " none: make one with `sugo web token new NAME --role viewer|operator`"
+            )
+    bind = settings.daemon.bind if settings else "127.0.0.1"
+    daemon_host = "127.0.0.1" if bind in ("0.0.0.0", "::") else bind
+    daemon = Daemon(daemon_port, appdir, daemon_host)
+    cfg = WebConfig(host, port, daemon, tokens, settings.datadir if settings else appdir)
+    pump = EventPump(daemon)
+    return create_app(cfg, pump), pump
+
+
+def serve(host: str, port: int, daemon_port: int, appdir: Path) -> int:
+    """Serve until SIGINT/SIGTERM; returns the exit code."""
+    import uvicorn
+
+    app, pump = build(host, port, daemon_port, appdir)
+    pump.start()
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=2,
+    )
+    server = uvicorn.Server(config)
+    print(f"sugo web: serving {url_of(host, port)} (daemon port {daemon_port})", flush=True)
+    try:
+        server.run()
+    finally:
+        pump.stop()
+    return 0 if server.started else 1
