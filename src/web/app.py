@@ -10,6 +10,7 @@ not answer (the CLI's exit 3).
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,7 +31,9 @@ COOKIE = "sugo_token"
 #: Writes authorised by the cookie (the dashboard) must carry this header: a
 #: page on another site cannot send it without CORS, so it cannot act for you.
 CSRF_HEADER = "x-sugo-request"
-NOT_FOUND_PREFIXES = ("no job ", "no pipeline ", "no component ")
+#: The daemon's refusals that mean "no such thing" (404), e.g. "no job 7",
+#: "no pipeline 'x' (pipelines: ...)"; "no pipeline can run ..." is a 409.
+NOT_FOUND = re.compile(r"no (job \d+|pipeline '|component ')")
 
 
 @dataclass
@@ -56,7 +59,7 @@ def refusal(e: SugoError) -> ApiError:
     message = " ".join(str(e).split())
     if isinstance(e, DaemonUnreachable | RequestTimeout):
         return ApiError(503, message)
-    if isinstance(e, RequestFailed | SugoError) and message.startswith(NOT_FOUND_PREFIXES):
+    if isinstance(e, RequestFailed | SugoError) and NOT_FOUND.match(message):
         return ApiError(404, message)
     return ApiError(409, message)
 
