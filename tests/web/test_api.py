@@ -164,8 +164,9 @@ def test_payload_no_pipeline_can_run_is_409_with_the_clis_message(
 
 
 def test_unknown_job_is_404_on_every_job_route(web: WebServer) -> None:
-    for method, path in [("GET", ""), ("POST", "/cancel"), ("GET", "/log"), ("GET", "/tasks"),
-                         ("GET", "/data"), ("GET", "/wait?timeout=1"), ("GET", "/stream")]:  # fmt: skip
+    routes = [("GET", ""), ("POST", "/cancel"), ("GET", "/log"), ("GET", "/tasks"),
+              ("GET", "/data"), ("GET", "/wait?timeout=1"), ("GET", "/stream")]  # fmt: skip
+    for method, path in routes:
         r = web.request(method, f"/api/v1/jobs/999999{path}")
         assert r.status == 404, (method, path, r.body)
         assert r.json["error"] == "no job 999999"
