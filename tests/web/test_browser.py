@@ -82,7 +82,7 @@ def _points(browser: Any) -> int:
 
 def test_the_dashboard_loads(browser: Any, web: WebServer) -> None:
     browser.get(web.base + "/")
-    assert browser.title == "sugo – overview"
+    assert browser.title.endswith("overview")
     rows = browser.find_elements("css selector", "#pipelines tbody tr")
     names = {r.get_attribute("data-pipeline") for r in rows}
     assert {"pip-counter-1", "pip-demo"} <= names
@@ -127,14 +127,13 @@ def test_cancel_from_the_page_ends_the_job_cd(browser: Any, web: WebServer) -> N
 
 def test_the_submit_page_shows_a_validation_error(browser: Any, web: WebServer) -> None:
     bad = DATA / "malformed" / "payload_missing_sample.yml"
-    expected = json.loads(web.cli("--json", "check", str(bad)).stdout or "{}")
+    cli = json.loads(web.cli("--json", "check", str(bad)).stdout)["error"]
     browser.get(web.base + "/submit")
     _by_id(browser, "format").send_keys("yaml")
     _by_id(browser, "payload").send_keys(bad.read_text())
     _by_id(browser, "check").click()
     shown = wait_for(lambda: _error_text(browser), 20, "the validation error")
-    assert "sample" in shown and shown.startswith("payload")
-    assert expected == {} or "error" not in expected or expected["error"]
+    assert shown == cli.replace(str(bad), "payload")  # the page's payload is "payload"
     # A valid payload: each pipeline's verdict, then submit opens the job's page.
     _ready(web, "pip-counter-3", "B-3")
     box = _by_id(browser, "payload")
