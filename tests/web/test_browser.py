@@ -114,6 +114,9 @@ def test_cancel_from_the_page_ends_the_job_cd(browser: Any, web: WebServer) -> N
     jobid = _submit(web, payload("B-2", (60.0, 0.1)))
     browser.get(f"{web.base}/jobs/{jobid}")
     wait_for(lambda: _by_id(browser, "status").get_attribute("data-code") == "r", 30, "r")
+    # Cancel once data flows: a SIGTERM in the runner's first moments ends it `ce`
+    # ("job runner died unexpectedly"), a daemon-side race this test is not about.
+    wait_for(lambda: _points(browser) > 0, 30, "the first points", every=0.1)
     _by_id(browser, "cancel").click()
     try:
         wait_for(lambda: _by_id(browser, "status").get_attribute("data-code") == "cd", 60, "cd")
