@@ -1,6 +1,7 @@
 """Write the reference documents of docs/reference/ from the code itself:
 the payload, devices and settings references from the pydantic models that
-load those files (their JSON Schema), the CLI reference from the `sugo` parser.
+load those files (their JSON Schema), the CLI reference from the `sugo` parser,
+the HTTP reference from the OpenAPI document of `sugo web`.
 
     python docs/generate.py           # rewrite docs/reference/*.md
     python docs/generate.py --check   # exit 1 if any of them is out of date
@@ -91,6 +92,11 @@ NOTES: dict[str, dict[str, str]] = {
         "must reach the daemon.",
         "daemon.max_message_bytes": "Largest message accepted on a socket.",
         "drivers": "One table per driver name (`[drivers.counter]`), passed to that driver.",
+        "web": "The HTTP API and dashboard (`sugo web`, see docs/web.md).",
+        "web.listen": "`HOST:PORT`: the daemon starts `sugo web` there and restarts it if it "
+        "dies; `sugo status` shows its URL. Any address but 127.0.0.1 and ::1 needs tokens.",
+        "web.tokens": "The owner-only tokens file (default `web-tokens.json` beside this "
+        "file); `sugo web token new NAME --role viewer|operator` adds one.",
     },
 }
 
@@ -366,6 +372,9 @@ def documents() -> dict[Path, str]:
         OUT / f"{kind}.md": model_reference(kind) for kind in ("payload", "devices", "settings")
     }
     docs[OUT / "cli.md"] = cli_reference()
+    from sugo.web.apidoc import http_reference  # the HTTP API, from its OpenAPI document
+
+    docs[OUT / "http.md"] = http_reference()
     return docs
 
 

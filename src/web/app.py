@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from sugo import __version__
 from sugo.client import DaemonUnreachable
@@ -95,6 +96,24 @@ def operator(who: Annotated[Identity, Depends(identity)]) -> Identity:
     return who
 
 
+class ErrorReply(BaseModel):
+    error: str = Field(description="why, in one line: the CLI's message")
+
+
+def _error_doc(text: str) -> dict[str, Any]:
+    return {"model": ErrorReply, "description": text}
+
+
+#: The errors every route may answer (documented in the OpenAPI document).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _error_doc("no token, or an unknown one (needed beyond loopback)"),
+    403: _error_doc("a viewer's write"),
+    404: _error_doc("no such job, pipeline or component"),
+    409: _error_doc("refused, as the CLI refuses it (exit 1)"),
+    422: _error_doc("the request or payload does not fit the schema"),
+    503: _error_doc("the daemon does not answer"),
+}
+
 #: Route parameters: the configuration, and who asks (anyone with a valid
 #: token, or only an operator).
 Cfg = Annotated[WebConfig, Depends(config)]
@@ -129,8 +148,8 @@ def create_app(cfg: WebConfig, pump: EventPump | None = None) -> FastAPI:
             problems.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
         return JSONResponse({"error": "; ".join(problems)}, 422)
 
-    app.include_router(routes_lab.router, prefix="/api/v1")
-    app.include_router(routes_jobs.router, prefix="/api/v1")
+    app.include_router(routes_lab.router, prefix="/api/v1", responses=ERRORS)
+    app.include_router(routes_jobs.router, prefix="/api/v1", responses=ERRORS)
     pages.mount(app)
     return app
 

@@ -149,4 +149,9 @@ def mount(app: FastAPI) -> None:
     app.add_api_route("/submit", submit_page, methods=["GET"], **html)
     app.add_api_route("/login", login_page, methods=["GET"], **html)
     app.add_api_route("/login", login, methods=["POST"], **html)
+    app.add_api_route("/favicon.ico", _no_icon, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+
+def _no_icon() -> Response:
+    return Response(status_code=204)

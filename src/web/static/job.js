@@ -8,6 +8,7 @@
   const FINAL = ["c", "ce", "cd"];
   const roles = new Map();  // role -> {uts, task, cols: Map(name -> []), units, seen, plots, dirty}
   let t0 = null;
+  const labels = new Map();  // task index -> technique, for the boundary marks
 
   function role(name) {
     let r = roles.get(name);
@@ -63,7 +64,7 @@
           if (i > 0 && r.task[i] === r.task[i - 1]) continue;
           const x = u.valToPos(xs[i], "x", true);
           ctx.beginPath(); ctx.moveTo(x, u.bbox.top); ctx.lineTo(x, u.bbox.top + u.bbox.height); ctx.stroke();
-          ctx.fillText(" task " + r.task[i], x, u.bbox.top + 12);
+          ctx.fillText(" " + (labels.get(r.task[i]) || "task " + r.task[i]), x, u.bbox.top + 12);
         }
         ctx.restore();
       }],
@@ -137,6 +138,7 @@
     const list = document.getElementById("tasks");
     list.textContent = "";
     for (const t of job.tasks) {
+      labels.set(t.index, t.technique);
       const li = document.createElement("li");
       li.dataset.index = t.index;
       li.textContent = t.role + ": " + t.technique + " — " + t.state + (t.points ? " (" + t.points + " points)" : "");
