@@ -59,6 +59,14 @@ config = "devices.toml"
 # name, with the keys that driver declares, for example:
 # [drivers.counter]
 # some_key = "value"
+
+# The HTTP API and dashboard (`sugo web`): with a [web] table whose listen is
+# "HOST:PORT", the daemon starts it there and restarts it if it dies. Any
+# address but 127.0.0.1 and ::1 requires tokens (`sugo web token new NAME`),
+# kept in an owner-only file (default: web-tokens.json beside this file).
+# [web]
+# listen = "127.0.0.1:9280"
+# tokens = "web-tokens.json"
 """
 
 
