@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,6 +24,7 @@ from sugo import __version__
 from sugo.client import DaemonUnreachable
 from sugo.errors import RequestFailed, RequestTimeout, SugoError
 from sugo.web.auth import LOOPBACK_IDENTITY, Identity, TokenFile, is_loopback
+from sugo.web.cache import JobsCache, StatusCache
 from sugo.web.daemon import Daemon, EventPump
 
 log = logging.getLogger("sugo.web")
@@ -44,6 +45,8 @@ class WebConfig:
     daemon: Daemon
     tokens: TokenFile
     datadir: Path  # where relative output paths of web submissions resolve
+    status_cache: StatusCache = field(default_factory=StatusCache)
+    jobs_cache: JobsCache = field(default_factory=JobsCache)
 
     @property
     def needs_tokens(self) -> bool:

@@ -117,15 +117,15 @@ class StreamReader:
         self.files = {role: role_file(self.jobdir, role) for role in roles}
         self.offsets = {role: offsets.get(role, 0) for role in roles}
 
-    def pending(self) -> bool:
-        """Whether any staging file has grown past what was sent (a stat per role)."""
+    def pending(self) -> int:
+        """Bytes staged but not yet sent, over every role (a stat per role)."""
+        behind = 0
         for role, path in self.files.items():
             try:
-                if path.stat().st_size > self.offsets[role]:
-                    return True
+                behind += max(0, path.stat().st_size - self.offsets[role])
             except OSError:
                 continue
-        return False
+        return behind
 
     def read(self) -> list[dict[str, Any]]:
         """The next messages: at most MAX_STREAM_ROWS points per role per call."""

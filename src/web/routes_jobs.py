@@ -16,7 +16,7 @@ from sugo.errors import SugoError
 from sugo.protocol import daemon_api as api
 from sugo.web import sse
 from sugo.web.app import ApiError, Cfg, Operator, Reader, WebConfig, refusal
-from sugo.web.jobs import FINAL, job_json
+from sugo.web.jobs import FINAL, LABTHINGS_STATUS, job_json
 
 router = APIRouter()
 
@@ -68,10 +68,16 @@ def jobs(
     name: str | None = Query(None, description="jobs whose name contains this"),
     limit: int | None = Query(None, ge=1, description="only the newest N matches"),
 ) -> Response:
-    found = _jobs(cfg)
+    try:
+        found, body = cfg.jobs_cache.jobs(cfg.daemon.client(), cfg.daemon.payload)
+    except SugoError as e:
+        raise refusal(e) from None
+    if not (status or pipeline or sample or name or limit):
+        return Response(body, media_type="application/json")
     if status:
         wanted = {s.strip() for s in status.split(",") if s.strip()}
-        found = [j for j in found if j["status"] in wanted or job_json(j)["status"] in wanted]
+        words = LABTHINGS_STATUS
+        found = [j for j in found if j["status"] in wanted or words[j["status"]] in wanted]
     if pipeline:
         found = [j for j in found if j.get("pipeline") == pipeline]
     if sample:

@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from sugo.web.daemon import EventPump
 
 KEEPALIVE = 15.0  # seconds between comments on a quiet stream (finds dead clients)
-POLL = 0.05  # seconds between looks at a running job's staging files
-STATUS_EVERY = 1.0  # seconds between asking the daemon about the job's status
+POLL = 0.1  # seconds between looks at a running job's staging files
+STATUS_EVERY = 5.0  # seconds between asking about the job's status without news of it
+INLINE_READ = 256 * 1024  # a backlog up to this many bytes is read on the event loop
 SLOW_CLIENT = 30.0  # a client that takes longer to take one message is dropped
 
 _encode = msgspec.json.Encoder().encode
@@ -110,6 +111,8 @@ async def job_stream(
     payload: dict[str, Any],
     cursor: str | None,
 ) -> AsyncIterator[bytes]:
+    """Points as they are staged (the files are looked at every POLL seconds);
+    the job's status again whenever the event log has news of it."""
     from pathlib import Path
 
     from sugo.web.data import StreamReader, decode_cursor
@@ -117,33 +120,51 @@ async def job_stream(
 
     roles = list(dict.fromkeys(str(t.get("component_role")) for t in payload.get("method", [])))
     reader = StreamReader(Path(job["jobdir"]), roles, decode_cursor(cursor))
-    code = job["status"]
-    yield message(job_json(job, payload), "status")
-    next_status = time.monotonic() + STATUS_EVERY
-    quiet_since = time.monotonic()
-    while True:
-        if reader.pending():
-            chunks = await run_in_threadpool(reader.read)
-            if chunks:
-                sent = time.monotonic()
-                yield message({"chunks": chunks}, "points", reader.cursor())
-                if time.monotonic() - sent > SLOW_CLIENT:
-                    yield message({"reason": "too slow: reconnect with Last-Event-ID"}, "dropped")
+    subject = f"job {job['id']}"
+    pump: EventPump = request.app.state.pump
+    sub = Subscriber(asyncio.get_running_loop(), pump.last)
+    pump.subscribe(sub)
+    try:
+        yield message(job_json(job, payload), "status")
+        code = job["status"]
+        recheck = time.monotonic() + STATUS_EVERY
+        quiet_since = time.monotonic()
+        while True:
+            behind = reader.pending()
+            if behind:
+                # A small backlog is read here; a big one (a late client) in a thread.
+                if behind < INLINE_READ:
+                    read = reader.read()
+                else:
+                    read = await run_in_threadpool(reader.read)
+                if read:
+                    sent = time.monotonic()
+                    yield message({"chunks": read}, "points", reader.cursor())
+                    if time.monotonic() - sent > SLOW_CLIENT:
+                        yield message({"reason": "too slow: reconnect with Last-Event-ID"},
+                                      "dropped")  # fmt: skip
+                        return
+                    quiet_since = time.monotonic()
+                    continue
+            news = sub.dropped or any(e.get("subject") == subject for e in sub.buffer)
+            sub.buffer.clear()
+            sub.dropped = False
+            now = time.monotonic()
+            if news or now >= recheck:
+                recheck = now + STATUS_EVERY
+                with contextlib.suppress(SugoError):  # the daemon restarts: the files keep telling
+                    [job] = await run_in_threadpool(cfg.daemon.jobs, [job["id"]])
+                if job["status"] != code or news:
+                    code = job["status"]
+                    yield message(job_json(job, payload), "status")
+                if code in FINAL and not reader.pending():
+                    yield message(job_json(job, payload), "end", reader.cursor())
                     return
-                quiet_since = time.monotonic()
-                continue
-        now = time.monotonic()
-        if now >= next_status:
-            next_status = now + STATUS_EVERY
-            with contextlib.suppress(SugoError):  # the daemon restarts: the files keep telling
-                [job] = await run_in_threadpool(cfg.daemon.jobs, [job["id"]])
-            if job["status"] != code:
-                code = job["status"]
-                yield message(job_json(job, payload), "status")
-            if code in FINAL and not reader.pending():
-                yield message(job_json(job, payload), "end", reader.cursor())
-                return
-        if now - quiet_since > KEEPALIVE:
-            quiet_since = now
-            yield b": keepalive\n\n"
-        await asyncio.sleep(POLL)
+            if now - quiet_since > KEEPALIVE:
+                quiet_since = now
+                yield b": keepalive\n\n"
+            sub.ready.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sub.ready.wait(), POLL)
+    finally:
+        pump.unsubscribe(sub)
