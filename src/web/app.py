@@ -48,6 +48,11 @@ class WebConfig:
     status_cache: StatusCache = field(default_factory=StatusCache)
     jobs_cache: JobsCache = field(default_factory=JobsCache)
 
+    def changed(self) -> None:
+        """A write went through: the caches ask the daemon again."""
+        self.status_cache.changes.forget()
+        self.jobs_cache.changes.forget()
+
     @property
     def needs_tokens(self) -> bool:
         return not is_loopback(self.host)
@@ -137,6 +142,7 @@ def create_app(cfg: WebConfig, pump: EventPump | None = None) -> FastAPI:
     )
     app.state.config = cfg
     app.state.pump = pump or EventPump(cfg.daemon)
+    cfg.status_cache.changes.pump = cfg.jobs_cache.changes.pump = app.state.pump
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -24,6 +24,7 @@ from sugo.web.jobs import FINAL, job_json
 
 if TYPE_CHECKING:
     from sugo.client import SugoClient
+    from sugo.web.daemon import EventPump
 
 MAX_AGE = 1.0  # seconds an unchanged status or job list is served again
 PAGE = 10000
@@ -37,18 +38,38 @@ def _encode(data: Any) -> bytes:
 
 
 class Changes:
-    """The newest event id seen, and whether events came since."""
+    """The newest event id seen, and whether events came since: from the event
+    pump while it follows the daemon (no request at all), else by asking."""
 
     def __init__(self) -> None:
         self.last = -1  # unknown
+        self.pump: EventPump | None = None
+        self._seen: tuple[int, int] | None = None  # the pump's (last, clears)
+        self._forced = False
+
+    def forget(self) -> None:
+        """The next call reports a change (after a write through this server,
+        whose event the pump may not have yet)."""
+        self._forced = True
 
     def since(self, client: SugoClient) -> list[str]:
         """The kinds of the events since the last call ([""] the first time)."""
+        forced, self._forced = self._forced, False
+        pump = self.pump
+        if pump is not None and pump.healthy:
+            now = (pump.last, pump.clears)
+            seen, self._seen = self._seen, now
+            if seen is None:
+                return [""]
+            if now[1] != seen[1]:
+                return ["job.pruned"]
+            return ["?"] if forced or now != seen else []
+        self._seen = None
         if self.last < 0:
             self.last = 0
             kinds = [""]
         else:
-            kinds = []
+            kinds = ["?"] if forced else []
         while True:
             events = client.events(after=self.last, limit=PAGE)
             if events:
@@ -61,13 +82,13 @@ class Changes:
 class StatusCache:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self._changes = Changes()
+        self.changes = Changes()
         self._body: bytes | None = None
         self._at = 0.0
 
     def get(self, client: SugoClient) -> bytes:
         with self.lock:
-            changed = self._changes.since(client)
+            changed = self.changes.since(client)
             if self._body is None or changed or time.monotonic() - self._at > MAX_AGE:
                 self._body = _encode(client._call(api.Status()))
                 self._at = time.monotonic()
@@ -77,7 +98,7 @@ class StatusCache:
 class JobsCache:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self._changes = Changes()
+        self.changes = Changes()
         self._ended: dict[int, tuple[dict[str, Any], bytes]] = {}  # id -> (job, its JSON)
         self._max_id = 0
         self._body: bytes | None = None
@@ -113,7 +134,7 @@ class JobsCache:
         """(every job as the daemon has it, the body of `GET /api/v1/jobs`);
         ``payload(id)`` gives a running job's payload (for its progress)."""
         with self.lock:
-            changed = self._changes.since(client)
+            changed = self.changes.since(client)
             if self._body is not None and not changed and time.monotonic() - self._at < MAX_AGE:
                 return self._jobs, self._body
             if not self._ended or any(k in CLEARS or not k for k in changed):

@@ -115,6 +115,8 @@ class EventPump:
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
         self.last = 0  # the newest event id seen
+        self.clears = 0  # events seen that change ended jobs (job.rebuilt, job.pruned)
+        self.healthy = False  # following the daemon's log right now
         self._subs: set[Subscriber] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -157,12 +159,15 @@ class EventPump:
                     self._started.set()
                 events = client.events(after=self.last, limit=PAGE, wait=PUMP_WAIT)
             except (RequestTimeout, SugoError) as e:
+                self.healthy = False
                 log.warning("event pump: %s; asking again in %g s", e, PUMP_RETRY)
                 client.close()
                 self._stop.wait(PUMP_RETRY)
                 continue
+            self.healthy = True
             if not events:
                 continue
+            self.clears += sum(e["kind"] in ("job.rebuilt", "job.pruned") for e in events)
             self.last = events[-1]["id"]
             with self._lock:
                 subs = list(self._subs)

@@ -139,6 +139,8 @@ async def submit(
             return cfg.daemon.client()._call(req)
         except SugoError as e:
             raise refusal(e) from None
+        finally:
+            cfg.changed()
 
     job = await run_in_threadpool(send)
     return _json(job_json(job), 201, {"Location": f"/api/v1/jobs/{job['id']}"})
@@ -185,6 +187,8 @@ def cancel(jobid: int, cfg: Cfg, who: Operator) -> Response:
         cfg.daemon.client()._call(api.Cancel(ids=[jobid], by=who.actor))
     except SugoError as e:
         raise refusal(e) from None
+    finally:
+        cfg.changed()
     return _json(job_json(_job(cfg, jobid)), 202)
 
 

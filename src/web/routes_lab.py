@@ -28,6 +28,9 @@ def _ask(cfg: WebConfig, req: Any, type_: Any = None, timeout: float | None = No
         return cfg.daemon.client()._call(req, type_, timeout)
     except SugoError as e:
         raise refusal(e) from None
+    finally:
+        if getattr(req, "by", ""):  # a write (only writes say who)
+            cfg.changed()
 
 
 class SampleBody(BaseModel):
