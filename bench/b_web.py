@@ -18,7 +18,6 @@ import statistics
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -76,9 +75,12 @@ def pct(values: list[float], q: float) -> float:
 
 
 def payload(sample: str, seconds: float) -> str:
-    return (f'version = "2.2"\nsample = {{ identifier = "{sample}" }}\n'
-            f'[settings]\nunlock_when_done = true\n[[method]]\ncomponent_role = "counter"\n'
-            f'technique_name = "count"\nmax_duration = {seconds}\nsampling_interval = 0.1\n')  # fmt: skip
+    return "\n".join([
+        'version = "2.2"', f'sample = {{ identifier = "{sample}" }}',
+        "[settings]", "unlock_when_done = true",
+        "[[method]]", 'component_role = "counter"', 'technique_name = "count"',
+        f"max_duration = {seconds}", "sampling_interval = 0.1", "",
+    ])  # fmt: skip
 
 
 class Web:
