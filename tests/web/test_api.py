@@ -256,3 +256,20 @@ def test_results_file_link_is_the_netcdf_of_the_job(web: WebServer, root: Path) 
     (root / "got.nc").write_bytes(body)
     with h5netcdf.File(root / "got.nc", "r") as f:
         assert "counter" in f.groups
+
+
+def test_the_job_list_follows_changes_made_elsewhere(web: WebServer) -> None:
+    """The list is cached until the daemon's event log says something changed:
+    a job queued and cancelled by the CLI shows up, and then as cancelled."""
+    before = web.get("/api/v1/jobs").json["jobs"]
+    job = web.daemon.submit(payload("nowhere-loaded", (1.0, 0.1)))
+    wait_for(lambda: job["id"] in [j["id"] for j in web.get("/api/v1/jobs").json["jobs"]],
+             10, "the new job in the list")  # fmt: skip
+    assert web.daemon.cli("cancel", str(job["id"])).returncode == 0
+
+    def cancelled() -> bool:
+        listed = {j["id"]: j for j in web.get("/api/v1/jobs").json["jobs"]}
+        return listed[job["id"]]["code"] == "cd"
+
+    wait_for(cancelled, 10, "the job cancelled in the list")
+    assert len(web.get("/api/v1/jobs").json["jobs"]) == len(before) + 1
