@@ -104,9 +104,9 @@ def test_a_running_jobs_plot_gains_points(browser: Any, web: WebServer) -> None:
     wait_for(lambda: running_with_points() > first, 30, "more points while it runs", every=0.1)
     panels = browser.find_elements("css selector", ".role-block[data-role=counter] .panel")
     assert len(panels) >= 2  # one per unit
-    _shot(browser, "job")
     wait_for(lambda: _by_id(browser, "status").get_attribute("data-code") == "c", 30, "c")
     wait_for(lambda: _points(browser) == 60, 10, "every point plotted")
+    _shot(browser, "job")
 
 
 def test_cancel_from_the_page_ends_the_job_cd(browser: Any, web: WebServer) -> None:

@@ -25,7 +25,8 @@
       if (!v.can_run) text += "cannot: " + v.reason;
       else if (v.sample === doc.sample && v.ready) text += "can run it now";
       else if (v.sample === doc.sample) text += "can run it once marked ready";
-      else text += "can run it once sample " + doc.sample + " is loaded and marked ready";
+      else text += "can run it once sample '" + doc.sample + "' is loaded and marked ready (" +
+        (v.sample ? "'" + v.sample + "' is loaded" : "it is empty") + ")";  // as `sugo check`
       li.textContent = text;
       list.appendChild(li);
     }
