@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ EVENT_BUFFER = 1000  # events a subscriber may be behind before it is dropped
 PUMP_WAIT = 20.0  # seconds of one long poll
 PUMP_RETRY = 1.0  # seconds before asking again when the daemon does not answer
 PAGE = 10000  # events per request (the daemon's limit)
+PAYLOADS_KEPT = 1000  # payloads cached (the running jobs' and the pages' looked at)
 
 
 class Daemon:
@@ -37,7 +38,7 @@ class Daemon:
         self.appdir = appdir
         self.host = host
         self._local = threading.local()
-        self._payloads: dict[int, dict[str, Any]] = {}
+        self._payloads: OrderedDict[int, dict[str, Any]] = OrderedDict()  # newest last
         self._lock = threading.Lock()
 
     def client(self) -> SugoClient:
@@ -61,12 +62,15 @@ class Daemon:
                 for j in jobs:
                     if j.get("payload") is not None:
                         self._payloads[j["id"]] = j["payload"]
+                while len(self._payloads) > PAYLOADS_KEPT:
+                    self._payloads.popitem(last=False)
         return jobs
 
     def payload(self, jobid: int) -> dict[str, Any] | None:
         """A job's payload (asked for once, then cached: it never changes)."""
         with self._lock:
             if jobid in self._payloads:
+                self._payloads.move_to_end(jobid)
                 return self._payloads[jobid]
         try:
             [job] = self.jobs([jobid], payload=True)

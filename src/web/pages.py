@@ -95,23 +95,17 @@ def job_page(jobid: int, request: Request, cfg: Cfg,
              who: Annotated[Identity | None, Depends(page_identity)]) -> Response:  # fmt: skip
     if who is None:
         return _login()
-    [job] = cfg.daemon.jobs([jobid], payload=True) if _exists(cfg, jobid) else [None]
-    if job is None:
+    try:
+        [job] = cfg.daemon.jobs([jobid], payload=True)
+    except SugoError as e:
+        error = refusal(e)
+        if error.status_code != 404:
+            raise error from None
         return templates.TemplateResponse(
-            request, "missing.html", {"what": f"no job {jobid}", "who": who}, status_code=404
+            request, "missing.html", {"what": error.detail, "who": who}, status_code=404
         )
     return templates.TemplateResponse(request, "job.html", {
         "job": job_json(job), "who": who, "words": LABTHINGS_STATUS})  # fmt: skip
-
-
-def _exists(cfg: WebConfig, jobid: int) -> bool:
-    try:
-        cfg.daemon.jobs([jobid])
-    except SugoError as e:
-        if refusal(e).status_code == 404:
-            return False
-        raise refusal(e) from None
-    return True
 
 
 Looker = Annotated[Identity | None, Depends(page_identity)]
