@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,6 +50,7 @@ def serve(host: str, port: int, daemon_port: int, appdir: Path) -> int:
     import uvicorn
 
     app, pump = build(host, port, daemon_port, appdir)
+    sock = listen(host, port)
     pump.start()
     config = uvicorn.Config(
         app,
@@ -61,7 +64,24 @@ def serve(host: str, port: int, daemon_port: int, appdir: Path) -> int:
     server = uvicorn.Server(config)
     print(f"sugo web: serving {url_of(host, port)} (daemon port {daemon_port})", flush=True)
     try:
-        server.run()
+        server.run(sockets=[sock])
     finally:
         pump.stop()
+        sock.close()
     return 0 if server.started else 1
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so that a taken port is a clear error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    if os.name == "posix":  # on Windows it would let two servers share the port
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as e:
+        sock.close()
+        raise SugoError(f"cannot listen on {url_of(host, port)}: {e.strerror or e}") from None
+    sock.set_inheritable(True)
+    return sock

@@ -159,3 +159,10 @@ def _answers(web: WebServer) -> bool:
         return web.get("/api/v1/status").status == 200
     except OSError:
         return False
+
+
+@pytest.mark.integration
+def test_a_taken_port_is_a_clear_error(web: WebServer) -> None:
+    run = web.cli("web", "--listen", f"127.0.0.1:{web.port}")
+    assert run.returncode == 1
+    assert f"cannot listen on http://127.0.0.1:{web.port}/" in run.stderr
