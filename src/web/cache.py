@@ -135,7 +135,8 @@ class JobsCache:
         ``payload(id)`` gives a running job's payload (for its progress)."""
         with self.lock:
             changed = self.changes.since(client)
-            if self._body is not None and not changed and time.monotonic() - self._at < MAX_AGE:
+            fresh = not self._open or time.monotonic() - self._at < MAX_AGE  # ETAs age
+            if self._body is not None and not changed and fresh:
                 return self._jobs, self._body
             if not self._ended or any(k in CLEARS or not k for k in changed):
                 unfinished = self._full(client)
