@@ -181,7 +181,11 @@ def job(jobid: int, cfg: Cfg, who: Reader) -> Response:
     return _json(job_json(_job(cfg, jobid, payload=True)))
 
 
-@router.post("/jobs/{jobid}/cancel", summary="Cancel a job (queued: at once; running: rd, then cd)")
+@router.post(
+    "/jobs/{jobid}/cancel",
+    summary="Cancel a job (queued: at once; running: rd, then cd)",
+    status_code=202,
+)
 def cancel(jobid: int, cfg: Cfg, who: Operator) -> Response:
     try:
         cfg.daemon.client()._call(api.Cancel(ids=[jobid], by=who.actor))
