@@ -73,12 +73,14 @@ def refusal(e: SugoError) -> ApiError:
     return ApiError(409, message)
 
 
-def config(request: Request) -> WebConfig:
+# The dependencies are coroutines: FastAPI would run plain functions on a worker
+# thread, a hop that costs more than the rest of a cached request.
+async def config(request: Request) -> WebConfig:
     cfg: WebConfig = request.app.state.config
     return cfg
 
 
-def identity(request: Request, cfg: Annotated[WebConfig, Depends(config)]) -> Identity:
+async def identity(request: Request, cfg: Annotated[WebConfig, Depends(config)]) -> Identity:
     """Who asks: a bearer token (or the dashboard's cookie); no token needed on loopback."""
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
@@ -97,7 +99,7 @@ def identity(request: Request, cfg: Annotated[WebConfig, Depends(config)]) -> Id
     return who
 
 
-def operator(who: Annotated[Identity, Depends(identity)]) -> Identity:
+async def operator(who: Annotated[Identity, Depends(identity)]) -> Identity:
     """Who asks, if they may change things (submit, cancel, pipelines, components)."""
     if not who.can_write:
         raise ApiError(403, f"token {who.name!r} is a viewer: it may read, not change")

@@ -86,8 +86,25 @@ class TokenFile:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._read: tuple[tuple[int, int], list[dict[str, str]]] | None = None
 
     def entries(self) -> list[dict[str, str]]:
+        """The tokens; read again only when the file changed (a token made or
+        removed while the server runs counts at once)."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return []
+        except OSError as e:
+            raise SugoError(f"{self.path}: cannot read: {e.strerror or e}") from None
+        stamp = (st.st_mtime_ns, st.st_size)
+        if self._read is not None and self._read[0] == stamp:
+            return [dict(e) for e in self._read[1]]
+        entries = self._load()
+        self._read = (stamp, entries)
+        return [dict(e) for e in entries]
+
+    def _load(self) -> list[dict[str, str]]:
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:

@@ -52,6 +52,14 @@ class Changes:
         whose event the pump may not have yet)."""
         self._forced = True
 
+    def unchanged(self) -> bool:
+        """Known without asking: the pump follows the daemon and saw nothing new."""
+        pump = self.pump
+        return (
+            pump is not None and pump.healthy and not self._forced
+            and self._seen == (pump.last, pump.clears)
+        )  # fmt: skip
+
     def since(self, client: SugoClient) -> list[str]:
         """The kinds of the events since the last call ([""] the first time)."""
         forced, self._forced = self._forced, False
@@ -85,6 +93,19 @@ class StatusCache:
         self.changes = Changes()
         self._body: bytes | None = None
         self._at = 0.0
+
+    def cached(self) -> bytes | None:
+        """The body, if it can be served without asking the daemon (else None);
+        never waits (the event loop calls it)."""
+        if not self.lock.acquire(blocking=False):
+            return None
+        try:
+            fresh = time.monotonic() - self._at <= MAX_AGE
+            if self._body is not None and fresh and self.changes.unchanged():
+                return self._body
+            return None
+        finally:
+            self.lock.release()
 
     def get(self, client: SugoClient) -> bytes:
         with self.lock:
@@ -129,6 +150,19 @@ class JobsCache:
                     self._ended[j["id"]] = (j, _encode(job_json(j)))
         self._max_id = max(self._max_id, newest)
         return [j for j in reply if j["status"] not in FINAL]
+
+    def cached(self) -> bytes | None:
+        """The body, if it can be served without asking the daemon (else None);
+        never waits (the event loop calls it)."""
+        if not self.lock.acquire(blocking=False):
+            return None
+        try:
+            fresh = not self._open or time.monotonic() - self._at < MAX_AGE
+            if self._body is not None and fresh and self.changes.unchanged():
+                return self._body
+            return None
+        finally:
+            self.lock.release()
 
     def jobs(self, client: SugoClient, payload: Any) -> tuple[list[dict[str, Any]], bytes]:
         """(every job as the daemon has it, the body of `GET /api/v1/jobs`);

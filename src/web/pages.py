@@ -55,10 +55,10 @@ templates.env.filters["when"] = _when
 templates.env.globals["version"] = __version__
 
 
-def page_identity(request: Request, cfg: Cfg) -> Identity | None:
+async def page_identity(request: Request, cfg: Cfg) -> Identity | None:
     """Who looks at a page; None sends them to /login."""
     try:
-        return identity(request, cfg)
+        return await identity(request, cfg)
     except HTTPException:
         return None
 

@@ -55,7 +55,7 @@ def _job(cfg: WebConfig, jobid: int, payload: bool = False) -> dict[str, Any]:
 
 
 @router.get("/jobs", summary="Jobs, newest last, with filters")
-def jobs(
+async def jobs(
     cfg: Cfg,
     who: Reader,
     status: str | None = Query(
@@ -67,6 +67,22 @@ def jobs(
     sample: str | None = None,
     name: str | None = Query(None, description="jobs whose name contains this"),
     limit: int | None = Query(None, ge=1, description="only the newest N matches"),
+) -> Response:
+    filtered = bool(status or pipeline or sample or name or limit)
+    if not filtered:
+        cached = cfg.jobs_cache.cached()  # on the event loop: no thread, no daemon request
+        if cached is not None:
+            return Response(cached, media_type="application/json")
+    return await run_in_threadpool(_jobs_list, cfg, status, pipeline, sample, name, limit)
+
+
+def _jobs_list(
+    cfg: WebConfig,
+    status: str | None,
+    pipeline: str | None,
+    sample: str | None,
+    name: str | None,
+    limit: int | None,
 ) -> Response:
     try:
         found, body = cfg.jobs_cache.jobs(cfg.daemon.client(), cfg.daemon.payload)

@@ -47,12 +47,18 @@ class ForceBody(BaseModel):
 
 
 @router.get("/status", summary="The daemon: pipelines, drivers, devices, components")
-def status(cfg: Cfg, who: Reader) -> Response:
+async def status(cfg: Cfg, who: Reader) -> Response:
+    body = cfg.status_cache.cached()  # on the event loop: no thread, no daemon request
+    if body is None:
+        body = await run_in_threadpool(_status, cfg)
+    return Response(body, media_type="application/json")
+
+
+def _status(cfg: WebConfig) -> bytes:
     try:
-        body = cfg.status_cache.get(cfg.daemon.client())
+        return cfg.status_cache.get(cfg.daemon.client())
     except SugoError as e:
         raise refusal(e) from None
-    return Response(body, media_type="application/json")
 
 
 @router.get("/pipelines", summary="Every pipeline: sample, readiness, job, components")
