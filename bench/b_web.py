@@ -159,7 +159,12 @@ def sse_latency(system: SugoSystem, web: Web, seconds: float) -> list[float]:
     watcher.start()
     follow(web, jobid, lambda cur, t: got.append((decode_cursor(cur)["counter"], t)), stop)
     stop.set()
-    return [t - grown[end] for end, t in got if end in grown]
+    # Every record in a message counts, from when the file grew by it.
+    out, sent = [], 0
+    for end, t in got:
+        out += [t - at for size, at in grown.items() if sent < size <= end]
+        sent = end
+    return out
 
 
 def load_run(

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from sugo.web.daemon import EventPump
 
 KEEPALIVE = 15.0  # seconds between comments on a quiet stream (finds dead clients)
-POLL = 0.1  # seconds between looks at a running job's staging files
+POLL = 0.2  # seconds between looks at a running job's staging files (5 Hz: live, and cheap)
 STATUS_EVERY = 5.0  # seconds between asking about the job's status without news of it
 INLINE_READ = 256 * 1024  # a backlog up to this many bytes is read on the event loop
 SLOW_CLIENT = 30.0  # a client that takes longer to take one message is dropped
