@@ -213,7 +213,7 @@ def run(quick: bool = False) -> list[Figure]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        [web_proc] = [p for p in map(psutil.Process, system.pids()) if "--listen" in p.cmdline()]
+        [web_proc] = [p for p in map(psutil.Process, system.pids()) if _is_web(p)]
         n = 200 if quick else 1000
         conn = web.conn()
         timings(conn, "/api/v1/status", 20)  # warm up (the first job list is a full fetch)
@@ -244,6 +244,13 @@ def run(quick: bool = False) -> list[Figure]:
     finally:
         system.stop()
     return list(figs.values())
+
+
+def _is_web(p: psutil.Process) -> bool:
+    try:
+        return "--listen" in p.cmdline()
+    except psutil.Error:  # gone, or a zombie
+        return False
 
 
 def run_ctx(ctx: Ctx) -> list[Figure]:
