@@ -26,7 +26,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import b_arrays, b_jobs, b_lifecycle, b_scale, b_writer, machine
+from bench import b_arrays, b_jobs, b_lifecycle, b_scale, b_web, b_writer, machine
 from bench.context import Ctx
 from bench.report import Figure, markdown_table, notes, text_table
 from bench.tomato_side import ensure_venv
@@ -47,6 +47,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Ctx], list[Figure]], str]] = {
     "load": (b_scale.load, "64 components x 10 Hz, CPU (figure 8)"),
     "scale": (b_scale.scale, "64 jobs on 64 channels, and with slow reset (figure 11)"),
     "arrays": (b_arrays.run, "16 components x 4096-value spectra at 10 Hz (issue 13)"),
+    "web": (b_web.run_ctx, "sugo web: API latency, SSE latency, 64 followed jobs (issue 16)"),
 }
 
 

@@ -1,6 +1,7 @@
 """Write the reference documents of docs/reference/ from the code itself:
 the payload, devices and settings references from the pydantic models that
-load those files (their JSON Schema), the CLI reference from the `sugo` parser.
+load those files (their JSON Schema), the CLI reference from the `sugo` parser,
+the HTTP reference from the OpenAPI document of `sugo web`.
 
     python docs/generate.py           # rewrite docs/reference/*.md
     python docs/generate.py --check   # exit 1 if any of them is out of date
@@ -117,6 +118,11 @@ NOTES: dict[str, dict[str, str]] = {
         "network": "The endpoint for agents and remote clients (docs/network.md).",
         "network.listen": "`tcp://ADDRESS:PORT`; always CURVE-encrypted with the allow-list "
         "in the app folder's keys/, loopback included.",
+        "web": "The HTTP API and dashboard (`sugo web`, see docs/web.md).",
+        "web.listen": "`HOST:PORT`: the daemon starts `sugo web` there and restarts it if it "
+        "dies; `sugo status` shows its URL. Any address but 127.0.0.1 and ::1 needs tokens.",
+        "web.tokens": "The owner-only tokens file (default `web-tokens.json` beside this "
+        "file); `sugo web token new NAME --role viewer|operator` adds one.",
     },
 }
 
@@ -396,6 +402,9 @@ def documents() -> dict[Path, str]:
         OUT / f"{kind}.md": model_reference(kind) for kind in ("payload", "devices", "settings")
     }
     docs[OUT / "cli.md"] = cli_reference()
+    from sugo.web.apidoc import http_reference  # the HTTP API, from its OpenAPI document
+
+    docs[OUT / "http.md"] = http_reference()
     return docs
 
 

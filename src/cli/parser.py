@@ -449,6 +449,29 @@ def _agent(add: _Adder) -> None:
     p.add_argument("--overwrite", action="store_true", help="take the name even if in use")
 
 
+def _web(add: _Adder) -> None:
+    p = add("web", "web:cmd_web", "the HTTP API and live dashboard, in the foreground")
+    p.add_argument(
+        "--listen", metavar="HOST:PORT",
+        help="where to listen (default: settings [web] listen, else 127.0.0.1:9280);"
+        " beyond loopback needs tokens",
+    )  # fmt: skip
+    wadd = _Adder(p.add_subparsers(dest="verb", metavar="VERB"), add.common)
+    t = wadd("token", None, "the tokens that let clients in beyond loopback")
+    tadd = add.verbs(t)
+    q = tadd("new", "web:cmd_token_new", "make a token (printed once) for NAME")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument(
+        "--role",
+        choices=("viewer", "operator"),
+        default="viewer",
+        help="viewer: read and follow; operator: also submit, cancel, change",
+    )
+    tadd("list", "web:cmd_token_list", "the tokens' names and roles")
+    q = tadd("remove", "web:cmd_token_remove", "remove the token of NAME")
+    q.add_argument("name", metavar="NAME")
+
+
 #: Every command and the function that adds it, in the order of `sugo --help`.
 COMMANDS: dict[str, Callable[[_Adder], None]] = {
     "init": _init,
@@ -474,6 +497,7 @@ COMMANDS: dict[str, Callable[[_Adder], None]] = {
     "db": _db,
     "keys": _keys,
     "agent": _agent,
+    "web": _web,
 }
 
 

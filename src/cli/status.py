@@ -123,6 +123,8 @@ def cmd_status(ctx: Context) -> int:
     out.line(_summary(out, st))
     for notice in st.notices:
         out.line(out.paint(f"note: {notice}", "yellow"))
+    if st.web:
+        out.line(f"web dashboard and API: {st.web}")
     for name in ("pipelines", "drivers", "components"):
         out.line()
         show_table(out, st, name)

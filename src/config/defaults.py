@@ -76,6 +76,14 @@ config = "devices.toml"
 # a slow reset or stop), stop_timeout = 10 (a cancelled task still running this
 # long is stopped by force), task_grace (how long a task may run past its
 # max_duration before the watchdog ends it; default: the driver's, often 30).
+
+# The HTTP API and dashboard (`sugo web`): with a [web] table whose listen is
+# "HOST:PORT", the daemon starts it there and restarts it if it dies. Any
+# address but 127.0.0.1 and ::1 requires tokens (`sugo web token new NAME`),
+# kept in an owner-only file (default: web-tokens.json beside this file).
+# [web]
+# listen = "127.0.0.1:9280"
+# tokens = "web-tokens.json"
 """
 
 

@@ -103,6 +103,23 @@ class NetworkSettings(FrozenModel):
         return check_endpoint(value)
 
 
+class WebSettings(FrozenModel):
+    """`[web]`: the HTTP API and dashboard (`sugo web`), started by the daemon
+    when ``listen`` is set."""
+
+    listen: str | None = None  # "HOST:PORT"; unset: the daemon starts no web server
+    tokens: ConfigPath | None = None  # the tokens file (default: <appdir>/web-tokens.json)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            from sugo.protocol.endpoints import parse_listen
+
+            parse_listen(value)  # a ValueError names the problem
+        return value
+
+
 class HookSettings(FrozenModel):
     """`[[hooks]]`: a command run on matching events, the event as JSON on stdin."""
 
@@ -138,6 +155,7 @@ class Settings(FrozenModel):
     # `[repositories.<name>]` (tomato 2.2): the repositories payloads may name in
     # settings.output.repositories; a job naming one gets an RO-Crate of its results.
     repositories: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    web: WebSettings = WebSettings()
 
     def driver_settings(self, driver: str) -> dict[str, Any]:
         """The driver's own keys of its `[drivers.<driver>]` table (empty if none)."""

@@ -60,6 +60,8 @@ class ComponentCommands:
             )
         except msgspec.ValidationError as e:
             raise SugoError(f"bad arguments for {req.verb}: {e}") from None
+        if req.verb in ("dev_set_attr", "dev_reset"):  # a user's change: in the event log
+            self.d.events.emit(f"component.{req.verb[4:]}", req.name, args=dict(req.args))
         client = self.d.drivers.client_for(comp.driver, timeout=FORWARD_TIMEOUT)
 
         def work() -> None:

@@ -24,6 +24,7 @@ from sugo.daemon.pipelines import PipelineCommands
 from sugo.daemon.scheduler import Scheduler
 from sugo.daemon.states import DriverState
 from sugo.daemon.status import status_info
+from sugo.daemon.web import WebSupervisor
 from sugo.daemon.writes import ResultWriter
 from sugo.errors import SugoError
 from sugo.protocol import daemon_api as api
@@ -73,6 +74,7 @@ class Daemon:
         self.maintenance = Maintenance(self)
         self.launcher = Launcher(settings.logdir / f"forkserver-{port}.log")
         self.writer = ResultWriter(self)
+        self.web = WebSupervisor(self)
         registry: dict[type, Any] = {
             api.Ping: self.on_ping,
             api.Status: self.on_status,
@@ -117,6 +119,7 @@ class Daemon:
         self.jobs.start_watch()
         self._watch_start(time.monotonic() + FORK_SERVERS_WAIT)
         self.events.emit("daemon.started", f"port {self.port}", pid=os.getpid())
+        self.web.start()
         log.info("daemon: serving on port %d (pid %d)", self.port, os.getpid())
         self.scheduler.kick()
         try:
@@ -172,6 +175,7 @@ class Daemon:
     def shutdown(self) -> None:
         self.stopping = True
         self.jobs.stop_watch()
+        self.web.stop()  # a client of this daemon: the next start runs its own
         left: dict[str, Any] = {}
         if self.detaching and not self._stop_requested:
             jobs, hosts = len(self.store.running_jobs()), self.drivers.detach()

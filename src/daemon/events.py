@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sugo.daemon.store import EventRow
 from sugo.protocol import daemon_api as api
-from sugo.protocol.server import DEFERRED, Call
+from sugo.protocol.server import ACTOR, DEFERRED, Call
 
 if TYPE_CHECKING:
     from sugo.config.settings import HookSettings
@@ -34,7 +34,10 @@ class Events:
         return {api.Events: self.on_events}
 
     def emit(self, kind: str, subject: str, **data: Any) -> None:
-        """Record one event, e.g. ``emit("job.queued", "job 3", pipeline=None)``."""
+        """Record one event, e.g. ``emit("job.queued", "job 3", pipeline=None)``;
+        one caused by a request with ``by`` (a web user) records who."""
+        if ACTOR.get() and "by" not in data:
+            data["by"] = ACTOR.get()
         event_id = self.d.store.add_event(kind, subject, data)
         log.debug("%s %s %s", kind, subject, data or "")
         if self._waiters:

@@ -149,11 +149,15 @@ class JobManager:
             out["waiting"] = summary(reasons)
         return out
 
-    def infos(self, jobs: list[JobRow]) -> list[dict[str, Any]]:
+    def infos(self, jobs: list[JobRow], payload: bool = False) -> list[dict[str, Any]]:
         tasks = self.d.store.tasks_of_jobs([j.id for j in jobs])
         queued = any(j.status in QUEUED for j in jobs)
         world = self.d.scheduler.world() if queued else None
-        return [self.info(j, tasks[j.id], world) for j in jobs]
+        out = [self.info(j, tasks[j.id], world) for j in jobs]
+        if payload:  # asked for by id only (the web API's job page): it may be large
+            for info, job in zip(out, jobs, strict=True):
+                info["payload"] = json.loads(job.payload)
+        return out
 
     def on_jobs(self, req: api.Jobs, call: Call) -> Any:
         if req.ids:
@@ -166,7 +170,7 @@ class JobManager:
             jobs = [by_id[i] for i in sorted(by_id)]
         else:
             jobs = self.d.store.list_jobs()
-        return {"jobs": self.infos(jobs)}
+        return {"jobs": self.infos(jobs, payload=req.payload and bool(req.ids))}
 
     def on_search(self, req: api.Search, call: Call) -> Any:
         return {"jobs": self.infos(self.d.store.search_jobs(req.text))}
@@ -289,7 +293,10 @@ class JobManager:
         stored = {"respath": respath, "snappath": snappath}
         self.until_stored(what, lambda: store.update_job(job.id, **stored))
         self.until_stored(what, lambda: store.add_tasks(tasks))
-        self.until_stored(what, lambda: self.d.events.emit("job.queued", what, sample=job.sample))
+        by = {"by": req.by} if req.by else {}  # deferred: out of the request's context
+        self.until_stored(
+            what, lambda: self.d.events.emit("job.queued", what, sample=job.sample, **by)
+        )
         self.d.scheduler.kick()
         call.reply({**self.info(job), "respath": respath})
 

@@ -105,4 +105,5 @@ def status_info(d: "Daemon") -> api.StatusInfo:
         components=components,
         ready=ready and not d.stopping,
         notices=notices,
+        web=d.web.url,
     )

@@ -60,6 +60,7 @@ class Jobs(Request, tag="jobs"):
 
     ids: list[JobId] = []
     recent: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    payload: bool = False  # with ids: each job's payload too (JobInfo.payload)
 
 
 class Cancel(Request, tag="cancel"):
@@ -287,6 +288,7 @@ class StatusInfo(msgspec.Struct):
     components: list[ComponentInfo]
     ready: bool  # every driver and component is up
     notices: list[str] = []  # problems of the daemon itself (its database), start-up repairs
+    web: str | None = None  # the URL of the web server the daemon supervises ([web] listen)
 
 
 class JobInfo(msgspec.Struct):
@@ -307,6 +309,7 @@ class JobInfo(msgspec.Struct):
     waiting: str | None = None  # why a queued job cannot start yet, in one line
     #: Why a queued job waits, per pipeline that could run it (pipeline -> reason).
     waiting_for: dict[str, str] = {}
+    payload: dict[str, Any] | None = None  # only when asked for (Jobs.payload)
 
 
 class JobsInfo(msgspec.Struct):

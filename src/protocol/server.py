@@ -5,6 +5,7 @@ with ``post()``, which wakes the loop at once through an inproc socket, so
 handlers can defer a reply to a worker thread without blocking the loop.
 """
 
+import contextvars
 import heapq
 import itertools
 import logging
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from sugo.protocol.keys import KeyPair
 
 log = logging.getLogger(__name__)
+
+#: ``by`` of the request being handled ("" for none), for the events it causes.
+ACTOR: contextvars.ContextVar[str] = contextvars.ContextVar("sugo_actor", default="")
 
 DEFERRED = object()
 """Returned by a handler that will answer later through ``Call.reply``."""
@@ -240,6 +244,7 @@ class ServerLoop:
             self._error(call, str(e))
             return
         handler = self.registry[type(req)]
+        actor = ACTOR.set(req.by)
         try:
             out = handler(req, call)
         except (SugoError, ValueError) as e:
@@ -249,6 +254,8 @@ class ServerLoop:
             log.exception("%s: handler for %r failed", self.name, cmd)
             self._error(call, f"internal error in {cmd!r}: {e}")
             return
+        finally:
+            ACTOR.reset(actor)
         if out is DEFERRED:
             return
         if isinstance(out, Result):

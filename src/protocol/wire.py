@@ -18,6 +18,7 @@ class Request(msgspec.Struct, tag_field="cmd", kw_only=True, forbid_unknown_fiel
 
     id: str = ""
     v: int = PROTOCOL_VERSION
+    by: str = ""  # who asked, when not the local user (e.g. "web:alice"): events record it
 
 
 class Reply(msgspec.Struct, kw_only=True, omit_defaults=True):

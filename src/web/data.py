@@ -1,0 +1,152 @@
+"""A job's data for the API: the staged records so far, the results file, and
+the new records since a cursor (for the live stream).
+
+Reads the job folder's staging files directly (sugo.jobs.staging; the runner
+appends, readers never change them) and the results file with h5netcdf. Only
+numeric 1-D variables are sent as JSON columns (as `sugo job plot` draws);
+non-finite values become null.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sugo.jobs.records import role_file
+from sugo.jobs.staging import iter_records, summarise, unique_chunks
+
+MAX_STREAM_ROWS = 5000  # points per stream message (a big backlog goes in several)
+
+
+def _column(arr: np.ndarray) -> list[Any]:
+    values = arr.tolist()
+    if arr.dtype.kind == "f":
+        return [v if math.isfinite(v) else None for v in values]
+    return list(values)
+
+
+def _numeric(arr: np.ndarray) -> bool:
+    return arr.ndim == 1 and arr.dtype.kind in "biuf"
+
+
+def staged(jobdir: Path) -> dict[str, dict[str, Any]]:
+    """Every role staged so far: uts, task and the numeric columns, sorted by time."""
+    out: dict[str, dict[str, Any]] = {}
+    for role, summary in summarise(jobdir).items():
+        names = [n for n, v in summary.variables.items() if not v.shape and v.dtype.kind in "biuf"]
+        names = [n for n in names if n != "uts"]
+        uts: list[np.ndarray] = []
+        task: list[np.ndarray] = []
+        cols: dict[str, list[np.ndarray]] = {n: [] for n in names}
+        for chunk in unique_chunks(summary):
+            rows = chunk.rows
+            uts.append(chunk.columns["uts"])
+            task.append(np.full(rows, chunk.task_index))
+            for n in names:
+                col = chunk.columns.get(n)
+                cols[n].append(col.astype(float) if col is not None else np.full(rows, np.nan))
+        t = np.concatenate(uts) if uts else np.empty(0)
+        order = np.argsort(t, kind="stable")
+        out[role] = {
+            "uts": _column(t[order]),
+            "task": _column((np.concatenate(task) if task else np.empty(0, int))[order]),
+            "columns": {n: _column(np.concatenate(c)[order]) for n, c in cols.items() if c},
+            "units": {n: summary.variables[n].units or "" for n in names},
+        }
+    return out
+
+
+def results(path: Path) -> dict[str, dict[str, Any]]:
+    """The roles of a results (or snapshot) file."""
+    import h5netcdf
+
+    out: dict[str, dict[str, Any]] = {}
+    with h5netcdf.File(path, "r") as f:
+        for name, g in f.groups.items():
+            role = str(g.attrs.get("role", name))
+            uts = np.asarray(g.variables["uts"][:], dtype=float)
+            task = (
+                np.asarray(g.variables["task"][:])
+                if "task" in g.variables
+                else np.zeros(len(uts), int)
+            )
+            doc: dict[str, Any] = {"uts": _column(uts), "task": _column(task),
+                                   "columns": {}, "units": {}}  # fmt: skip
+            for vname, var in g.variables.items():
+                if vname in ("uts", "task") or var.dimensions != ("uts",):
+                    continue
+                values = np.asarray(var[:])
+                if _numeric(values):
+                    doc["columns"][vname] = _column(values.astype(float))
+                    doc["units"][vname] = str(var.attrs.get("units", ""))
+            out[role] = doc
+    return out
+
+
+# -- the live stream ---------------------------------------------------------------------
+
+
+def encode_cursor(offsets: dict[str, int]) -> str:
+    """An SSE event id: how far each staging file has been sent."""
+    raw = json.dumps(offsets, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text: str | None) -> dict[str, int]:
+    """The offsets of a Last-Event-ID (empty, i.e. from the start, if unreadable)."""
+    if not text:
+        return {}
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = json.loads(raw)
+        return {str(k): int(v) for k, v in data.items() if int(v) >= 0}
+    except (ValueError, TypeError, AttributeError):
+        return {}
+
+
+class StreamReader:
+    """New staged records of one job since the cursor, one role file at a time."""
+
+    def __init__(self, jobdir: Path, roles: list[str], offsets: dict[str, int]) -> None:
+        self.jobdir = Path(jobdir)
+        self.files = {role: role_file(self.jobdir, role) for role in roles}
+        self.offsets = {role: offsets.get(role, 0) for role in roles}
+
+    def pending(self) -> int:
+        """Bytes staged but not yet sent, over every role (a stat per role)."""
+        behind = 0
+        for role, path in self.files.items():
+            try:
+                behind += max(0, path.stat().st_size - self.offsets[role])
+            except OSError:
+                continue
+        return behind
+
+    def read(self) -> list[dict[str, Any]]:
+        """The next messages: at most MAX_STREAM_ROWS points per role per call."""
+        out = []
+        for role, path in self.files.items():
+            rows = 0
+            try:
+                records = iter_records(path, offset=self.offsets[role])
+                for chunk, end in records:
+                    self.offsets[role] = end
+                    cols = {n: _column(a) for n, a in chunk.columns.items()
+                            if n != "uts" and _numeric(a)}  # fmt: skip
+                    out.append({"role": role, "task": chunk.task_index, "seq": chunk.seq,
+                                "uts": _column(chunk.columns["uts"]), "columns": cols,
+                                "units": chunk.units})  # fmt: skip
+                    rows += chunk.rows
+                    if rows >= MAX_STREAM_ROWS:
+                        break
+            except FileNotFoundError:
+                continue
+        return out
+
+    def cursor(self) -> str:
+        return encode_cursor(self.offsets)
