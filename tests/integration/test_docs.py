@@ -10,6 +10,7 @@ they are added.
 """
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -116,7 +117,17 @@ def run_in(tmp_path: Path) -> Iterator[type]:
         r.stop()
 
 
+# An IPv4 address that is not this machine's loopback (or the wildcard).
+FOREIGN_ADDRESS = re.compile(r"\b(?!127\.|0\.0\.0\.0\b)\d{1,3}(?:\.\d{1,3}){3}\b")
+
+
 def run_block(run: DocRun, block: Block) -> None:
+    # A page's example may name another PC; the test must never reach one.
+    foreign = FOREIGN_ADDRESS.search(block.text)
+    assert foreign is None, (
+        f"{block.where}: names {foreign.group()} (another machine): mark the block"
+        " `<!-- doc-test: skip REASON -->`, tests talk to this machine only"
+    )
     if block.file is not None:
         (run.cwd / block.file).write_text(block.text, encoding="utf-8")
         return
@@ -166,4 +177,7 @@ def test_every_skipped_block_says_why_and_every_runnable_block_is_known() -> Non
                     skipped += 1
                 elif block.runnable:
                     run += 1
-    assert run >= 15 and skipped <= run // 2, (run, skipped)
+    # The pages about other PCs (network.md) and long-running servers (web.md)
+    # are mostly skipped, each block naming the test that covers it instead;
+    # still, most blocks of the docs run as written.
+    assert run >= 20 and skipped <= run, (run, skipped)
