@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from sugo import __version__
 from sugo.errors import RequestFailed, RequestTimeout, SugoError
 from sugo.jobs.records import StagingWriter
@@ -99,11 +101,23 @@ class Reporter:
         self.daemon = daemon
         self.jobid = jobid
         self.queue: queue.SimpleQueue[api.JobEvent | None] = queue.SimpleQueue()
+        # Each task's end, also sent with the job's end: a progress event may
+        # reach no daemon (a SIGTERM or a restart while the task ended).
+        self.outcomes: dict[int, api.TaskOutcome] = {}
         self.thread = threading.Thread(target=self._run, name="reporter", daemon=True)
         self.thread.start()
 
     def event(self, kind: str, **kw: Any) -> None:
-        self.queue.put(api.JobEvent(jobid=self.jobid, kind=kind, **kw))
+        ev = api.JobEvent(jobid=self.jobid, kind=kind, **kw)
+        if kind in ("task_ended", "task_cancelled"):
+            state = (
+                "cancelled" if kind == "task_cancelled" else "error" if ev.error else "completed"
+            )
+            self.outcomes[ev.task_index] = api.TaskOutcome(
+                index=ev.task_index, state=state, points=ev.points, error=ev.error,
+                ended_at=time.time(),
+            )  # fmt: skip
+        self.queue.put(ev)
 
     def _run(self) -> None:
         with Client(self.daemon, timeout=DAEMON_TIMEOUT) as client:
@@ -423,7 +437,11 @@ class JobRunner:
             return False
 
     def _done(self, status: str, error: str | None, respath: str | None) -> None:
-        record = {"status": status, "error": error, "respath": respath}
+        tasks = sorted(self.reporter.outcomes.values(), key=lambda o: o.index)
+        record = {
+            "status": status, "error": error, "respath": respath,
+            "tasks": [msgspec.structs.asdict(o) for o in tasks],
+        }  # fmt: skip
         try:
             _write_json(self.jobdir / FINAL_FILE, record)
         except OSError as e:  # a full disk: the daemon still hears it below
@@ -435,7 +453,13 @@ class JobRunner:
             while time.monotonic() < deadline:
                 try:
                     client.call(
-                        api.JobDone(jobid=self.jobid, status=status, error=error, respath=respath)
+                        api.JobDone(
+                            jobid=self.jobid,
+                            status=status,
+                            error=error,
+                            respath=respath,
+                            tasks=tasks,
+                        )
                     )
                     return
                 except SugoError as e:
