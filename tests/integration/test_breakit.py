@@ -5,10 +5,13 @@ import os
 import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from tests.integration.harness import DaemonHarness, wait_for
+from tests.integration.harness import DaemonHarness, _alive, wait_for
 from tests.integration.results import points
+from tests.integration.test_admission import cli_submit, job_ids
+from tests.integration.test_admission import payload as payload_admission
 from tests.integration.test_jobs_lifecycle import payload
 from tests.integration.test_recovery import running_with_data
 
@@ -37,3 +40,96 @@ def test_tasks_that_end_while_the_daemon_is_down_keep_their_outcome(
     tasks = [(t["state"], t["points"], t["error"]) for t in done["tasks"]]
     assert tasks == [("completed", 10, None), ("completed", 15, None)], done["tasks"]
     assert all(t["ended_at"] for t in done["tasks"])
+
+
+def test_database_lost_after_a_sigterm_reattaches_the_running_hosts(
+    daemon: DaemonHarness,
+) -> None:
+    """SIGTERM leaves the hosts running; the database (where the daemon kept
+    their pids) is then deleted. The next start spawned a second host per
+    driver beside the old ones, which lived on for good: two processes on one
+    instrument."""
+    daemon.load_ready("pip-counter-1", "t")
+    job = running_with_data(daemon, daemon.submit(payload("t", ("counter", 3, 0.1)))["id"])
+    hosts = {d["name"]: d["pid"] for d in daemon.status()["drivers"]}
+    assert daemon.proc is not None
+    os.kill(daemon.proc.pid, signal.SIGTERM)
+    daemon.proc.wait(10)
+    for f in (daemon.appdir / "data").glob("sugo.db*"):
+        f.unlink()
+    daemon.start()
+    assert {d["name"]: d["pid"] for d in daemon.status()["drivers"]} == hosts
+    done = daemon.wait_job(job["id"], timeout=20)
+    assert done["status"] == "c", done
+    assert points(done["respath"]) == {"counter": 30}
+    # (the harness's stop asserts that no process of the daemon survives)
+
+
+def test_a_host_that_does_not_answer_at_start_is_replaced_not_left_running(
+    daemon: DaemonHarness,
+) -> None:
+    """A host of the previous daemon that is alive but silent (SIGSTOPped: a
+    hung driver) was left running beside its replacement."""
+    old = daemon.driver_pid("counter")
+    assert daemon.proc is not None
+    os.kill(daemon.proc.pid, signal.SIGTERM)
+    daemon.proc.wait(10)
+    os.kill(old, signal.SIGSTOP)
+    daemon.start()
+    wait_for(lambda: daemon.driver_pid("counter") != old, 10, "a new counter host")
+    wait_for(lambda: not _alive(old), 5, f"the silent host {old} to be killed")
+    daemon.load_ready("pip-counter-1", "t")
+    done = daemon.wait_job(daemon.submit(payload("t", ("counter", 0.5, 0.1)))["id"], timeout=20)
+    assert done["status"] == "c", done
+
+
+def test_a_prefix_that_is_a_later_jobs_default_name_is_refused(
+    daemon: DaemonHarness, tmp_path: Path
+) -> None:
+    """Job 1 named its results `results.2`; job 2, submitted from the same
+    folder without a prefix, then wrote `results.2.nc` over job 1's data and
+    `sugo jobs 1` named a file holding job 2's (item 3, by the default name)."""
+    folder = tmp_path / "work"
+    for key, name in (
+        ("output", "results.2"),
+        ("output", "snapshot.5"),
+        ("snapshot", "results.17"),
+    ):
+        text = payload_admission(snapshot=f'prefix = "{name}"') if key == "snapshot" else None
+        code, out, err = cli_submit(daemon, folder, text or payload_admission(name))
+        assert code == 1, (name, out)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        assert (
+            f"{key}.prefix {name!r} is the name sugo gives job {name.split('.')[1]}'s"
+            f" {name.split('.')[0]} file by default; give another {key}.prefix"
+        ) in lines[0], lines
+    assert job_ids(daemon) == []
+    # A name that only looks alike is fine.
+    code, _, err = cli_submit(daemon, folder, payload_admission("results.2b"))
+    assert code == 0, err
+
+
+def test_job_plot_puts_each_tasks_units_on_their_own_panel(daemon: DaemonHarness) -> None:
+    """The counter's `value` is seconds in `count` and unitless in `random`;
+    the results file says so per task (item 12), but `sugo job plot` read
+    only `units` and drew both on one "(no units)" panel."""
+    from sugo.cli.plot import from_results, from_staging
+
+    daemon.load_ready("pip-counter-1", "u")
+    # count, then random: the second task's technique replaced
+    text = 'technique_name = "random"'.join(
+        payload("u", ("counter", 0.5, 0.1), ("counter", 0.5, 0.1)).rsplit(
+            'technique_name = "count"', 1
+        )
+    )
+    done = daemon.wait_job(daemon.submit(text)["id"], timeout=30)
+    assert done["status"] == "c", done
+    for series in (from_results(Path(done["respath"])), from_staging(Path(done["jobdir"]))):
+        counter = next(s for s in series if s.role == "counter")
+        panels = {units: [counter.label(n) for n in names] for units, names in counter.panels()}
+        assert "value" in panels["s"] and "value" in panels[""], panels
+        seconds = next(n for n in counter.panels()[0][1] if counter.label(n) == "value")
+        # The seconds series holds the count task's points only.
+        task_of_points = counter.task[~np.isnan(counter.variables[seconds])]
+        assert set(task_of_points.tolist()) == {0}, task_of_points
