@@ -281,16 +281,17 @@ class ModelInterface:
         reply = self.task_stop_columns(address, channel)
         return self._columns_to_dataset(reply)
 
-    def task_stop_columns(self, address: str, channel: str, *, force: bool = False) -> Reply:
+    def task_stop_columns(
+        self, address: str, channel: str, *, force: bool = False, timeout: float | None = None
+    ) -> Reply:
         """`task_stop` with the data as plain columns (see `task_data_columns`).
         ``force``: stop the sampling loop even if the driver's `stop_task`
-        does not (`DeviceManager.abort_task`)."""
+        does not (`DeviceManager.abort_task`); ``timeout``: how long to wait
+        for the task to end (default: the DeviceManager's `stop_timeout`)."""
 
         def action(dm: BaseDeviceManager) -> Reply:
-            if force:
-                ended = dm.abort_task(dm.stop_timeout)
-            else:
-                ended = dm.stop_task(timeout=dm.stop_timeout)
+            wait = dm.stop_timeout if timeout is None else timeout
+            ended = dm.abort_task(wait) if force else dm.stop_task(timeout=wait)
             data = self._columns(dm)
             state = "stopped" if ended else "asked to stop (still running)"
             return Reply(True, f"task on component {dm.name} {state}", data)

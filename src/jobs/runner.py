@@ -274,8 +274,16 @@ class RoleRunner:
 
     def _stop(self, client: Client, force: bool) -> None:
         comp = self.comp
+        # The escalation's clock is this runner's (`Escalation`): a stop is not
+        # waited for at the host, a forced one for `stop_timeout`, after which
+        # the host marks the component hung. (The host's own default wait, the
+        # driver's, would add up to twice its 5 s whatever the setting says.)
+        wait = self.spec.stop_timeout if force else 0.0
         self._call_patiently(
-            client, host_api.TaskStop(address=comp.address, channel=comp.channel, force=force)
+            client,
+            host_api.TaskStop(
+                address=comp.address, channel=comp.channel, force=force, timeout=wait
+            ),
         )
 
     def _poll(self, client: Client, task_index: int) -> tuple[bool, str | None]:

@@ -3,6 +3,7 @@ the daemon while jobs end, a database lost with hosts still running."""
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from tests.integration.harness import DaemonHarness, _alive, wait_for
 from tests.integration.results import points
 from tests.integration.test_admission import cli_submit, job_ids
 from tests.integration.test_admission import payload as payload_admission
+from tests.integration.test_db_faults import _fill, small_disk  # noqa: F401 (a fixture)
 from tests.integration.test_jobs_lifecycle import payload
 from tests.integration.test_recovery import running_with_data
 
@@ -133,3 +135,60 @@ def test_job_plot_puts_each_tasks_units_on_their_own_panel(daemon: DaemonHarness
         # The seconds series holds the count task's points only.
         task_of_points = counter.task[~np.isnan(counter.variables[seconds])]
         assert set(task_of_points.tolist()) == {0}, task_of_points
+
+
+def test_cancel_of_a_hung_task_follows_the_settings_stop_timeout(make_daemon) -> None:
+    """A hung `do_task` (item 7) cancelled (item 8) with `stop_timeout = 1`:
+    the driver host waited its own 5 s at the stop and again at the forced
+    stop, so the cancel took ~11 s, not the ~2 s the setting promises."""
+    from sugo.protocol import daemon_api as api
+    from tests.integration.test_runtime_edges import FAULTY, faulty_payload
+
+    h = make_daemon(FAULTY, extra_settings="\n[drivers.faulty]\nstop_timeout = 1.0\n")
+    h.load_ready("pip-f", "s")
+    job = h.submit(faulty_payload("s", 60, hang_after=3, hang_seconds=30))
+    wait_for(lambda: "blocks for" in _host_log(h), 10, "do_task to hang")
+    t0 = time.monotonic()
+    h.call(api.Cancel(ids=[job["id"]]))
+    done = h.wait_job(job["id"], timeout=30)
+    took = time.monotonic() - t0
+    assert done["status"] == "cd", done
+    assert points(done["respath"]) == {"counter": 3}
+    assert took < 5, f"the cancel took {took:.1f} s"
+
+
+def _host_log(h: DaemonHarness) -> str:
+    return (h.appdir / "logs" / f"driver-faulty-{h.port}.log").read_text()
+
+
+def test_start_on_a_full_disk_under_the_database_is_one_clear_line(
+    tmp_path: Path,
+    small_disk: Path,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """SIGTERM (item 4), the disk under the database full (item 6), then
+    `sugo start`: the daemon died on its first write with a traceback."""
+    h = DaemonHarness(tmp_path)
+    sfile = h.appdir / "settings.toml"
+    sfile.write_text(
+        sfile.read_text().replace(str(h.appdir / "data" / "sugo.db"), str(small_disk / "sugo.db"))
+    )
+    h.start()
+    try:
+        hosts = [d["pid"] for d in h.status()["drivers"]]
+        assert h.proc is not None
+        os.kill(h.proc.pid, signal.SIGTERM)
+        h.proc.wait(10)
+        _fill(small_disk / "filler")
+        started = h.cli("start", "--timeout", "20")
+        assert started.returncode == 1, started.stdout + started.stderr
+        lines = [line for line in started.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, started.stderr
+        assert f"the database {small_disk / 'sugo.db'} refuses writes" in lines[0], lines
+        assert "free space" in lines[0], lines
+        assert "Traceback" not in (h.appdir / "logs" / f"daemon-{h.port}.out").read_text()
+        assert all(_alive(p) for p in hosts)  # left for the next start, as SIGTERM left them
+        (small_disk / "filler").unlink()
+        h.start()
+        assert sorted(d["pid"] for d in h.status()["drivers"]) == sorted(hosts)
+    finally:
+        h.stop()
