@@ -48,6 +48,7 @@ PING_TIMEOUT = 0.5
 DAEMON_TIMEOUT = 2.0
 DONE_DEADLINE = 30.0  # how long to keep telling the daemon the job ended
 DONE_RETRY = 0.5  # pause between attempts (the daemon may refuse while its database is locked)
+DONE_RETRY_LATE = 5.0  # ...after DONE_DEADLINE, while final.json cannot be written either
 FINAL_FILE = "final.json"
 PENDING_FILE = "finalize.pending"  # the daemon's note that this job's results are still owed
 END_SLACK = 0.003  # poll this long after a task's expected end
@@ -450,30 +451,42 @@ class JobRunner:
             "status": status, "error": error, "respath": respath,
             "tasks": [msgspec.structs.asdict(o) for o in tasks],
         }  # fmt: skip
-        try:
-            _write_json(self.jobdir / FINAL_FILE, record)
-        except OSError as e:  # a full disk: the daemon still hears it below
-            log.error("job %d: cannot write %s: %s", self.jobid, FINAL_FILE, e)
+        written = self._write_final(record)
         self.reporter.close()
         log.info("job %d: ended %s%s", self.jobid, status, f" ({error})" if error else "")
+        done = api.JobDone(
+            jobid=self.jobid, status=status, error=error, respath=respath, tasks=tasks
+        )
         deadline = time.monotonic() + DONE_DEADLINE
         with Client(self.daemon, timeout=DAEMON_TIMEOUT) as client:
-            while time.monotonic() < deadline:
+            while True:
+                late = time.monotonic() >= deadline
                 try:
-                    client.call(
-                        api.JobDone(
-                            jobid=self.jobid,
-                            status=status,
-                            error=error,
-                            respath=respath,
-                            tasks=tasks,
-                        )
-                    )
+                    client.call(done)
                     return
                 except SugoError as e:
-                    log.warning("job %d: daemon not told yet: %s", self.jobid, e)
-                    time.sleep(DONE_RETRY)
+                    if not late:
+                        log.warning("job %d: daemon not told yet: %s", self.jobid, e)
+                if not written:
+                    # Neither the daemon nor final.json has the job's end (the disk
+                    # under both is full, say): keep trying both until one takes
+                    # it, else the daemon would find a runner gone without a word.
+                    written = self._write_final(record, say=False)
+                if written and late:
+                    break
+                time.sleep(DONE_RETRY if not late else DONE_RETRY_LATE)
         log.error("job %d: daemon unreachable; it will read %s", self.jobid, FINAL_FILE)
+
+    def _write_final(self, record: dict[str, Any], say: bool = True) -> bool:
+        """Write final.json; False if it cannot be written for now. A job
+        folder that was removed counts as done: nothing can be kept there."""
+        try:
+            _write_json(self.jobdir / FINAL_FILE, record)
+            return True
+        except OSError as e:  # a full disk: the daemon may still hear it
+            if say:
+                log.error("job %d: cannot write %s: %s", self.jobid, FINAL_FILE, e)
+            return not self.jobdir.is_dir()
 
 
 @dataclass

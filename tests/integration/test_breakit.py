@@ -192,3 +192,39 @@ def test_start_on_a_full_disk_under_the_database_is_one_clear_line(
         assert sorted(d["pid"] for d in h.status()["drivers"]) == sorted(hosts)
     finally:
         h.stop()
+
+
+def test_a_job_ending_on_a_disk_full_under_database_and_job_folder_keeps_its_reason(
+    tmp_path: Path,
+    small_disk: Path,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """The default layout keeps the database and the job folders in one data
+    folder. When its disk fills, the runner can neither record the job's end
+    in final.json nor have the daemon record it; it gave up after 30 s, and
+    the daemon then ended the job `ce` "job runner died unexpectedly", the
+    real reason (no space to stage data) lost."""
+    h = DaemonHarness(tmp_path)
+    sfile = h.appdir / "settings.toml"
+    text = sfile.read_text().replace(
+        str(h.appdir / "data" / "sugo.db"), str(small_disk / "sugo.db")
+    )
+    sfile.write_text(text.replace(str(h.appdir / "data" / "jobs"), str(small_disk / "jobs")))
+    h.start()
+    try:
+        h.load_ready("pip-counter-1", "f")
+        job = running_with_data(h, h.submit(payload("f", ("counter", 120, 0.1)))["id"])
+        _fill(small_disk / "filler")
+        # Past the runner's 30 s of telling the daemon, it is still there.
+        from sugo.jobs.runner import DONE_DEADLINE
+
+        until = time.monotonic() + DONE_DEADLINE + 5
+        while time.monotonic() < until:
+            assert _alive(job["runner_pid"]), "the runner gave up with nobody told"
+            time.sleep(0.5)
+        assert h.job(job["id"])["status"] == "r"
+        (small_disk / "filler").unlink()
+        done = h.wait_job(job["id"], timeout=30)
+        assert done["status"] == "ce", done
+        assert "cannot stage data" in done["error"] and "No space left" in done["error"], done
+    finally:
+        h.stop()
