@@ -51,6 +51,30 @@ class RoleSeries:
     variables: dict[str, np.ndarray] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
     component: str = ""
+    labels: dict[str, str] = field(default_factory=dict)  # shown name, where not the key
+
+    def add(
+        self, name: str, values: np.ndarray, units: str, task_units: dict[int, str] | None = None
+    ) -> None:
+        """A variable; one whose units differ between tasks (`task_units`: task
+        index -> units) becomes one series per units, each on the panel of its
+        units, with the points of the other tasks left out."""
+        per_units: dict[str, list[int]] = {}
+        for index, u in (task_units or {}).items():
+            per_units.setdefault(u, []).append(index)
+        if len(per_units) < 2:
+            self.variables[name] = values
+            units = units or next(iter(per_units), "")
+            if units:
+                self.units[name] = units
+            return
+        for u, tasks in per_units.items():
+            key = f"{name}\0{u}"  # unique; shown as the name on its units' panel
+            self.variables[key] = np.where(np.isin(self.task, tasks), values, np.nan)
+            self.units[key], self.labels[key] = u, name
+
+    def label(self, key: str) -> str:
+        return self.labels.get(key, key)
 
     def panels(self) -> list[tuple[str, list[str]]]:
         """(units, variables) for each panel, in the order variables first appear."""
@@ -92,11 +116,13 @@ def from_staging(jobdir: Path, roles: Iterable[str] = ()) -> list[RoleSeries]:
             role,
             np.concatenate(uts) if uts else np.empty(0),
             np.concatenate(task) if task else np.empty(0, int),
-            units={n: summary.variables[n].units or "" for n in names},
         )
         order = np.argsort(s.uts, kind="stable")
         s.uts, s.task = s.uts[order], s.task[order]
-        s.variables = {n: np.concatenate(c)[order] if c else np.empty(0) for n, c in cols.items()}
+        for n, c in cols.items():
+            var = summary.variables[n]
+            values = np.concatenate(c)[order] if c else np.empty(0)
+            s.add(n, values, var.units or "", var.task_units)
         out[role] = s
     for role in roles:
         out.setdefault(role, RoleSeries(role, np.empty(0), np.empty(0, int)))
@@ -176,10 +202,13 @@ def _draw_role(
         axes[0].text(0.5, 0.5, "no data yet", ha="center", va="center", transform=axes[0].transAxes)
     for ax, (units, names) in zip(axes, shown, strict=False):
         for name in names:
-            ax.plot(t, s.variables[name], marker="." if len(t) < 200 else None, lw=1.2, label=name)
+            ax.plot(
+                t, s.variables[name], marker="." if len(t) < 200 else None, lw=1.2,
+                label=s.label(name),
+            )  # fmt: skip
         unit = _units_label(units)
         if len(names) == 1:
-            ax.set_ylabel(f"{names[0]} [{unit}]" if unit else names[0])
+            ax.set_ylabel(f"{s.label(names[0])} [{unit}]" if unit else s.label(names[0]))
         else:
             ax.set_ylabel(f"[{unit}]" if unit else "(no units)")
             ax.legend(loc="upper left", fontsize="small", ncols=min(4, len(names)))

@@ -50,10 +50,16 @@ def _role(name: str, g: "h5netcdf.Group") -> "RoleSeries":
             continue
         values = np.asarray(var[:])
         if plottable(values):
-            s.variables[vname] = values.astype(float)
-            if var.attrs.get("units"):
-                s.units[vname] = str(var.attrs["units"])
+            s.add(vname, values.astype(float), str(var.attrs.get("units") or ""), _task_units(var))
     return s
+
+
+def _task_units(var: Any) -> dict[int, str]:
+    """A variable's units by task (sugo's `task_units`: the units differ between tasks)."""
+    units = _json_attr(var.attrs, ("task_units",))
+    with contextlib.suppress(TypeError, ValueError):
+        return {int(k): str(v) for k, v in units.items()}
+    return {}
 
 
 def read_results(path: Path) -> "list[RoleSeries]":

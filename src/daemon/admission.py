@@ -14,10 +14,12 @@ the reason in one line, when a file the payload names:
 - is a folder, or has a name too long for the file system (the writer's
   temporary name included), so that the job would only fail at its end.
 
-Names with the job id (the defaults) cannot meet another job's.
+Names with the job id (the defaults) cannot meet another job's, as a payload
+may not name its files so (`results.7` would be job 7's file).
 """
 
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,8 @@ SUFFIX = ".nc"
 #: file: "." + name + "." + pid (up to 7 digits) + "." + 8 hex digits + ".tmp".
 TEMP_NAME_EXTRA = 1 + 1 + 7 + 1 + 8 + 4
 NAME_MAX_FALLBACK = 255  # where os.pathconf is missing (Windows) or cannot tell
+#: The names of the files of a job that names none: `results.<id>` and `snapshot.<id>`.
+_DEFAULT_NAME = re.compile(r"(results|snapshot)\.([0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,13 @@ def check_prefix(prefix: str | None, key: str) -> None:
         prefix in ("", ".", "..") or "/" in prefix or "\\" in prefix or "\0" in prefix
     ):
         raise SugoError(f"{key} {prefix!r} must be a plain file name")
+    default = _DEFAULT_NAME.fullmatch(prefix or "")
+    if default:
+        # Another job's file: job N without a prefix would write over it (or it over N's).
+        raise SugoError(
+            f"{key} {prefix!r} is the name sugo gives job {default[2]}'s {default[1]} file"
+            f" by default; give another {key}"
+        )
 
 
 def outputs_of(payload: "Payload", cwd: str, folder: str, prefix: str | None) -> Outputs:

@@ -101,8 +101,7 @@ class Daemon:
         self.network = network.start(self)  # `[network] listen`: CURVE, for agents
 
     def run(self) -> None:
-        self.store.set_meta("pid", os.getpid())
-        self.store.set_meta("port", self.port)
+        startup.first_write(self)
         restored = startup.restore_if_lost(self)
         if restored:
             self.notices.append(restored)

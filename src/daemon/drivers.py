@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sugo import __version__
+from sugo.daemon import hostrecords
 from sugo.daemon.processes import Tracked, spawn_python
 from sugo.daemon.remote import RemoteDrivers
 from sugo.daemon.states import ComponentState, DriverState
@@ -42,6 +43,7 @@ _EMPTY_HEALTH: dict[str, Any] = {
 
 PING_EVERY = 0.4  # seconds between liveness pings
 PING_TIMEOUT = 0.5
+START_PINGS = 3  # a host of the previous daemon not answering this many pings is hung
 MISSES_ALLOWED = 2  # a host missing this many pings in a row is hung (~1.3 s)
 REGISTER_TIMEOUT = 10.0
 SHUTDOWN_GRACE = 2.0  # a host still running this long after the shutdown request gets SIGTERM
@@ -149,17 +151,69 @@ class DriverManager:
         self.procs[name] = dp
         if self.remote.start(dp):
             return
-        row = self.d.store.get_driver(name)
-        if row and row.pid and row.port and row.create_time:
-            tracked = Tracked.attach(row.pid, row.create_time)
-            if tracked and self._ping(endpoint("127.0.0.1", row.port)):
-                dp.proc, dp.port = tracked, row.port
-                log.info("driver %s: re-attached to running host (pid %d)", name, row.pid)
+        for rec in self._earlier_hosts(name):
+            tracked = Tracked.attach(rec.pid, rec.create_time)
+            if tracked is None or not tracked.alive():
+                continue
+            if rec.port and self._answers(endpoint("127.0.0.1", rec.port)):
+                dp.proc, dp.port = tracked, rec.port
+                log.info("driver %s: re-attached to running host (pid %d)", name, rec.pid)
+                if self.d.store.get_driver(name) is None:  # the database was lost
+                    self._record(dp, DriverState.STARTING)
                 self._set_state(dp, DriverState.STARTING)
                 self._register(dp)
                 self._watch(dp)
                 return
+            # Alive but silent (hung, or never said hello): a second host beside
+            # it would share the instrument with it, and it would live on for good.
+            log.warning(
+                "driver %s: host of the previous daemon (pid %d) does not answer; killing it",
+                name, rec.pid,
+            )  # fmt: skip
+            tracked.signal(9)
+            tracked.wait(2.0)
         self._spawn(dp)
+
+    def _earlier_hosts(self, name: str) -> list[hostrecords.HostRecord]:
+        """The hosts a previous daemon left: from the database, and from the
+        record in the app folder (which outlives a deleted database)."""
+        out = []
+        row = self.d.store.get_driver(name)
+        if row and row.pid and row.create_time:
+            out.append(
+                hostrecords.HostRecord(pid=row.pid, create_time=row.create_time, port=row.port)
+            )
+        rec = hostrecords.load(self.d.appdir, name)
+        if rec is not None and all(
+            (r.pid, r.create_time) != (rec.pid, rec.create_time) for r in out
+        ):
+            out.append(rec)
+        return out
+
+    def _answers(self, ep: str) -> bool:
+        """Pinged a few times: a busy machine must not make a working host look hung."""
+        return any(self._ping(ep) for _ in range(START_PINGS))
+
+    def _record(self, dp: DriverProc, state: DriverState) -> None:
+        """Note the host in the database and in the app folder."""
+        assert dp.proc is not None
+        row = self.d.store.get_driver(dp.name)
+        same = row is not None and row.pid == dp.proc.pid and row.started_at
+        self.d.store.upsert_driver(
+            dp.name,
+            state=state,
+            pid=dp.proc.pid,
+            port=dp.port,
+            version=__version__,
+            settings=self.d.settings.driver_settings(dp.name),
+            started_at=row.started_at if same and row else dp.proc.create_time,
+            create_time=dp.proc.create_time,
+        )
+        hostrecords.save(
+            self.d.appdir,
+            dp.name,
+            hostrecords.HostRecord(pid=dp.proc.pid, create_time=dp.proc.create_time, port=dp.port),
+        )
 
     def _spawn(self, dp: DriverProc) -> None:
         dp.generation += 1
@@ -174,16 +228,8 @@ class DriverManager:
             "--logfile", str(logfile),
         ]  # fmt: skip
         dp.proc = spawn_python("sugo.driverinterface.host", args, logfile)
-        self.d.store.upsert_driver(
-            dp.name,
-            state=DriverState.STARTING,
-            pid=dp.proc.pid,
-            version=__version__,
-            settings=self.d.settings.driver_settings(dp.name),
-            started_at=dp.proc.create_time,
-            create_time=dp.proc.create_time,
-        )
         dp.state = DriverState.STARTING
+        self._record(dp, DriverState.STARTING)
         self.d.events.emit("driver.started", f"driver {dp.name}", pid=dp.proc.pid)
         log.info("driver %s: host spawned (pid %d)", dp.name, dp.proc.pid)
         self._watch(dp)
@@ -271,17 +317,7 @@ class DriverManager:
             raise SugoError(f"driver {req.driver}: unexpected host pid {req.pid}")
         dp.port = req.port
         dp.source = req.source
-        row = self.d.store.get_driver(dp.name)
-        self.d.store.upsert_driver(
-            dp.name,
-            state=DriverState.STARTING,
-            pid=req.pid,
-            port=req.port,
-            version=__version__,
-            settings=self.d.settings.driver_settings(dp.name),
-            started_at=row.started_at if row else None,
-            create_time=dp.proc.create_time,
-        )
+        self._record(dp, DriverState.STARTING)
         log.info("driver %s: host up on port %d", dp.name, req.port)
         # Register once the host has had our reply and serves requests.
         self.d.loop.call_later(0, lambda: self._register(dp))

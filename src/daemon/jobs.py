@@ -13,9 +13,11 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from sugo.daemon import admission
 from sugo.daemon.exitwatch import ExitWatch
@@ -45,6 +47,7 @@ STORE_RETRY = 1.0  # seconds before redoing a change the locked database refused
 REBUILD_TIMEOUT = 600.0  # writing the results of a long job takes a while
 MAX_PAYLOAD_VALUES = 100_000  # more is an alias bomb, not an experiment
 TASK_EVENTS = ("task_started", "task_ended", "task_cancelled")
+TASK_END_STATES = ("completed", "cancelled", "error")
 
 
 def respath_of(output_dir: str, prefix: str | None, jobid: int) -> str:
@@ -459,7 +462,7 @@ class JobManager:
         job = self._known_job(req.jobid)
         if job.status in QUEUED:
             raise SugoError(f"job {job.id} has not started ({job.status})")
-        self.finish(req.jobid, JobStatus(req.status), req.error, req.respath)
+        self.finish(req.jobid, JobStatus(req.status), req.error, req.respath, req.tasks)
         return {"ok": True}
 
     def _known_job(self, jobid: int) -> JobRow:
@@ -485,7 +488,14 @@ class JobManager:
         self.d.writer.written(req.jobid, req.path, req.error)
         return {"ok": True}
 
-    def finish(self, jobid: int, status: JobStatus, error: str | None, respath: str | None) -> None:
+    def finish(
+        self,
+        jobid: int,
+        status: JobStatus,
+        error: str | None,
+        respath: str | None,
+        tasks: list[api.TaskOutcome] | None = None,
+    ) -> None:
         store = self.d.store
         job = store.get_job(jobid)
         if job is None:
@@ -498,7 +508,7 @@ class JobManager:
         job = store.set_job_status(jobid, status, error=error)
         if respath:
             job = store.update_job(jobid, respath=respath)
-        self._close_tasks(jobid, status)
+        self._close_tasks(jobid, status, tasks or [])
         if job.started_at is not None:
             self.d.maintenance.record_job(job)
         log.info("job %d: ended %s%s", jobid, status, f" ({error})" if error else "")
@@ -507,11 +517,22 @@ class JobManager:
             waiter.fail(f"job {jobid} ended ({status}) before the snapshot was taken")
         self._release(job)
 
-    def _close_tasks(self, jobid: int, status: JobStatus) -> None:
-        """Tasks the runner could not report on get an end state too."""
+    def _close_tasks(
+        self, jobid: int, status: JobStatus, seen: Sequence[api.TaskOutcome] = ()
+    ) -> None:
+        """Tasks still open get their end as the runner saw it (``seen``: its
+        progress events may have gone to no daemon, after a SIGTERM say), else
+        one from the job's status."""
         now = time.time()
+        outcomes = {o.index: o for o in seen if o.state in TASK_END_STATES}
         for t in self.d.store.tasks_of(jobid):
-            if t.state == "pending":
+            o = outcomes.get(t.index)
+            if o is not None and t.state in ("pending", "running"):
+                self.d.store.update_task(
+                    jobid, t.index, state=o.state, points=max(0, o.points), error=o.error,
+                    ended_at=o.ended_at or now,
+                )  # fmt: skip
+            elif t.state == "pending":
                 self.d.store.update_task(jobid, t.index, state="cancelled")
             elif t.state == "running":
                 state = "error" if status == JobStatus.CE else "cancelled"
@@ -697,7 +718,10 @@ class JobManager:
         if final.exists():
             try:
                 rec = json.loads(final.read_text())
-                self.finish(jobid, JobStatus(rec["status"]), rec.get("error"), rec.get("respath"))
+                self.finish(
+                    jobid, JobStatus(rec["status"]), rec.get("error"), rec.get("respath"),
+                    _outcomes(jobid, rec.get("tasks")),
+                )  # fmt: skip
                 return
             except (OSError, ValueError, KeyError) as e:
                 log.error("job %d: unreadable %s: %s", jobid, final, e)
@@ -852,3 +876,12 @@ def _distinct(
             seen.add(key)
             out.append(p)
     return out
+
+
+def _outcomes(jobid: int, data: Any) -> list[api.TaskOutcome]:
+    """The task outcomes of a `final.json` (none in one of an older sugo)."""
+    try:
+        return msgspec.convert(data or [], list[api.TaskOutcome])
+    except msgspec.ValidationError as e:
+        log.warning("job %d: task outcomes of %s ignored: %s", jobid, FINAL_FILE, e)
+        return []

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     from sugo.daemon.core import Daemon, load_config
-    from sugo.daemon.startup import DatabaseInUse
+    from sugo.daemon.startup import DatabaseInUse, DatabaseRefused
     from sugo.daemon.store import DamagedDatabase
 
     try:
@@ -71,7 +71,7 @@ def _main(args: argparse.Namespace) -> int:
     setup_logging(settings.logdir / f"daemon-{args.port}.log", args.verbosity, "daemon")
     try:
         daemon = Daemon(args.appdir, args.port, settings, devices, ready_fd=args.ready_fd)
-    except (DamagedDatabase, DatabaseInUse) as e:  # one line that says what to do
+    except (DamagedDatabase, DatabaseInUse, DatabaseRefused) as e:  # one line that says what to do
         log.error("daemon: %s", e)
         print(f"sugo daemon: {e}", file=sys.stderr)
         return 1
@@ -85,7 +85,12 @@ def _main(args: argparse.Namespace) -> int:
     from sugo.daemon import processes
 
     processes.on_termination(daemon.detach, lambda _name: daemon.loop.stop())
-    daemon.run()
+    try:
+        daemon.run()
+    except DatabaseRefused as e:  # at its first write, before anything was started
+        log.error("daemon: %s", e)
+        print(f"sugo daemon: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from sugo.daemon import jobrecords, oslock
 from sugo.daemon.states import ComponentState, JobStatus
-from sugo.daemon.store import DamagedDatabase, Store
+from sugo.daemon.store import DamagedDatabase, Store, retryable
 from sugo.errors import StoreError
 
 if TYPE_CHECKING:
@@ -40,6 +40,19 @@ def lock_database(dbpath: Path, port: int | None) -> oslock.HeldLock:
         raise StoreError(f"cannot lock the database {dbpath}: {e}") from e
 
 
+class DatabaseRefused(StoreError):
+    """The database refuses writes at start: a full disk, a read-only file
+    system, an I/O error. Said in one line; the start changes nothing."""
+
+
+def refused(dbpath: Path, exc: StoreError) -> DatabaseRefused:
+    reason = exc.__cause__ or exc
+    return DatabaseRefused(
+        f"the database {dbpath} refuses writes ({reason}): free space or fix its file"
+        " system, then start again (running jobs and driver hosts are left as they are)"
+    )
+
+
 def open_store(dbpath: Path, storage: Path) -> Store:
     """The daemon's store, checked; a damaged file is refused with what to do."""
     try:
@@ -49,6 +62,22 @@ def open_store(dbpath: Path, storage: Path) -> Store:
             f"{e}: run 'sugo db rebuild' (it moves the damaged file aside and"
             f" restores the jobs from their folders in {storage}), then start again"
         ) from e
+    except StoreError as e:
+        if retryable(e):
+            raise refused(dbpath, e) from e
+        raise
+
+
+def first_write(d: "Daemon") -> None:
+    """The daemon's first write (its pid and port): a database that refuses it
+    is said in one line before anything is started (`DatabaseRefused`)."""
+    try:
+        d.store.set_meta("pid", os.getpid())
+        d.store.set_meta("port", d.port)
+    except StoreError as e:
+        if retryable(e):
+            raise refused(d.settings.jobs.dbpath, e) from e
+        raise
 
 
 def rebuild(store: Store, storage: Path) -> jobrecords.Rebuilt:

@@ -289,10 +289,8 @@ class DriverHost:
             case host_api.TaskStop():
                 # The stop hands back the points not yet fetched: keep them in the
                 # buffer, so the next task_data delivers them with a sequence number.
-                reply = (
-                    self.interface.task_stop_columns(**comp, force=True)
-                    if req.force
-                    else self.interface.task_stop_columns(**comp)
+                reply = self.interface.task_stop_columns(
+                    **comp, force=req.force, timeout=req.timeout
                 )
                 if not reply.success:
                     raise DriverError(reply.msg)

@@ -437,15 +437,15 @@ class ModelInterface:
     ) -> Reply:
         """`task_stop` with the data as plain columns (see `task_data_columns`).
         The keyword ``force``: stop the sampling loop even if the driver's
-        `stop_task` does not (`DeviceManager.abort_task`)."""
+        `stop_task` does not (`DeviceManager.abort_task`); ``timeout``: how long
+        to wait for the task to end (default: the DeviceManager's `stop_timeout`)."""
         force = bool(kw.pop("force", False))
+        timeout: float | None = kw.pop("timeout", None)
 
         def action(dm: BaseDeviceManager) -> Reply:
+            wait = dm.stop_timeout if timeout is None else timeout
             ended: bool | None
-            if force:
-                ended = dm.abort_task(dm.stop_timeout)
-            else:
-                ended = dm.stop_task(timeout=dm.stop_timeout)
+            ended = dm.abort_task(wait) if force else dm.stop_task(timeout=wait)
             data = self._columns(dm)
             state = "stopped" if ended else "asked to stop (still running)"
             return Reply(True, f"task on component {dm.name} {state}", data)

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from sugo import __version__
 from sugo.errors import RequestFailed, RequestTimeout, SugoError
 from sugo.jobs.records import StagingWriter
@@ -46,6 +48,7 @@ PING_TIMEOUT = 0.5
 DAEMON_TIMEOUT = 2.0
 DONE_DEADLINE = 30.0  # how long to keep telling the daemon the job ended
 DONE_RETRY = 0.5  # pause between attempts (the daemon may refuse while its database is locked)
+DONE_RETRY_LATE = 5.0  # ...after DONE_DEADLINE, while final.json cannot be written either
 FINAL_FILE = "final.json"
 PENDING_FILE = "finalize.pending"  # the daemon's note that this job's results are still owed
 END_SLACK = 0.003  # poll this long after a task's expected end
@@ -99,11 +102,23 @@ class Reporter:
         self.daemon = daemon
         self.jobid = jobid
         self.queue: queue.SimpleQueue[api.JobEvent | None] = queue.SimpleQueue()
+        # Each task's end, also sent with the job's end: a progress event may
+        # reach no daemon (a SIGTERM or a restart while the task ended).
+        self.outcomes: dict[int, api.TaskOutcome] = {}
         self.thread = threading.Thread(target=self._run, name="reporter", daemon=True)
         self.thread.start()
 
     def event(self, kind: str, **kw: Any) -> None:
-        self.queue.put(api.JobEvent(jobid=self.jobid, kind=kind, **kw))
+        ev = api.JobEvent(jobid=self.jobid, kind=kind, **kw)
+        if kind in ("task_ended", "task_cancelled"):
+            state = (
+                "cancelled" if kind == "task_cancelled" else "error" if ev.error else "completed"
+            )
+            self.outcomes[ev.task_index] = api.TaskOutcome(
+                index=ev.task_index, state=state, points=ev.points, error=ev.error,
+                ended_at=time.time(),
+            )  # fmt: skip
+        self.queue.put(ev)
 
     def _run(self) -> None:
         with Client(self.daemon, timeout=DAEMON_TIMEOUT) as client:
@@ -260,8 +275,16 @@ class RoleRunner:
 
     def _stop(self, client: Client, force: bool) -> None:
         comp = self.comp
+        # The escalation's clock is this runner's (`Escalation`): a stop is not
+        # waited for at the host, a forced one for `stop_timeout`, after which
+        # the host marks the component hung. (The host's own default wait, the
+        # driver's, would add up to twice its 5 s whatever the setting says.)
+        wait = self.spec.stop_timeout if force else 0.0
         self._call_patiently(
-            client, host_api.TaskStop(address=comp.address, channel=comp.channel, force=force)
+            client,
+            host_api.TaskStop(
+                address=comp.address, channel=comp.channel, force=force, timeout=wait
+            ),
         )
 
     def _poll(self, client: Client, task_index: int) -> tuple[bool, str | None]:
@@ -434,25 +457,47 @@ class JobRunner:
             return False
 
     def _done(self, status: str, error: str | None, respath: str | None) -> None:
-        record = {"status": status, "error": error, "respath": respath}
-        try:
-            _write_json(self.jobdir / FINAL_FILE, record)
-        except OSError as e:  # a full disk: the daemon still hears it below
-            log.error("job %d: cannot write %s: %s", self.jobid, FINAL_FILE, e)
+        tasks = sorted(self.reporter.outcomes.values(), key=lambda o: o.index)
+        record = {
+            "status": status, "error": error, "respath": respath,
+            "tasks": [msgspec.structs.asdict(o) for o in tasks],
+        }  # fmt: skip
+        written = self._write_final(record)
         self.reporter.close()
         log.info("job %d: ended %s%s", self.jobid, status, f" ({error})" if error else "")
+        done = api.JobDone(
+            jobid=self.jobid, status=status, error=error, respath=respath, tasks=tasks
+        )
         deadline = time.monotonic() + DONE_DEADLINE
         with Client(self.daemon, timeout=DAEMON_TIMEOUT) as client:
-            while time.monotonic() < deadline:
+            while True:
+                late = time.monotonic() >= deadline
                 try:
-                    client.call(
-                        api.JobDone(jobid=self.jobid, status=status, error=error, respath=respath)
-                    )
+                    client.call(done)
                     return
                 except SugoError as e:
-                    log.warning("job %d: daemon not told yet: %s", self.jobid, e)
-                    time.sleep(DONE_RETRY)
+                    if not late:
+                        log.warning("job %d: daemon not told yet: %s", self.jobid, e)
+                if not written:
+                    # Neither the daemon nor final.json has the job's end (the disk
+                    # under both is full, say): keep trying both until one takes
+                    # it, else the daemon would find a runner gone without a word.
+                    written = self._write_final(record, say=False)
+                if written and late:
+                    break
+                time.sleep(DONE_RETRY if not late else DONE_RETRY_LATE)
         log.error("job %d: daemon unreachable; it will read %s", self.jobid, FINAL_FILE)
+
+    def _write_final(self, record: dict[str, Any], say: bool = True) -> bool:
+        """Write final.json; False if it cannot be written for now. A job
+        folder that was removed counts as done: nothing can be kept there."""
+        try:
+            _write_json(self.jobdir / FINAL_FILE, record)
+            return True
+        except OSError as e:  # a full disk: the daemon may still hear it
+            if say:
+                log.error("job %d: cannot write %s: %s", self.jobid, FINAL_FILE, e)
+            return not self.jobdir.is_dir()
 
 
 @dataclass

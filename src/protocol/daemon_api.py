@@ -163,11 +163,24 @@ class JobEvent(Request, tag="job_event"):
     path: str | None = None
 
 
+class TaskOutcome(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """How a task of a job ended, as its runner saw it (see `JobDone.tasks`)."""
+
+    index: int
+    state: str  # "completed", "cancelled" or "error"
+    points: int = 0
+    error: str | None = None
+    ended_at: float | None = None
+
+
 class JobDone(Request, tag="job_done"):
     jobid: JobId
     status: str  # "c", "ce" or "cd"
     error: str | None = None
     respath: str | None = None
+    # Every task's end as the runner saw it: its progress events may have gone
+    # to no daemon (a SIGTERM or a restart while the task ended).
+    tasks: list[TaskOutcome] = []
 
 
 class JobWrite(Request, tag="job_write"):

@@ -5,7 +5,7 @@ Replies carry plain JSON data; ``task_data`` carries its arrays as binary
 frames described by ``ChunkHeader`` (see ``sugo.protocol.arrays``).
 """
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -105,6 +105,10 @@ class TaskStop(ComponentRequest, tag="task_stop"):
     # force: stop the sampling loop whatever the driver's stop_task does (a
     # cancel's escalation); a task that still does not end marks the component hung.
     force: bool = False
+    # How long the host waits for the task to end before it replies (a forced
+    # stop: before it marks the component hung); None: the driver's own
+    # `DeviceManager.stop_timeout`. A job runner sends its own escalation's.
+    timeout: Annotated[float, msgspec.Meta(ge=0, le=3600)] | None = None
 
 
 class TaskData(ComponentRequest, tag="task_data"):
