@@ -21,6 +21,7 @@ from sugo.cli.context import OK, Context
 from sugo.cli.output import CliError, Output
 from sugo.errors import RequestFailed, RequestTimeout, SugoError
 from sugo.paths import settings_path
+from sugo.platform.procs import detached
 
 if TYPE_CHECKING:
     from sugo.client import SugoClient
@@ -208,7 +209,7 @@ def start_daemon(
                     stdin=subprocess.DEVNULL,
                     stdout=sink,
                     stderr=subprocess.STDOUT,
-                    start_new_session=True,  # survives the shell; not hit by its Ctrl-C
+                    **detached(),  # survives the shell; not hit by its Ctrl-C
                     cwd=appdir,
                     pass_fds=(ready_w,),
                 )

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from sugo.daemon.exitwatch import ExitWatch
-from sugo.daemon.processes import Tracked
+from sugo.platform.exits import ExitWatch
+from sugo.platform.procs import Tracked
 
 
 @pytest.fixture

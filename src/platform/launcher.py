@@ -1,6 +1,6 @@
-"""Starts job processes through a warm fork server (cold start as a fallback),
-and returns them as tracked PIDs. One launcher per kind of fork server: ``run``
-(job runners) or ``write`` (results files); see `sugo.jobs.forkserver`."""
+"""Starts ``python -m MODULE ARGV...`` processes, and returns them as tracked
+PIDs: in the fast mode forked from a warm fork server (`sugo.platform.forkserver`,
+a cold start as the fallback), in the portable mode always a fresh interpreter."""
 
 import json
 import logging
@@ -10,18 +10,27 @@ import threading
 import time
 from pathlib import Path
 
-from sugo.daemon.processes import Tracked, spawn_python
+from sugo import platform
+from sugo.platform.procs import Tracked, detached, spawn_python
 
-log = logging.getLogger("sugo.daemon.launcher")
+log = logging.getLogger("sugo.platform.launcher")
 
 READY_TIMEOUT = 5.0  # preloading numpy and h5netcdf takes well under a second
 RESTART_AFTER = 10.0  # a fork server that died is started again, at most this often
 
 
 class Launcher:
-    def __init__(self, logfile: Path, kind: str = "run") -> None:
+    """Processes running ``module.main(argv)``; ``preload``: what the fork
+    server imports besides ``module`` (what its children then share)."""
+
+    def __init__(
+        self, logfile: Path, module: str, preload: tuple[str, ...] = (), kind: str = "run"
+    ) -> None:
         self.logfile = logfile
-        self.kind = kind
+        self.module = module
+        self.preload = preload
+        self.kind = kind  # for the logs
+        self.fast = platform.fast()
         self._proc: subprocess.Popen[str] | None = None
         self._ready = threading.Event()
         self._lock = threading.RLock()  # spawn may start the server
@@ -29,7 +38,10 @@ class Launcher:
         self._closed = False
 
     def start(self) -> None:
-        """Start the fork server (if it is not running already)."""
+        """Start the fork server (if it is not running already; none in the
+        portable mode)."""
+        if not self.fast:
+            return
         with self._lock:
             self._start()
 
@@ -41,13 +53,13 @@ class Launcher:
         err = open(self.logfile, "ab")  # noqa: SIM115
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "sugo.jobs.forkserver", self.kind],
+                [sys.executable, "-m", "sugo.platform.forkserver", self.module, *self.preload],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=err,
                 text=True,
                 bufsize=1,
-                start_new_session=True,
+                **detached(),
             )
         finally:
             err.close()
@@ -83,7 +95,9 @@ class Launcher:
         return self._ready.wait(READY_TIMEOUT)
 
     def spawn(self, argv: list[str], logfile: Path) -> Tracked:
-        """Start ``sugo.jobs.runner`` with ``argv``; warm if possible."""
+        """Start ``module`` with ``argv``; warm if possible."""
+        if not self.fast:
+            return spawn_python(self.module, argv, logfile)
         with self._lock:
             try:
                 if self._ensure_ready():
@@ -99,7 +113,7 @@ class Launcher:
             except (OSError, ValueError, KeyError) as e:
                 log.warning("%s fork server failed (%s); starting %s cold", self.kind, e, argv[0])
                 self._stop_server()
-            return spawn_python("sugo.jobs.runner", argv, logfile)
+            return spawn_python(self.module, argv, logfile)
 
     def close(self) -> None:
         """Stop the fork server for good (the processes it started live on)."""
