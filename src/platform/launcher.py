@@ -1,7 +1,9 @@
 """Starts ``python -m MODULE ARGV...`` processes, and returns them as tracked
 PIDs: in the fast mode forked from a warm fork server (`sugo.platform.forkserver`,
-a cold start as the fallback), in the portable mode always a fresh interpreter."""
+a cold start as the fallback); in the portable mode a fresh interpreter, started
+one ahead (`sugo.platform.spare`) so that its imports are done when it is needed."""
 
+import contextlib
 import json
 import logging
 import subprocess
@@ -36,13 +38,17 @@ class Launcher:
         self._lock = threading.RLock()  # spawn may start the server
         self._started_at = -RESTART_AFTER
         self._closed = False
+        self._spare: subprocess.Popen[bytes] | None = None  # portable mode
 
     def start(self) -> None:
-        """Start the fork server (if it is not running already; none in the
-        portable mode)."""
-        if not self.fast:
-            return
+        """Start the fork server, or in the portable mode the spare process
+        (if it is not running already)."""
         with self._lock:
+            if not self.fast:
+                self._closed = False
+                if self._spare is None or self._spare.poll() is not None:
+                    self._spare = self._new_spare()
+                return
             self._start()
 
     def _start(self) -> None:
@@ -97,7 +103,7 @@ class Launcher:
     def spawn(self, argv: list[str], logfile: Path) -> Tracked:
         """Start ``module`` with ``argv``; warm if possible."""
         if not self.fast:
-            return spawn_python(self.module, argv, logfile)
+            return self._spawn_spare(argv, logfile)
         with self._lock:
             try:
                 if self._ensure_ready():
@@ -115,10 +121,56 @@ class Launcher:
                 self._stop_server()
             return spawn_python(self.module, argv, logfile)
 
+    def _new_spare(self) -> "subprocess.Popen[bytes]":
+        err = open(self.logfile, "ab")  # noqa: SIM115
+        try:
+            return subprocess.Popen(
+                [sys.executable, "-m", "sugo.platform.spare", self.module, *self.preload],
+                stdin=subprocess.PIPE,
+                stdout=err,
+                stderr=err,
+                close_fds=True,
+                **detached(),
+            )
+        finally:
+            err.close()
+
+    def _spawn_spare(self, argv: list[str], logfile: Path) -> Tracked:
+        """Hand the request to the spare (a fresh one if there is none: a cold
+        start), and start the next spare."""
+        with self._lock:
+            proc, self._spare = self._spare, None
+            if proc is None or proc.poll() is not None:
+                proc = self._new_spare()
+            request = json.dumps({"argv": argv, "logfile": str(logfile)}) + "\n"
+            try:
+                assert proc.stdin is not None
+                proc.stdin.write(request.encode())
+                proc.stdin.close()
+            except OSError as e:  # it died meanwhile
+                log.warning("%s spare process failed (%s); starting %s cold", self.kind, e, argv[0])
+                proc.kill()
+                return spawn_python(self.module, argv, logfile)
+            if not self._closed:
+                self._spare = self._new_spare()
+        tracked = Tracked.attach(proc.pid) or Tracked(proc.pid, time.time())
+        tracked.popen = proc
+        return tracked
+
     def close(self) -> None:
-        """Stop the fork server for good (the processes it started live on)."""
+        """Stop the fork server (or spare) for good (the processes it started live on)."""
         self._closed = True
         self._stop_server()
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            with contextlib.suppress(OSError):
+                if spare.stdin:
+                    spare.stdin.close()  # EOF: it exits without running anything
+            try:
+                spare.wait(2.0)
+            except subprocess.TimeoutExpired:
+                spare.kill()
 
     def _stop_server(self) -> None:
         proc, self._proc = self._proc, None
