@@ -1,0 +1,55 @@
+"""The process modes (sugo.platform) on a real daemon: how job processes
+start, and that a control request reaches a runner in each mode."""
+
+import time
+
+import psutil
+import pytest
+
+from sugo.protocol import daemon_api as api
+from tests.integration.harness import DaemonHarness, wait_for
+from tests.integration.test_jobs_lifecycle import payload
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.both_modes
+def test_job_processes_start_and_take_requests_as_the_mode_says(
+    daemon: DaemonHarness, process_mode: str
+) -> None:
+    daemon.load_ready("pip-counter-1", "m")
+    job = daemon.submit(payload("m", ("counter", 30, 0.1)))
+    daemon.wait_job(job["id"], ("r",))
+    runner = psutil.Process(wait_for(lambda: daemon.job(job["id"])["runner_pid"], 10, "pid"))
+    parent = runner.parent()
+    assert parent is not None
+    daemon_pid = daemon.status()["pid"]
+    tools = {
+        " ".join(p.cmdline()[2:4])
+        for p in psutil.Process(daemon_pid).children()
+        if "sugo.platform." in " ".join(p.cmdline())
+    }
+    if process_mode == "fast":
+        # Forked from the warm fork server, which the daemon started.
+        assert "sugo.platform.forkserver" in " ".join(parent.cmdline())
+        assert parent.ppid() == daemon_pid
+        assert "sugo.platform.forkserver sugo.jobs.runner" in tools
+    else:
+        # A fresh interpreter (started one ahead), child of the daemon; no fork server.
+        assert parent.pid == daemon_pid
+        assert "sugo.platform.spare" in " ".join(runner.cmdline())
+        assert tools == {"sugo.platform.spare sugo.jobs.runner"}
+    # The control requests reach the runner: a snapshot, then a cancel.
+    wait_for(lambda: daemon.job(job["id"])["tasks"][0]["state"] == "running", 10, "the task")
+    snap = daemon.call(api.Snapshot(jobid=job["id"]), timeout=30)
+    assert snap["snappath"].endswith(".nc")
+    t0 = time.monotonic()
+    daemon.call(api.Cancel(ids=[job["id"]]))
+    done = daemon.wait_job(job["id"], timeout=10)
+    assert done["status"] == "cd"
+    assert time.monotonic() - t0 < 5.0
+    wait_for(
+        lambda: not runner.is_running() or runner.status() == psutil.STATUS_ZOMBIE,
+        5,
+        "the runner to exit",
+    )
