@@ -1,11 +1,15 @@
 """The process modes (sugo.platform) on a real daemon: how job processes
 start, and that a control request reaches a runner in each mode."""
 
+import subprocess
+import sys
 import time
+from typing import Any
 
 import psutil
 import pytest
 
+from sugo import platform
 from sugo.protocol import daemon_api as api
 from tests.integration.harness import DaemonHarness, wait_for
 from tests.integration.test_jobs_lifecycle import payload
@@ -52,4 +56,17 @@ def test_job_processes_start_and_take_requests_as_the_mode_says(
         lambda: not runner.is_running() or runner.status() == psutil.STATUS_ZOMBIE,
         5,
         "the runner to exit",
+    )
+
+
+def test_a_bad_process_mode_stops_the_daemon_with_one_line(
+    make_daemon: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = make_daemon(start=False)
+    monkeypatch.setenv(platform.MODE_ENV, "quick")
+    cmd = [sys.executable, "-m", "sugo.daemon", "--appdir", str(h.appdir), "--port", str(h.port)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 1
+    assert out.stderr.strip() == (
+        "sugo daemon: process mode 'quick': expected one of auto, fast, portable"
     )
