@@ -1,13 +1,14 @@
 """A warm parent for child processes (the fast mode, Linux): starting one
 costs a fork, not a cold interpreter and its imports.
 
-    python -m sugo.platform.forkserver MODULE [PRELOAD ...]
+    python -m sugo.platform.forkserver NAME MODULE [PRELOAD ...]
 
 imports the PRELOAD modules and MODULE, then forks a child per request that
-runs ``MODULE.main(argv)``. The daemon runs two (see `sugo.daemon.core`): one
-for job runners, which only move bytes (ZeroMQ, msgspec: a runner forked from
-it stays small, and 64 of them are 64 small processes), one for the processes
-that write results files (numpy, h5py, h5netcdf), of which few run at once.
+runs ``MODULE.main(argv)``; NAME is for ``ps``. The daemon runs two (see
+`sugo.daemon.core`): one for job runners, which only move bytes (ZeroMQ,
+msgspec: a runner forked from it stays small, and 64 of them are 64 small
+processes), one for the processes that write results files (numpy, h5py,
+h5netcdf), of which few run at once.
 
 Protocol on stdin/stdout, one JSON object per line (no pickle):
   request  {"argv": [...runner arguments...], "logfile": "..."}
@@ -95,6 +96,6 @@ def serve(module: str, preload: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
-        sys.exit("usage: python -m sugo.platform.forkserver MODULE [PRELOAD ...]")
-    sys.exit(serve(sys.argv[1], sys.argv[2:]))
+    if len(sys.argv) < 3:
+        sys.exit("usage: python -m sugo.platform.forkserver NAME MODULE [PRELOAD ...]")
+    sys.exit(serve(sys.argv[2], sys.argv[3:]))

@@ -31,7 +31,7 @@ class Launcher:
         self.logfile = logfile
         self.module = module
         self.preload = preload
-        self.kind = kind  # for the logs
+        self.kind = kind  # for the logs and `ps`
         self.fast = platform.fast()
         self._proc: subprocess.Popen[str] | None = None
         self._ready = threading.Event()
@@ -59,7 +59,7 @@ class Launcher:
         err = open(self.logfile, "ab")  # noqa: SIM115
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "sugo.platform.forkserver", self.module, *self.preload],
+                self._command("sugo.platform.forkserver"),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=err,
@@ -121,11 +121,14 @@ class Launcher:
                 self._stop_server()
             return spawn_python(self.module, argv, logfile)
 
+    def _command(self, server: str) -> list[str]:
+        return [sys.executable, "-m", server, self.kind, self.module, *self.preload]
+
     def _new_spare(self) -> "subprocess.Popen[bytes]":
         err = open(self.logfile, "ab")  # noqa: SIM115
         try:
             return subprocess.Popen(
-                [sys.executable, "-m", "sugo.platform.spare", self.module, *self.preload],
+                self._command("sugo.platform.spare"),
                 stdin=subprocess.PIPE,
                 stdout=err,
                 stderr=err,

@@ -1,10 +1,11 @@
 """A spare interpreter (the portable mode's warm start): started before it is
 needed, it imports its modules, then waits for one request on stdin.
 
-    python -m sugo.platform.spare MODULE [PRELOAD ...]
+    python -m sugo.platform.spare NAME MODULE [PRELOAD ...]
 
 Request: one JSON line ``{"argv": [...], "logfile": "..."}``; the process then
-runs ``MODULE.main(argv)`` with its output in the log file, and exits. An
+runs ``MODULE.main(argv)`` with its output in the log file, and exits (NAME
+is for ``ps``). An
 end of input without a request (the launcher closed) ends it quietly. Where
 no fork is available, this keeps the imports off a job's start all the same.
 """
@@ -35,6 +36,6 @@ def serve(module: str, preload: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
-        sys.exit("usage: python -m sugo.platform.spare MODULE [PRELOAD ...]")
-    sys.exit(serve(sys.argv[1], sys.argv[2:]))
+    if len(sys.argv) < 3:
+        sys.exit("usage: python -m sugo.platform.spare NAME MODULE [PRELOAD ...]")
+    sys.exit(serve(sys.argv[2], sys.argv[3:]))

@@ -37,12 +37,12 @@ def test_job_processes_start_and_take_requests_as_the_mode_says(
         # Forked from the warm fork server, which the daemon started.
         assert "sugo.platform.forkserver" in " ".join(parent.cmdline())
         assert parent.ppid() == daemon_pid
-        assert "sugo.platform.forkserver sugo.jobs.runner" in tools
+        assert {"sugo.platform.forkserver run", "sugo.platform.forkserver write"} <= tools
     else:
         # A fresh interpreter (started one ahead), child of the daemon; no fork server.
         assert parent.pid == daemon_pid
         assert "sugo.platform.spare" in " ".join(runner.cmdline())
-        assert tools == {"sugo.platform.spare sugo.jobs.runner"}
+        assert tools == {"sugo.platform.spare run", "sugo.platform.spare write"}
     # The control requests reach the runner: a snapshot, then a cancel.
     wait_for(lambda: daemon.job(job["id"])["tasks"][0]["state"] == "running", 10, "the task")
     snap = daemon.call(api.Snapshot(jobid=job["id"]), timeout=30)
