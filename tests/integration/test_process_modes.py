@@ -28,21 +28,27 @@ def test_job_processes_start_and_take_requests_as_the_mode_says(
     parent = runner.parent()
     assert parent is not None
     daemon_pid = daemon.status()["pid"]
-    tools = {
-        " ".join(p.cmdline()[2:4])
-        for p in psutil.Process(daemon_pid).children()
-        if "sugo.platform." in " ".join(p.cmdline())
-    }
+
+    def tools() -> set[str]:
+        return {
+            " ".join(p.cmdline()[2:4])
+            for p in psutil.Process(daemon_pid).children()
+            if "sugo.platform." in " ".join(p.cmdline())
+        }
+
+    # Both kinds are there once the daemon has started them (after its hosts
+    # are up), or at their first use.
+    kind = "forkserver" if process_mode == "fast" else "spare"
+    wanted = {f"sugo.platform.{kind} run", f"sugo.platform.{kind} write"}
+    assert wait_for(lambda: tools() if tools() >= wanted else None, 10, "both") == wanted
     if process_mode == "fast":
         # Forked from the warm fork server, which the daemon started.
         assert "sugo.platform.forkserver" in " ".join(parent.cmdline())
         assert parent.ppid() == daemon_pid
-        assert {"sugo.platform.forkserver run", "sugo.platform.forkserver write"} <= tools
     else:
         # A fresh interpreter (started one ahead), child of the daemon; no fork server.
         assert parent.pid == daemon_pid
         assert "sugo.platform.spare" in " ".join(runner.cmdline())
-        assert tools == {"sugo.platform.spare run", "sugo.platform.spare write"}
     # The control requests reach the runner: a snapshot, then a cancel.
     wait_for(lambda: daemon.job(job["id"])["tasks"][0]["state"] == "running", 10, "the task")
     snap = daemon.call(api.Snapshot(jobid=job["id"]), timeout=30)
