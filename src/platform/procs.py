@@ -192,6 +192,12 @@ def spawn_python(module: str, args: list[str], logfile: Path | None) -> Tracked:
     return tracked
 
 
+def can_pass_fds() -> bool:
+    """Whether a child can inherit a file descriptor (`Popen`'s ``pass_fds``,
+    a pipe to hear from it): POSIX only."""
+    return not platform.WINDOWS
+
+
 def detached() -> dict[str, Any]:
     """`subprocess.Popen` arguments for a child that outlives this process and
     is not hit by its terminal's Ctrl-C: a new session on POSIX, a new process

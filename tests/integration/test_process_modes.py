@@ -76,3 +76,19 @@ def test_a_bad_process_mode_stops_the_daemon_with_one_line(
     assert out.stderr.strip() == (
         "sugo daemon: process mode 'quick': expected one of auto, fast, portable"
     )
+
+
+def test_sugo_start_without_a_ready_pipe_polls_until_the_daemon_is_up(
+    make_daemon: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows cannot hand the daemon a pipe (``pass_fds``): `sugo start` then
+    asks the daemon until it is up."""
+    from sugo.cli import lifecycle
+
+    monkeypatch.setattr(lifecycle, "can_pass_fds", lambda: False)
+    h = make_daemon(start=False)
+    started = lifecycle.start_daemon(h.appdir, h.port)
+    h.proc = lifecycle._spawned.pop(started.pid)  # the harness stops it
+    assert "--ready-fd" not in psutil.Process(started.pid).cmdline()
+    assert started.status is not None and started.status.ready
+    assert h.status()["pid"] == started.pid
