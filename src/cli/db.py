@@ -7,10 +7,10 @@ from sugo.cli.output import CliError
 
 def cmd_db_rebuild(ctx: Context) -> int:
     from sugo.config import load_settings
-    from sugo.daemon.oslock import LockHeld
     from sugo.daemon.startup import DatabaseInUse, rebuild_offline
     from sugo.errors import SugoError
     from sugo.paths import settings_path
+    from sugo.platform.oslock import LockHeld
 
     appdir = ctx.appdir
     settings = load_settings(settings_path(appdir))

@@ -21,6 +21,7 @@ from sugo.cli.context import OK, Context
 from sugo.cli.output import CliError, Output
 from sugo.errors import RequestFailed, RequestTimeout, SugoError
 from sugo.paths import settings_path
+from sugo.platform.procs import can_pass_fds, detached
 
 if TYPE_CHECKING:
     from sugo.client import SugoClient
@@ -193,9 +194,11 @@ def start_daemon(
     log_start = logfile.stat().st_size if logfile.exists() else 0
     # The daemon writes a line on this pipe once every driver host is up or
     # has failed; its end closes when it exits. Nothing to poll meanwhile.
-    ready_r, ready_w = os.pipe()
+    # Where a child cannot inherit a pipe (Windows), the loop below just polls.
+    ready_r, ready_w = os.pipe() if can_pass_fds() else (None, None)
     cmd = [sys.executable, "-m", "sugo.daemon", "--appdir", str(appdir), "--port", str(port)]
-    cmd += ["--ready-fd", str(ready_w)]
+    if ready_w is not None:
+        cmd += ["--ready-fd", str(ready_w)]
     level = level or daemon_level(verbose)
     if level:
         cmd += ["--verbosity", level]
@@ -208,12 +211,13 @@ def start_daemon(
                     stdin=subprocess.DEVNULL,
                     stdout=sink,
                     stderr=subprocess.STDOUT,
-                    start_new_session=True,  # survives the shell; not hit by its Ctrl-C
+                    **detached(),  # survives the shell; not hit by its Ctrl-C
                     cwd=appdir,
-                    pass_fds=(ready_w,),
+                    pass_fds=() if ready_w is None else (ready_w,),
                 )
         finally:
-            os.close(ready_w)  # the daemon holds the only write end now
+            if ready_w is not None:
+                os.close(ready_w)  # the daemon holds the only write end now
         _spawned[proc.pid] = proc
 
         def died(reason: str) -> CliError:
@@ -231,7 +235,8 @@ def start_daemon(
 
         deadline = t0 + timeout
         # Until the daemon says it is ready (or exits), there is nothing to ask it.
-        _readable(ready_r, deadline - time.monotonic())
+        if ready_r is not None:
+            _readable(ready_r, deadline - time.monotonic())
         last: api.StatusInfo | None = None
         with SugoClient(port, host=connect_host(bind), timeout=1.0) as client:
             while True:
@@ -266,7 +271,8 @@ def start_daemon(
                     )
                 time.sleep(POLL)
     finally:
-        os.close(ready_r)
+        if ready_r is not None:
+            os.close(ready_r)
     seconds = time.monotonic() - t0
     problems = _not_up(last)
     if problems:

@@ -49,6 +49,11 @@ fsync_interval = 1.0
 bind = "127.0.0.1"
 # Largest message accepted on a socket, in bytes (16 MiB); larger ones are refused.
 max_message_bytes = 16777216
+# How job processes start and take requests: "auto" (fork servers, pidfds and
+# signals where available: Linux), or "portable" (a fresh interpreter per
+# process, messages over the socket: what Windows and macOS use). The
+# SUGO_PROCESS_MODE environment variable overrides it.
+# process_mode = "auto"
 
 [devices]
 # The devices file: devices, their channels and the pipelines built from them

@@ -3,7 +3,7 @@
 import ipaddress
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -60,6 +60,9 @@ class DaemonSettings(FrozenModel):
 
     bind: str = "127.0.0.1"
     max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # How job processes are started and told things (sugo.platform); the
+    # SUGO_PROCESS_MODE environment variable overrides it.
+    process_mode: Literal["auto", "fast", "portable"] = "auto"
 
     @field_validator("bind")
     @classmethod

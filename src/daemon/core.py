@@ -11,14 +11,13 @@ from typing import Any
 from sugo import __version__
 from sugo.config.devices import DevicesConfig, load_devices
 from sugo.config.settings import Settings, load_settings
-from sugo.daemon import network, processes, startup
+from sugo.daemon import network, startup
 from sugo.daemon import reload as reloading
 from sugo.daemon.agents import AgentRegistry
 from sugo.daemon.components import ComponentCommands
 from sugo.daemon.drivers import DriverManager
 from sugo.daemon.events import Events
 from sugo.daemon.jobs import JobManager
-from sugo.daemon.launcher import Launcher
 from sugo.daemon.maintenance import Maintenance
 from sugo.daemon.pipelines import PipelineCommands
 from sugo.daemon.scheduler import Scheduler
@@ -27,6 +26,9 @@ from sugo.daemon.status import status_info
 from sugo.daemon.web import WebSupervisor
 from sugo.daemon.writes import ResultWriter
 from sugo.errors import SugoError
+from sugo.jobs import RUN_PRELOAD, RUNNER_MODULE
+from sugo.platform import procs
+from sugo.platform.launcher import Launcher
 from sugo.protocol import daemon_api as api
 from sugo.protocol.server import DEFERRED, Call, ServerLoop
 from sugo.protocol.wire import to_builtins
@@ -72,7 +74,9 @@ class Daemon:
         self.jobs = JobManager(self)
         self.scheduler = Scheduler(self)
         self.maintenance = Maintenance(self)
-        self.launcher = Launcher(settings.logdir / f"forkserver-{port}.log")
+        self.launcher = Launcher(
+            settings.logdir / f"forkserver-{port}.log", RUNNER_MODULE, RUN_PRELOAD, "run"
+        )
         self.writer = ResultWriter(self)
         self.web = WebSupervisor(self)
         registry: dict[type, Any] = {
@@ -108,7 +112,7 @@ class Daemon:
         # The driver hosts first: their start-up (an interpreter, the driver's
         # imports) is the longest part of `sugo start`.
         self.drivers.start_all()
-        processes.discard_early()  # hosts started early that the files did not ask for
+        procs.discard_early()  # hosts started early that the files did not ask for
         reloading.sync_store(self, self.devices)
         self.maintenance.start()
         self.jobs.recover()

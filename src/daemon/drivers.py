@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from sugo import __version__
 from sugo.daemon import hostrecords
-from sugo.daemon.processes import Tracked, spawn_python
 from sugo.daemon.remote import RemoteDrivers
 from sugo.daemon.states import ComponentState, DriverState
 from sugo.driverinterface.health import StatusCode, label
 from sugo.errors import RequestFailed, RequestTimeout, SugoError
+from sugo.platform.procs import Tracked, spawn_python
 from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
 from sugo.protocol.client import Client, endpoint
@@ -170,7 +170,7 @@ class DriverManager:
                 "driver %s: host of the previous daemon (pid %d) does not answer; killing it",
                 name, rec.pid,
             )  # fmt: skip
-            tracked.signal(9)
+            tracked.kill()
             tracked.wait(2.0)
         self._spawn(dp)
 
@@ -520,7 +520,7 @@ class DriverManager:
         self.d.events.emit("driver.died", f"driver {dp.name}", reason=reason)
         if dp.crashes.lost(time.monotonic(), dp.ready_since):
             if dp.proc is not None:
-                dp.proc.signal(9)
+                dp.proc.kill()
             self._give_up(
                 dp, f"host died {CRASH_LIMIT} times in {CRASH_WINDOW:g} s ({reason}); see its log"
             )
@@ -535,7 +535,7 @@ class DriverManager:
             self._health(spec.name, StatusCode.HOST_RESTARTING, reason)
         self.d.jobs.wake_runners_using(dp.name)
         if dp.proc is not None:
-            dp.proc.signal(9)  # it may be hung: SIGKILL is the only sure stop
+            dp.proc.kill()  # it may be hung: a kill is the only sure stop
             dp.proc.wait(1.0)
         self._spawn(dp)
 

@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,13 +19,15 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from sugo.daemon import admission
-from sugo.daemon.exitwatch import ExitWatch
-from sugo.daemon.processes import Tracked
 from sugo.daemon.registry_tables import TaskRow
+from sugo.daemon.runctl import RunnerControl
 from sugo.daemon.scheduler import World, can_run, summary
 from sugo.daemon.states import FINAL, QUEUED, RUNNING, ComponentState, JobStatus
 from sugo.daemon.store import ComponentRow, JobRow, PipelineRow, retryable
 from sugo.errors import RequestFailed, StoreError, SugoError
+from sugo.platform import control
+from sugo.platform.exits import ExitWatch
+from sugo.platform.procs import Tracked
 from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
 from sugo.protocol.client import endpoint
@@ -119,6 +120,8 @@ class JobManager:
         self._rebuilding: set[int] = set()
         self._lock = threading.Lock()  # guards `runners` for the watcher thread
         self._stop_watch = threading.Event()
+        # (a lambda: the daemon makes its loop after its managers)
+        self.control = RunnerControl(lambda t, fn: self.d.loop.call_later(t, fn))  # noqa: PLW0108
 
     def handlers(self) -> dict[type, Any]:
         return {
@@ -130,6 +133,7 @@ class JobManager:
             api.JobSpecRequest: self.on_job_spec,
             api.JobEvent: self.on_job_event,
             api.JobDone: self.on_job_done,
+            api.JobControl: self.on_job_control,
             api.JobWrite: self.on_job_write,
             api.JobWritten: self.on_job_written,
             api.JobRebuild: self.on_job_rebuild,
@@ -542,6 +546,7 @@ class JobManager:
         store = self.d.store
         with self._lock:
             self.runners.pop(job.id, None)
+        self.control.forget(job.id)
         self.d.scheduler.forget(job.id)
         if job.pipeline:
             p = store.get_pipeline(job.pipeline)
@@ -618,7 +623,7 @@ class JobManager:
                 done.append(jobid)
             elif job.status == JobStatus.R:
                 self.d.store.set_job_status(jobid, JobStatus.RD)
-                self._signal_runner(jobid, signal.SIGTERM)
+                self._tell_runner(jobid, control.CANCEL)
                 self.d.events.emit("job.cancel_requested", f"job {jobid}")
                 done.append(jobid)
             elif job.status == JobStatus.RD:
@@ -629,11 +634,17 @@ class JobManager:
             raise SugoError("; ".join(refused))
         return {"cancelled": done}
 
-    def _signal_runner(self, jobid: int, sig: int) -> None:
+    def _tell_runner(self, jobid: int, action: str) -> None:
+        """Send a control request (`sugo.platform.control`) to the job's runner."""
         with self._lock:
             tracked = self.runners.get(jobid)
-        if tracked is not None:
-            tracked.signal(sig)
+        self.control.send(jobid, tracked, action)
+
+    def on_job_control(self, req: api.JobControl, call: Call) -> Any:
+        job = self._known_job(req.jobid)
+        if job.status in FINAL:  # an error, so the runner pauses before it asks again
+            raise SugoError(f"job {job.id} has ended ({job.status})")
+        return self.control.on_poll(req, call, cancelling=job.status == JobStatus.RD)
 
     def on_snapshot(self, req: api.Snapshot, call: Call) -> Any:
         job = self._known_job(req.jobid)
@@ -641,7 +652,7 @@ class JobManager:
             where = f"; its results are in {job.respath}" if job.status in FINAL else ""
             raise SugoError(f"job {job.id} is not running ({job.status}){where}")
         self._snapshot_waiters.setdefault(job.id, []).append(call)
-        self._signal_runner(job.id, signal.SIGUSR1)
+        self._tell_runner(job.id, control.SNAPSHOT)
 
         def expire() -> None:
             waiters = self._snapshot_waiters.get(job.id, [])
@@ -762,7 +773,7 @@ class JobManager:
         def wait() -> None:
             try:
                 if not tracked.wait(REBUILD_TIMEOUT):
-                    tracked.signal(signal.SIGKILL)
+                    tracked.kill()
                     call.fail(f"job {job.id}: rebuild stopped after {REBUILD_TIMEOUT:g} s")
                     return
                 try:
@@ -812,7 +823,7 @@ class JobManager:
             job = self.d.store.get_job(jobid)
             if job is not None and job.status == JobStatus.R:
                 self.d.store.set_job_status(jobid, JobStatus.RD)
-            self._signal_runner(jobid, signal.SIGTERM)
+            self._tell_runner(jobid, control.CANCEL)
         return ids
 
     def wake_runners_using(self, driver: str) -> None:
@@ -823,14 +834,14 @@ class JobManager:
                 continue
             comps = [self.d.store.get_component(n) for n in p.components.values()]
             if any(c is not None and c.driver == driver for c in comps):
-                self._signal_runner(p.jobid, signal.SIGUSR2)
+                self._tell_runner(p.jobid, control.WAKE)
 
     def kill_all_runners(self) -> None:
         with self._lock:
             items = list(self.runners.items())
         for jobid, tracked in items:
-            log.warning("job %d: runner pid %d did not stop in time: SIGKILL", jobid, tracked.pid)
-            tracked.signal(signal.SIGKILL)
+            log.warning("job %d: runner pid %d did not stop in time: kill", jobid, tracked.pid)
+            tracked.kill()
             self.runner_lost(jobid, tracked.pid)
 
     def runner_pids(self) -> list[int]:

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # One daemon per appdir, decided before anything is spawned: a second one
     # must not start (and later adopt or kill) driver hosts of the first.
-    from sugo.daemon import oslock
+    from sugo.platform import oslock
 
     try:
         lock = oslock.acquire(oslock.lock_path(args.appdir), os.getpid(), args.port)
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # The driver hosts start while this process imports and validates; they
     # log at the daemon's level, which they inherit through the environment.
-    from sugo.daemon import prestart, processes
+    from sugo.daemon import prestart
+    from sugo.platform import procs
 
     args.verbosity = args.verbosity or prestart.quick_log_level(args.appdir) or "INFO"
     os.environ[LOG_LEVEL_ENV] = args.verbosity
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return _main(args)
         finally:
-            processes.discard_early()  # not adopted: bad files, or the daemon failed to start
+            procs.discard_early()  # not adopted: bad files, or the daemon failed to start
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -68,7 +69,15 @@ def _main(args: argparse.Namespace) -> int:
     except SugoError as e:
         print(f"sugo daemon: {e}", file=sys.stderr)
         return 1
+    from sugo import platform
+
+    try:  # before anything is started, so every process agrees (see sugo.platform)
+        mode = platform.export(os.environ.get(platform.MODE_ENV) or settings.daemon.process_mode)
+    except ValueError as e:
+        print(f"sugo daemon: {e}", file=sys.stderr)
+        return 1
     setup_logging(settings.logdir / f"daemon-{args.port}.log", args.verbosity, "daemon")
+    log.info("daemon: process mode %s", mode)
     try:
         daemon = Daemon(args.appdir, args.port, settings, devices, ready_fd=args.ready_fd)
     except (DamagedDatabase, DatabaseInUse, DatabaseRefused) as e:  # one line that says what to do
@@ -82,9 +91,9 @@ def _main(args: argparse.Namespace) -> int:
     # SIGTERM (kill PID, systemd, OS shutdown) ends the daemon alone, as a
     # SIGKILL would: running jobs and driver hosts go on, and the next start
     # re-attaches. Ctrl-C and `sugo stop` stop everything in order.
-    from sugo.daemon import processes
+    from sugo.platform import procs
 
-    processes.on_termination(daemon.detach, lambda _name: daemon.loop.stop())
+    procs.on_termination(daemon.detach, lambda _name: daemon.loop.stop())
     try:
         daemon.run()
     except DatabaseRefused as e:  # at its first write, before anything was started

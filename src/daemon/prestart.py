@@ -4,10 +4,10 @@ Importing the daemon (the pydantic models of the files, the store, the job
 machinery) and validating the files takes ~0.3 s, and a driver host about as
 long again to start. So `python -m sugo.daemon` first reads the few settings a
 host needs straight from the files, without validating them, and spawns the
-hosts. The DriverManager then adopts them (`processes.spawn_python` hands out
+hosts. The DriverManager then adopts them (`procs.spawn_python` hands out
 a process started early with the same command); one it does not ask for (the
 validated files say otherwise, or a host of the previous daemon is still
-alive and re-attached) is killed (`processes.discard_early`).
+alive and re-attached) is killed (`procs.discard_early`).
 
 Light on purpose: no pydantic, zmq or psutil before the hosts are spawned.
 """
@@ -104,13 +104,13 @@ def start_hosts(appdir: Path, port: int) -> int:
     drivers = quick_drivers(quick.devices) if quick else None
     if quick is None or not drivers or not quick.logdir.is_dir():
         return 0
-    from sugo.daemon import processes
+    from sugo.platform import procs
 
     started = 0
     for name in drivers:
         args, logfile = host_command(name, port, quick.bind, quick.logdir)
         try:
-            processes.spawn_early(HOST_MODULE, args, logfile)
+            procs.spawn_early(HOST_MODULE, args, logfile)
         except OSError:
             break  # the regular start will say what is wrong
         started += 1

@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from sugo.daemon import jobrecords, oslock
+from sugo.daemon import jobrecords
 from sugo.daemon.states import ComponentState, JobStatus
 from sugo.daemon.store import DamagedDatabase, Store, retryable
 from sugo.errors import StoreError
+from sugo.platform import oslock
 
 if TYPE_CHECKING:
     from sugo.daemon.core import Daemon

@@ -10,7 +10,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-from sugo.daemon.processes import Tracked, spawn_python
+from sugo.platform.procs import Tracked, spawn_python
 
 if TYPE_CHECKING:
     from sugo.daemon.core import Daemon

@@ -11,7 +11,6 @@ running jobs of CPU.
 
 import logging
 import os
-import signal
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sugo.daemon.launcher import Launcher
-from sugo.daemon.processes import Tracked
+from sugo.jobs import RUNNER_MODULE, WRITE_PRELOAD
+from sugo.platform.launcher import Launcher
+from sugo.platform.procs import Tracked
 from sugo.protocol.client import endpoint
 from sugo.protocol.server import Call
 
@@ -44,7 +44,8 @@ class _Write:
 class ResultWriter:
     def __init__(self, daemon: "Daemon") -> None:
         self.d = daemon
-        self.launcher = Launcher(daemon.settings.logdir / f"writer-{daemon.port}.log", "write")
+        logfile = daemon.settings.logdir / f"writer-{daemon.port}.log"
+        self.launcher = Launcher(logfile, RUNNER_MODULE, WRITE_PRELOAD, "write")
         workers = max(1, min(MAX_WRITERS, os.cpu_count() or 1))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="writer")
         self._inflight: dict[tuple[int, str], _Write] = {}
@@ -101,7 +102,7 @@ class ResultWriter:
         try:
             tracked = self.spawn(argv, jobdir / "job.log")
             if not tracked.wait(WRITE_TIMEOUT):
-                tracked.signal(signal.SIGKILL)
+                tracked.kill()
                 problem = f"cannot write {path}: its writer took over {WRITE_TIMEOUT:g} s"
         except OSError as e:
             problem = f"cannot write {path}: cannot start its writer: {e}"

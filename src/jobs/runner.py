@@ -8,8 +8,10 @@ the components are reset and the daemon's writer writes the results file
 (atomically) from the staging store. A runner imports no numpy: it moves the
 driver host's binary frames to disk as they are.
 
-Signals: SIGTERM cancels the job, SIGUSR1 asks for a snapshot, SIGUSR2 wakes
-every role to poll now (the daemon sends it when a driver host was lost).
+Control requests from the daemon (`sugo.platform.control`): cancel the job,
+take a snapshot, wake every role to poll now (when a driver host was lost).
+They come as signals in the fast process mode, as replies to a ``job_control``
+request this runner keeps open in the portable mode.
 """
 
 import argparse
@@ -18,7 +20,6 @@ import logging
 import os
 import queue
 import re
-import signal
 import sys
 import threading
 import time
@@ -28,9 +29,10 @@ from typing import Any
 
 import msgspec
 
-from sugo import __version__
+from sugo import __version__, platform
 from sugo.errors import RequestFailed, RequestTimeout, SugoError
 from sugo.jobs.records import StagingWriter
+from sugo.platform import control
 from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
 from sugo.protocol.client import Client, request_id
@@ -320,18 +322,48 @@ class JobRunner:
         self.reporter = Reporter(daemon, spec.jobid)
         self.constants: dict[str, Any] = {}  # role -> its component's constants
 
-    def install_signals(self) -> None:
-        def cancel(*_: object) -> None:
-            log.info("job %d: cancel requested", self.jobid)
+    def listen(self) -> None:
+        """Take the daemon's control requests: as signals (fast mode; call from
+        the main thread) or from a thread that keeps a ``job_control`` open."""
+
+        def cancel() -> None:
+            if not self.shared.cancel.is_set():
+                log.info("job %d: cancel requested", self.jobid)
             self.shared.cancel.set()
             self.shared.notify()
 
-        def snapshot(*_: object) -> None:
-            self.snapshot_requested.set()
+        handlers = {
+            control.CANCEL: cancel,
+            control.SNAPSHOT: self.snapshot_requested.set,
+            control.WAKE: self.shared.notify,
+        }
+        if platform.fast():
+            control.install_signals(handlers)
+        else:
+            threading.Thread(
+                target=self._control_requests, args=(handlers,), name="control", daemon=True
+            ).start()
 
-        signal.signal(signal.SIGTERM, cancel)
-        signal.signal(signal.SIGUSR1, snapshot)
-        signal.signal(signal.SIGUSR2, lambda *_: self.shared.notify())
+    def _control_requests(self, handlers: dict[str, Any]) -> None:
+        # The daemon replies within CONTROL_HOLD; a longer silence means it is
+        # busy or restarting: ask again (the cancel is sticky on its side).
+        with Client(self.daemon, timeout=api.CONTROL_HOLD + DAEMON_TIMEOUT) as client:
+            while True:
+                req = api.JobControl(jobid=self.jobid, cancelled=self.shared.cancel.is_set())
+                try:
+                    reply = client.call(req, api.JobControlReply)
+                except RequestTimeout:
+                    continue
+                except SugoError as e:  # refused: e.g. a daemon that does not know the job
+                    log.warning("job %d: control requests: %s", self.jobid, e)
+                    time.sleep(DONE_RETRY)
+                    continue
+                for action in reply.actions:
+                    handler = handlers.get(action)
+                    if handler is None:
+                        log.warning("job %d: unknown control request %r", self.jobid, action)
+                    else:
+                        handler()
 
     def run(self) -> int:
         spec = self.spec
@@ -743,7 +775,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("write needs --path")
         return write(spec, args.daemon, args.path, args.status, args.error)
     runner = JobRunner(spec, args.daemon)
-    runner.install_signals()
+    runner.listen()
     return runner.run()
 
 

@@ -173,6 +173,22 @@ class TaskOutcome(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ended_at: float | None = None
 
 
+class JobControl(Request, tag="job_control"):
+    """From a job runner in the portable process mode: its control requests
+    (cancel, snapshot, wake), held open by the daemon until there is one or
+    CONTROL_HOLD seconds pass. ``cancelled``: the runner cancels already."""
+
+    jobid: JobId
+    cancelled: bool = False
+
+
+class JobControlReply(msgspec.Struct, kw_only=True):
+    actions: list[str] = []
+
+
+CONTROL_HOLD = 5.0  # seconds the daemon holds a job_control request without an action
+
+
 class JobDone(Request, tag="job_done"):
     jobid: JobId
     status: str  # "c", "ce" or "cd"

@@ -3,7 +3,32 @@ from pathlib import Path
 
 import pytest
 
+from sugo import platform
 from tests.integration.harness import DaemonHarness
+
+BOTH_MODES = ("fast", "portable")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``both_modes`` run once per process mode (sugo.platform),
+    so the path a Windows or macOS user takes is tested on every CI run.
+    Every other test runs in the mode SUGO_PROCESS_MODE names (default: auto);
+    ``SUGO_PROCESS_MODE=portable pytest tests/integration`` runs them all portable."""
+    if metafunc.definition.get_closest_marker("both_modes"):
+        metafunc.parametrize("process_mode", BOTH_MODES, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def process_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The process mode of this test's daemon (and of everything it starts:
+    they inherit the environment)."""
+    mode: str | None = getattr(request, "param", None)
+    if mode is None:
+        return platform.mode()
+    if mode == "fast" and not platform.fast_available():
+        pytest.skip("the fast process mode is Linux-only")
+    monkeypatch.setenv(platform.MODE_ENV, mode)
+    return mode
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ def payload(sample: str, *tasks: tuple[str, float, float], **settings: str) -> s
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.both_modes
 def test_cancel_running_two_step_job(daemon: DaemonHarness) -> None:
     daemon.load_ready("pip-counter-1", "s1")
     job = daemon.submit(payload("s1", ("counter", 30, 0.1), ("counter", 30, 0.1)))
@@ -70,6 +71,7 @@ def test_jobs_start_in_submission_order(daemon: DaemonHarness) -> None:
         assert all(daemon.job(k)["status"] == "qw" for k in ids if k > i)
 
 
+@pytest.mark.both_modes
 def test_submit_to_running_is_fast(daemon: DaemonHarness) -> None:
     daemon.load_ready("pip-counter-3", "fast")
     t0 = time.monotonic()
@@ -79,6 +81,7 @@ def test_submit_to_running_is_fast(daemon: DaemonHarness) -> None:
     assert daemon.wait_job(job["id"])["status"] == "c"
 
 
+@pytest.mark.both_modes
 def test_snapshot_while_running(daemon: DaemonHarness, tmp_path: Path) -> None:
     daemon.load_ready("pip-counter-4", "snap")
     job = daemon.submit(payload("snap", ("counter", 3, 0.1)), cwd=tmp_path)
@@ -95,6 +98,7 @@ def test_snapshot_while_running(daemon: DaemonHarness, tmp_path: Path) -> None:
         daemon.call(api.Snapshot(jobid=job["id"]))
 
 
+@pytest.mark.both_modes
 def test_periodic_snapshots(daemon: DaemonHarness, tmp_path: Path) -> None:
     daemon.load_ready("pip-counter-1", "periodic")
     text = payload("periodic", ("counter", 2, 0.1)).replace(

@@ -28,6 +28,7 @@ def running_with_data(h: DaemonHarness, jobid: int, min_points: int = 3) -> dict
     return wait_for(enough, 10, f"job {jobid} to stage data")
 
 
+@pytest.mark.both_modes
 def test_job_runner_killed(daemon: DaemonHarness) -> None:
     daemon.load_ready("pip-counter-1", "k")
     job = daemon.submit(payload("k", ("counter", 30, 0.05)))
@@ -51,6 +52,7 @@ def test_job_runner_killed(daemon: DaemonHarness) -> None:
     )
 
 
+@pytest.mark.both_modes
 def test_driver_host_killed_during_job(daemon: DaemonHarness) -> None:
     daemon.load_ready("pip-counter-2", "h")
     job = running_with_data(daemon, daemon.submit(payload("h", ("counter", 30, 0.1)))["id"])
@@ -80,6 +82,7 @@ def test_idle_driver_host_killed_comes_back(daemon: DaemonHarness) -> None:
     assert "all_info" in caps
 
 
+@pytest.mark.both_modes
 def test_daemon_killed_job_runs_on(daemon: DaemonHarness) -> None:
     daemon.load_ready("pip-counter-3", "d")
     job = running_with_data(daemon, daemon.submit(payload("d", ("counter", 3, 0.1)))["id"])
@@ -94,6 +97,7 @@ def test_daemon_killed_job_runs_on(daemon: DaemonHarness) -> None:
     assert daemon.job(queued["id"])["status"] == "qw"
 
 
+@pytest.mark.both_modes
 def test_job_ending_while_daemon_is_down(daemon: DaemonHarness) -> None:
     daemon.load_ready("pip-counter-4", "e")
     job = running_with_data(daemon, daemon.submit(payload("e", ("counter", 1, 0.1)))["id"])

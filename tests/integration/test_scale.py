@@ -25,6 +25,7 @@ import numpy as np
 import psutil
 import pytest
 
+from sugo import platform
 from sugo.errors import SugoError
 from sugo.protocol import daemon_api as api
 from tests.integration.harness import DaemonHarness, wait_for
@@ -317,7 +318,10 @@ def check(fig: Figures, n_points: int, rss_within: float) -> None:
     assert fig.points == [n_points] * fig.jobs, f"points per file: {sorted(set(fig.points))}"
     assert fig.to_all_r <= 1.5, f"all r only after {fig.to_all_r:.2f} s"
     assert fig.peak_pss <= 1.5 * GIB, f"peak summed PSS {fig.peak_pss / 2**20:.0f} MiB"
-    assert fig.peak_rss <= rss_within, f"peak summed RSS {fig.peak_rss / 2**20:.0f} MiB"
+    # The RSS budgets are the fast mode's (forked runners); the portable mode
+    # also keeps two spare interpreters, one with the NetCDF stack (~60 MiB).
+    spares = 0 if platform.fast() else 100 * 2**20
+    assert fig.peak_rss <= rss_within + spares, f"peak summed RSS {fig.peak_rss / 2**20:.0f} MiB"
     assert fig.stop <= 2.0, f"stop took {fig.stop:.2f} s"
 
 

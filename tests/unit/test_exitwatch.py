@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from sugo.daemon.exitwatch import ExitWatch
-from sugo.daemon.processes import Tracked
+from sugo import platform
+from sugo.platform.exits import ExitWatch
+from sugo.platform.procs import Tracked
 
 
 @pytest.fixture
@@ -26,14 +27,19 @@ def sleepers() -> Iterator[dict[str, tuple[subprocess.Popen[bytes], Tracked]]]:
         p.wait()
 
 
-@pytest.mark.parametrize("pidfds", [True, False])
+@pytest.mark.parametrize("way", ["pidfds", "no pidfd_open", "portable mode"])
 def test_an_ended_process_is_reported_once(
     sleepers: dict[str, tuple[subprocess.Popen[bytes], Tracked]],
-    pidfds: bool,
+    way: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if not pidfds:
+    pidfds = way == "pidfds"
+    if way == "no pidfd_open":
         monkeypatch.delattr(os, "pidfd_open")
+    elif way == "portable mode":
+        monkeypatch.setenv(platform.MODE_ENV, "portable")
+    else:
+        monkeypatch.setenv(platform.MODE_ENV, "fast")
     watch: ExitWatch[str] = ExitWatch()
     procs = {name: tracked for name, (_, tracked) in sleepers.items()}
     t0 = time.monotonic()

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sugo.daemon import launcher as launcher_mod
-from sugo.daemon.launcher import Launcher
+from sugo.jobs import RUN_PRELOAD, RUNNER_MODULE
+from sugo.platform import launcher as launcher_mod
+from sugo.platform.launcher import Launcher
 
 # A runner for job 1 of a daemon that is not there: it asks for the job's spec
 # for a couple of seconds (time to look at its parent), then gives up.
@@ -29,7 +30,7 @@ def test_spawns_from_the_warm_server_and_restarts_a_dead_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(launcher_mod, "RESTART_AFTER", 0.0)
-    launcher = Launcher(tmp_path / "fs.log", "run")
+    launcher = Launcher(tmp_path / "fs.log", RUNNER_MODULE, RUN_PRELOAD)
     try:
         # Not started yet (the daemon starts it once the hosts are up): the
         # first spawn starts it instead of falling back to a cold start.

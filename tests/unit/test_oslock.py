@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sugo.daemon import oslock
+from sugo.platform import oslock
 
 
 def test_a_second_acquire_is_refused_with_the_holder(tmp_path: Path) -> None:
@@ -17,7 +17,7 @@ def test_a_second_acquire_is_refused_with_the_holder(tmp_path: Path) -> None:
     with oslock.acquire(path, pid=1234, port=9271):
         # Another process (a lock is per open file; a child is the real case).
         code = (
-            "import sys; from sugo.daemon import oslock\n"
+            "import sys; from sugo.platform import oslock\n"
             f"try: oslock.acquire(oslock.Path({str(path)!r}))\n"
             "except oslock.LockHeld as e: print(e.holder.describe()); sys.exit(7)\n"
         )
@@ -34,7 +34,7 @@ def test_a_second_acquire_is_refused_with_the_holder(tmp_path: Path) -> None:
 def test_the_lock_goes_with_a_killed_holder(tmp_path: Path) -> None:
     path = tmp_path / "daemon.lock"
     code = (
-        "import os, signal; from sugo.daemon import oslock\n"
+        "import os, signal; from sugo.platform import oslock\n"
         f"oslock.acquire(oslock.Path({str(path)!r}), os.getpid(), 1)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )

@@ -8,7 +8,8 @@ import pytest
 from sugo.config.defaults import render_devices, render_settings
 from sugo.config.devices import load_devices
 from sugo.config.settings import load_settings
-from sugo.daemon import prestart, processes
+from sugo.daemon import prestart
+from sugo.platform import procs as processes
 
 SETTINGS = """\
 datadir = "data"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sugo.daemon import processes
+from sugo.platform import procs as processes
 
 
 @pytest.fixture

@@ -1,10 +1,14 @@
-"""A warm parent for job processes: starting one costs a fork, not a cold
-interpreter and its imports.
+"""A warm parent for child processes (the fast mode, Linux): starting one
+costs a fork, not a cold interpreter and its imports.
 
-Two kinds run per daemon, by what they preload: ``run`` for job runners,
-which only move bytes (ZeroMQ, msgspec: a runner forked from it stays small,
-and 64 of them are 64 small processes), and ``write`` for the processes that
-write results files (numpy, h5py, h5netcdf), of which only a few run at once.
+    python -m sugo.platform.forkserver NAME MODULE [PRELOAD ...]
+
+imports the PRELOAD modules and MODULE, then forks a child per request that
+runs ``MODULE.main(argv)``; NAME is for ``ps``. The daemon runs two (see
+`sugo.daemon.core`): one for job runners, which only move bytes (ZeroMQ,
+msgspec: a runner forked from it stays small, and 64 of them are 64 small
+processes), one for the processes that write results files (numpy, h5py,
+h5netcdf), of which few run at once.
 
 Protocol on stdin/stdout, one JSON object per line (no pickle):
   request  {"argv": [...runner arguments...], "logfile": "..."}
@@ -15,31 +19,16 @@ Children start a new session: they outlive the server and the daemon.
 
 import faulthandler
 import gc
+import importlib
 import json
 import os
 import signal
 import sys
 import traceback
-
-PRELOADS = ("run", "write")
-
-
-def _preload(kind: str) -> None:
-    import zmq  # noqa: F401
-
-    import sugo.jobs.records
-    import sugo.jobs.runner
-    import sugo.logs
-
-    if kind == "write":
-        import h5netcdf  # noqa: F401
-        import numpy  # noqa: F401
-
-        import sugo.jobs.staging
-        import sugo.jobs.writer  # noqa: F401
+from collections.abc import Callable
 
 
-def _child(argv: list[str], logfile: str | None) -> None:
+def _child(main: Callable[[list[str]], int], argv: list[str], logfile: str | None) -> None:
     os.setsid()
     fd = os.open(logfile or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -51,8 +40,6 @@ def _child(argv: list[str], logfile: str | None) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     # A crash (SIGSEGV, SIGABRT, ...) leaves its Python traceback in the log.
     faulthandler.enable()
-    from sugo.jobs.runner import main
-
     code = 1
     try:
         code = main(argv)
@@ -79,11 +66,13 @@ def _reap(*_: object) -> None:
         if os.WIFSIGNALED(status):
             # A killed child could not say so itself (os.write: safe in a handler).
             sig = signal.Signals(os.WTERMSIG(status)).name
-            os.write(2, f"sugo.jobs.forkserver: child {pid} was killed by {sig}\n".encode())
+            os.write(2, f"sugo.platform.forkserver: child {pid} was killed by {sig}\n".encode())
 
 
-def serve(kind: str = "run") -> int:
-    _preload(kind)
+def serve(module: str, preload: list[str]) -> int:
+    for name in preload:
+        importlib.import_module(name)
+    main = importlib.import_module(module).main
     # The preloaded objects go to a generation the collector never scans, so
     # the children's collections do not touch (and copy) the shared pages.
     gc.freeze()
@@ -101,13 +90,12 @@ def serve(kind: str = "run") -> int:
             continue
         pid = os.fork()
         if pid == 0:
-            _child(argv, logfile)
+            _child(main, argv, logfile)
         print(json.dumps({"pid": pid}), file=out, flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    kind = sys.argv[1] if len(sys.argv) > 1 else "run"
-    if kind not in PRELOADS:
-        sys.exit(f"sugo.jobs.forkserver: unknown kind {kind!r} (one of {', '.join(PRELOADS)})")
-    sys.exit(serve(kind))
+    if len(sys.argv) < 3:
+        sys.exit("usage: python -m sugo.platform.forkserver NAME MODULE [PRELOAD ...]")
+    sys.exit(serve(sys.argv[2], sys.argv[3:]))

@@ -1,4 +1,5 @@
-"""Child processes tracked by PID: spawn, liveness, and stop on a clock."""
+"""Child processes tracked by PID: spawn detached, liveness, and stop on a
+clock, on every OS (see `sugo.platform` for the two modes)."""
 
 import contextlib
 import logging
@@ -12,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sugo import platform
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +56,19 @@ class Tracked:
             return False
 
     def signal(self, sig: int) -> None:
+        """Send ``sig`` (on Windows, any signal but the console events ends the
+        process at once: os.kill calls TerminateProcess)."""
         if self.alive():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        """Ask the process to end (SIGTERM; on Windows it ends at once)."""
+        self.signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """End the process at once (SIGKILL; TerminateProcess on Windows)."""
+        self.signal(getattr(signal, "SIGKILL", signal.SIGTERM))
 
     def wait(self, timeout: float) -> bool:
         """Wait until the process is gone; True if it is."""
@@ -66,8 +79,8 @@ class Tracked:
                 return True
             except subprocess.TimeoutExpired:
                 return False
-        # Not our child: sleep on a pidfd, which is readable once the process
-        # ends (zombie or not). Without pidfds, poll `alive` (psutil's wait
+        # Not our child: sleep on a pidfd (fast mode), which is readable once
+        # the process ends (zombie or not). Else poll `alive` (psutil's wait
         # would also wait for a slow init to reap the zombie).
         fd = self.exit_fd()
         if fd is not None:
@@ -85,8 +98,10 @@ class Tracked:
 
     def exit_fd(self) -> int | None:
         """A pidfd of this process (readable once it has ended; the caller
-        closes it), or None where there are none or the process is gone:
-        then `alive` tells."""
+        closes it), or None in the portable mode or once the process is
+        gone: then `alive` tells."""
+        if not platform.fast():
+            return None
         try:
             fd = os.pidfd_open(self.pid)
         except (AttributeError, OSError):
@@ -102,12 +117,12 @@ class Tracked:
         """Wait ``grace`` for a requested exit, then SIGTERM, then SIGKILL."""
         if self.wait(grace):
             return
-        log.warning("pid %d did not exit in %.1f s: SIGTERM", self.pid, grace)
-        self.signal(signal.SIGTERM)
+        log.warning("pid %d did not exit in %.1f s: terminating it", self.pid, grace)
+        self.terminate()
         if self.wait(term_wait):
             return
-        log.warning("pid %d ignored SIGTERM: SIGKILL", self.pid)
-        self.signal(signal.SIGKILL)
+        log.warning("pid %d ignored the request to terminate: killing it", self.pid)
+        self.kill()
         self.wait(2.0)
 
 
@@ -177,6 +192,22 @@ def spawn_python(module: str, args: list[str], logfile: Path | None) -> Tracked:
     return tracked
 
 
+def can_pass_fds() -> bool:
+    """Whether a child can inherit a file descriptor (`Popen`'s ``pass_fds``,
+    a pipe to hear from it): POSIX only."""
+    return not platform.WINDOWS
+
+
+def detached() -> dict[str, Any]:
+    """`subprocess.Popen` arguments for a child that outlives this process and
+    is not hit by its terminal's Ctrl-C: a new session on POSIX, a new process
+    group without a console window on Windows."""
+    if platform.WINDOWS:
+        flags = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW  # type: ignore[attr-defined,unused-ignore]
+        return {"creationflags": flags}
+    return {"start_new_session": True}
+
+
 def _popen(module: str, args: list[str], logfile: Path | None) -> "subprocess.Popen[bytes]":
     out = open(logfile, "ab") if logfile else subprocess.DEVNULL  # noqa: SIM115
     try:
@@ -185,8 +216,8 @@ def _popen(module: str, args: list[str], logfile: Path | None) -> "subprocess.Po
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out,
-            start_new_session=True,
             close_fds=True,
+            **detached(),
         )
     finally:
         if logfile:

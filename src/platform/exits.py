@@ -1,16 +1,18 @@
 """Notice that watched processes ended, without polling /proc for each of them.
 
-A pidfd (Linux 5.3+) becomes readable when its process ends, zombie or not,
-so one ``poll`` call sleeps until any of many processes ends (or a timeout).
-Where pidfds are not available, each process is checked with ``alive``.
+In the fast mode a pidfd (Linux 5.3+) becomes readable when its process
+ends, zombie or not, so one ``poll`` call sleeps until any of many processes
+ends (or a timeout). In the portable mode (no pidfds) each process is checked
+with ``alive`` every timeout.
 """
 
 import os
 import select
+import time
 from collections.abc import Hashable, Mapping
 from typing import Generic, TypeVar
 
-from sugo.daemon.processes import Tracked
+from sugo.platform.procs import Tracked
 
 K = TypeVar("K", bound=Hashable)
 
@@ -28,7 +30,6 @@ class ExitWatch(Generic[K]):
         of those that ended (not reported before)."""
         self._sync(procs)
         ended: list[K] = []
-        poller = select.poll()
         by_fd: dict[int, K] = {}
         for key, (tracked, fd) in self._fds.items():
             if key in self._reported:
@@ -37,13 +38,15 @@ class ExitWatch(Generic[K]):
                 if not tracked.alive():
                     ended.append(key)
             else:
-                poller.register(fd, select.POLLIN)
                 by_fd[fd] = key
         if not ended and by_fd:
+            poller = select.poll()  # only with pidfds, so only on Linux
+            for fd in by_fd:
+                poller.register(fd, select.POLLIN)
             ended = [by_fd[fd] for fd, _ in poller.poll(max(0, int(timeout * 1000)))]
         elif not ended:
-            # Nothing to wait on with pidfds: sleep the timeout, as a poll would.
-            select.select([], [], [], timeout)
+            # Nothing to wait on: sleep the timeout, as a poll would.
+            time.sleep(timeout)
         self._reported.update(ended)
         return ended
 

@@ -1,7 +1,9 @@
-"""Starts job processes through a warm fork server (cold start as a fallback),
-and returns them as tracked PIDs. One launcher per kind of fork server: ``run``
-(job runners) or ``write`` (results files); see `sugo.jobs.forkserver`."""
+"""Starts ``python -m MODULE ARGV...`` processes, and returns them as tracked
+PIDs: in the fast mode forked from a warm fork server (`sugo.platform.forkserver`,
+a cold start as the fallback); in the portable mode a fresh interpreter, started
+one ahead (`sugo.platform.spare`) so that its imports are done when it is needed."""
 
+import contextlib
 import json
 import logging
 import subprocess
@@ -10,27 +12,43 @@ import threading
 import time
 from pathlib import Path
 
-from sugo.daemon.processes import Tracked, spawn_python
+from sugo import platform
+from sugo.platform.procs import Tracked, detached, spawn_python
 
-log = logging.getLogger("sugo.daemon.launcher")
+log = logging.getLogger("sugo.platform.launcher")
 
 READY_TIMEOUT = 5.0  # preloading numpy and h5netcdf takes well under a second
 RESTART_AFTER = 10.0  # a fork server that died is started again, at most this often
 
 
 class Launcher:
-    def __init__(self, logfile: Path, kind: str = "run") -> None:
+    """Processes running ``module.main(argv)``; ``preload``: what the fork
+    server imports besides ``module`` (what its children then share)."""
+
+    def __init__(
+        self, logfile: Path, module: str, preload: tuple[str, ...] = (), kind: str = "run"
+    ) -> None:
         self.logfile = logfile
-        self.kind = kind
+        self.module = module
+        self.preload = preload
+        self.kind = kind  # for the logs and `ps`
+        self.fast = platform.fast()
         self._proc: subprocess.Popen[str] | None = None
         self._ready = threading.Event()
         self._lock = threading.RLock()  # spawn may start the server
         self._started_at = -RESTART_AFTER
         self._closed = False
+        self._spare: subprocess.Popen[bytes] | None = None  # portable mode
 
     def start(self) -> None:
-        """Start the fork server (if it is not running already)."""
+        """Start the fork server, or in the portable mode the spare process
+        (if it is not running already)."""
         with self._lock:
+            if not self.fast:
+                self._closed = False
+                if self._spare is None or self._spare.poll() is not None:
+                    self._spare = self._new_spare()
+                return
             self._start()
 
     def _start(self) -> None:
@@ -41,13 +59,13 @@ class Launcher:
         err = open(self.logfile, "ab")  # noqa: SIM115
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "sugo.jobs.forkserver", self.kind],
+                self._command("sugo.platform.forkserver"),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=err,
                 text=True,
                 bufsize=1,
-                start_new_session=True,
+                **detached(),
             )
         finally:
             err.close()
@@ -83,7 +101,9 @@ class Launcher:
         return self._ready.wait(READY_TIMEOUT)
 
     def spawn(self, argv: list[str], logfile: Path) -> Tracked:
-        """Start ``sugo.jobs.runner`` with ``argv``; warm if possible."""
+        """Start ``module`` with ``argv``; warm if possible."""
+        if not self.fast:
+            return self._spawn_spare(argv, logfile)
         with self._lock:
             try:
                 if self._ensure_ready():
@@ -99,12 +119,61 @@ class Launcher:
             except (OSError, ValueError, KeyError) as e:
                 log.warning("%s fork server failed (%s); starting %s cold", self.kind, e, argv[0])
                 self._stop_server()
-            return spawn_python("sugo.jobs.runner", argv, logfile)
+            return spawn_python(self.module, argv, logfile)
+
+    def _command(self, server: str) -> list[str]:
+        return [sys.executable, "-m", server, self.kind, self.module, *self.preload]
+
+    def _new_spare(self) -> "subprocess.Popen[bytes]":
+        err = open(self.logfile, "ab")  # noqa: SIM115
+        try:
+            return subprocess.Popen(
+                self._command("sugo.platform.spare"),
+                stdin=subprocess.PIPE,
+                stdout=err,
+                stderr=err,
+                close_fds=True,
+                **detached(),
+            )
+        finally:
+            err.close()
+
+    def _spawn_spare(self, argv: list[str], logfile: Path) -> Tracked:
+        """Hand the request to the spare (a fresh one if there is none: a cold
+        start), and start the next spare."""
+        with self._lock:
+            proc, self._spare = self._spare, None
+            if proc is None or proc.poll() is not None:
+                proc = self._new_spare()
+            request = json.dumps({"argv": argv, "logfile": str(logfile)}) + "\n"
+            try:
+                assert proc.stdin is not None
+                proc.stdin.write(request.encode())
+                proc.stdin.close()
+            except OSError as e:  # it died meanwhile
+                log.warning("%s spare process failed (%s); starting %s cold", self.kind, e, argv[0])
+                proc.kill()
+                return spawn_python(self.module, argv, logfile)
+            if not self._closed:
+                self._spare = self._new_spare()
+        tracked = Tracked.attach(proc.pid) or Tracked(proc.pid, time.time())
+        tracked.popen = proc
+        return tracked
 
     def close(self) -> None:
-        """Stop the fork server for good (the processes it started live on)."""
+        """Stop the fork server (or spare) for good (the processes it started live on)."""
         self._closed = True
         self._stop_server()
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            with contextlib.suppress(OSError):
+                if spare.stdin:
+                    spare.stdin.close()  # EOF: it exits without running anything
+            try:
+                spare.wait(2.0)
+            except subprocess.TimeoutExpired:
+                spare.kill()
 
     def _stop_server(self) -> None:
         proc, self._proc = self._proc, None
