@@ -10,9 +10,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from sugo.daemon import startup
 from sugo.daemon.store import DamagedDatabase, JobRow, Store, is_locked, retryable
 from sugo.errors import StoreError
-from sugo.platform import oslock, startup
+from sugo.platform import oslock
 from tests.unit.test_store import add
 
 
