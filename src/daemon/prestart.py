@@ -104,6 +104,14 @@ def start_hosts(appdir: Path, port: int) -> int:
     drivers = quick_drivers(quick.devices) if quick else None
     if quick is None or not drivers or not quick.logdir.is_dir():
         return 0
+    from sugo.protocol import keys
+
+    # A host is a CURVE server with the daemon's keys, found through its
+    # environment; keys not made yet (a first start) are made by the regular start.
+    family = keys.daemon_family_env(appdir)
+    if not all(os.path.isfile(f) for f in family.values()):
+        return 0
+    os.environ.update(family)
     from sugo.daemon import processes
 
     started = 0
