@@ -184,18 +184,11 @@ class SugoClient:
 
     def _call(self, req: Request, type_: Any = None, timeout: float | None = None) -> Any:
         self._check_listening()
-        keys = self.curve  # after the check: "not running" beats "no keys"
+        _ = self.curve  # read after the check: "not running" beats "no keys"
         if timeout is None:
             slow = SLOW_TIMEOUTS.get(str(type(req).__struct_config__.tag))
             timeout = max(self.timeout, slow) if slow else self.timeout
-        try:
-            return self._client.call(req, type_, timeout=timeout)
-        except RequestTimeout as e:
-            # A CURVE server says nothing to a key it does not allow.
-            raise RequestTimeout(
-                f"{e} (a daemon answers only clients with a key it allows: is it "
-                f"the daemon of {self.appdir if keys.name == 'local' else 'this key'}?)"
-            ) from None
+        return self._client.call(req, type_, timeout=timeout)
 
     # -- daemon -----------------------------------------------------------------
 

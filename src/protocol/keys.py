@@ -18,14 +18,13 @@ starts (driver hosts, job runners, results writers) get their key files in
 the environment (`daemon_family_env`) and use them for every endpoint without
 a ``#curve=`` mark (sugo.protocol.client).
 
-Kept import-light: zmq.auth is imported only where a key is made or read.
+Kept import-light: zmq.auth is imported only where a key is made or an allow-list read.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +85,12 @@ def _private_dir(path: Path) -> Path:
     return path
 
 
+def _copy(src: Path, dst: Path) -> None:
+    import shutil  # not at the top: its compression imports would cost every CLI command
+
+    shutil.copyfile(src, dst)
+
+
 def _make_pair(folder: Path, name: str) -> KeyPair:
     import zmq.auth
 
@@ -96,16 +101,26 @@ def _make_pair(folder: Path, name: str) -> KeyPair:
     return load_pair(folder, name)
 
 
-def load_pair(folder: Path, name: str) -> KeyPair:
-    import zmq.auth
+def _read_certificate(path: Path) -> tuple[bytes, bytes | None]:
+    """(public, secret or None) of a certificate file as zmq.auth writes it
+    (``public-key = "..."`` lines). Read here, not with zmq.auth, whose
+    import (logging, datetime) would cost every CLI command ~10 ms."""
+    found: dict[bytes, bytes] = {}
+    for line in path.read_bytes().splitlines():
+        name, sep, value = line.strip().partition(b"=")
+        if sep and name.strip() in (b"public-key", b"secret-key"):
+            found[name.strip()] = value.strip(b" \t'\"")
+    public, secret = found.get(b"public-key"), found.get(b"secret-key")
+    if not public or len(public) != 40 or (secret is not None and len(secret) != 40):
+        raise ValueError(f"{path.name} is not a CURVE key file")
+    return public, secret
 
+
+def load_pair(folder: Path, name: str) -> KeyPair:
     secret_file = folder / f"{name}.key_secret"
     public_file = folder / f"{name}.key"
     try:
-        if secret_file.exists():
-            public, secret = zmq.auth.load_certificate(secret_file)
-        else:
-            public, secret = zmq.auth.load_certificate(public_file)
+        public, secret = _read_certificate(secret_file if secret_file.exists() else public_file)
     except (OSError, ValueError) as e:
         raise SugoError(f"cannot read key {name!r} in {folder}: {e}") from None
     return KeyPair(name, public, secret)
@@ -134,7 +149,7 @@ def ensure_local_keys(appdir: Path) -> bool:
     allowed = folder / ALLOWED_DIR / f"{LOCAL}.key"
     if not allowed.exists():
         _private_dir(folder / ALLOWED_DIR)
-        shutil.copyfile(folder / f"{LOCAL}.key", allowed)
+        _copy(folder / f"{LOCAL}.key", allowed)
         os.chmod(allowed, 0o600)
         made = True
     return made
@@ -161,7 +176,7 @@ def new_pair(appdir: Path, name: str) -> KeyPair:
     ensure_daemon_pair(appdir)
     pair = _make_pair(folder, name)
     allowed = _private_dir(folder / ALLOWED_DIR)
-    shutil.copyfile(folder / f"{name}.key", allowed / f"{name}.key")
+    _copy(folder / f"{name}.key", allowed / f"{name}.key")
     os.chmod(allowed / f"{name}.key", 0o600)
     return pair
 
@@ -203,7 +218,7 @@ def export(appdir: Path, name: str, target: Path) -> list[Path]:
         (f"{name}.key_secret", f"{name}.key_secret"),
         (f"{DAEMON}.key", f"{DAEMON}.key"),  # the public half only
     ):
-        shutil.copyfile(folder / src, out / dst)
+        _copy(folder / src, out / dst)
         os.chmod(out / dst, 0o600)
         written.append(out / dst)
     return written

@@ -7,6 +7,7 @@ daemon would run and write files for."""
 import json
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 import zmq
 
@@ -22,7 +24,7 @@ from sugo.errors import RequestTimeout, SugoError
 from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
 from sugo.protocol.client import Client
-from sugo.protocol.keys import ClientKeys, load_pair
+from sugo.protocol.keys import ClientKeys, ensure_local_keys, load_pair
 from tests.integration.harness import DaemonHarness
 
 NOBODY = 65534
@@ -150,3 +152,43 @@ def test_a_client_without_keys_is_told_why(open_daemon: DaemonHarness, tmp_path:
     client = SugoClient(open_daemon.port, tmp_path, timeout=1.0)
     with client, pytest.raises(SugoError, match="no client key in"):
         client.ping()
+
+
+def test_another_app_folders_cli_is_told_why(open_daemon: DaemonHarness, tmp_path: Path) -> None:
+    """`sugo status` with the keys of another app folder: the daemon is silent
+    to it, and the CLI says which app folder it needs instead of 'start it'."""
+    other = tmp_path / "other"
+    ensure_local_keys(other)
+    argv = [sys.executable, "-m", "sugo.cli", "status", "--port", str(open_daemon.port)]
+    env = {**os.environ, "SUGO_APPDIR": str(other), "NO_COLOR": "1"}
+    done = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 3, done.stderr
+    assert f"is it the daemon of {other}?" in done.stderr
+
+
+def test_a_bind_beyond_loopback_is_curve_too(tmp_path: Path) -> None:
+    """`[daemon] bind = "0.0.0.0"` (issue 17, hard rule 15): the daemon's port and
+    its hosts' ports, reached at a non-loopback address of this PC when it has
+    one, answer only a client with the app folder's keys."""
+    h = DaemonHarness(tmp_path)
+    settings = h.appdir / "settings.toml"
+    text = settings.read_text()
+    assert 'bind = "127.0.0.1"' in text
+    settings.write_text(text.replace('bind = "127.0.0.1"', 'bind = "0.0.0.0"'))
+    addresses = [
+        a.address
+        for nics in psutil.net_if_addrs().values()
+        for a in nics
+        if a.family == socket.AF_INET and not a.address.startswith("127.")
+    ]
+    where = addresses[0] if addresses else "127.0.0.1"  # no network: loopback still shows it
+    h.start()
+    try:
+        host_port = next(d["port"] for d in h.status()["drivers"] if d["port"])
+        for port in (h.port, host_port):
+            with Client(f"tcp://{where}:{port}", timeout=0.5) as c, pytest.raises(RequestTimeout):
+                c.call(api.Ping() if port == h.port else host_api.HostPing())
+        with SugoClient(h.port, h.appdir, timeout=5.0, host=where) as client:
+            assert client.ping().pid > 0
+    finally:
+        h.stop()
