@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
+from sugo.daemon import prestart
 from sugo.errors import SugoError
 from sugo.protocol.curve import Guard, curve_server
 from sugo.protocol.keys import (
@@ -35,7 +36,7 @@ def prepare_keys(appdir: Path) -> KeyPair:
     with a notice, in an app folder that predates them), and the environment
     by which every process it starts finds them."""
     try:
-        made = ensure_local_keys(appdir)
+        made = ensure_local_keys(appdir) or bool(prestart.keys_made)
         pair = ensure_daemon_pair(appdir)
     except OSError as e:
         raise SugoError(f"cannot make the daemon's keys in {keys_dir(appdir)}: {e}") from None

@@ -23,6 +23,9 @@ HOST_MODULE = "sugo.driverinterface.host"
 DEFAULT_BIND = "127.0.0.1"  # as sugo.config.settings.DaemonSettings
 
 
+keys_made: list[Path] = []  # start_hosts made this app folder's keys (the daemon logs it)
+
+
 class QuickSettings(NamedTuple):
     logdir: Path
     bind: str
@@ -107,10 +110,15 @@ def start_hosts(appdir: Path, port: int) -> int:
     from sugo.protocol import keys
 
     # A host is a CURVE server with the daemon's keys, found through its
-    # environment; keys not made yet (a first start) are made by the regular start.
+    # environment. An app folder without them (from before them) has them
+    # made here: zmq's import, once; the regular start says so in the log.
     family = keys.daemon_family_env(appdir)
     if not all(os.path.isfile(f) for f in family.values()):
-        return 0
+        try:
+            if keys.ensure_local_keys(appdir):
+                keys_made.append(appdir)
+        except OSError:
+            return 0  # the regular start says what is wrong
     os.environ.update(family)
     from sugo.daemon import processes
 
