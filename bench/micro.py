@@ -13,12 +13,17 @@ wait) from one thread against one component, every 5 ms, staging into a
 temporary folder; it prints the CPU per poll of this process (the role
 thread and the ZeroMQ I/O thread).
 
+``--curve`` runs both with CURVE as the daemon's processes have it (the
+daemon's keys in the environment: the host serves CURVE and every client
+uses it), to compare with the plain figure.
+
 The machine is shared: run each figure a few times, alternating the code
 being compared, and compare medians.
 """
 
 import argparse
 import cProfile
+import os
 import pstats
 import resource
 import subprocess
@@ -36,6 +41,12 @@ from sugo.jobs import runner
 from sugo.jobs.records import StagingWriter
 from sugo.protocol import host_api
 from sugo.protocol.client import Client
+from sugo.protocol.keys import (
+    PROCESS_ALLOW_ENV,
+    daemon_family_env,
+    ensure_local_keys,
+    process_pair,
+)
 
 POLLER = r"""
 import sys, threading, time
@@ -70,7 +81,10 @@ def cpu_seconds() -> float:
 
 def counter_host(components: int, seconds: float) -> tuple[DriverHost, str]:
     """A counter host in this process, every component running a task."""
-    host = DriverHost("counter", bind="127.0.0.1", interface=load_driver("counter")({}))
+    # With --curve (the daemon family's keys in the environment), as a daemon's host.
+    curve = process_pair() if os.environ.get(PROCESS_ALLOW_ENV) else None
+    interface = load_driver("counter")({})
+    host = DriverHost("counter", bind="127.0.0.1", interface=interface, curve=curve)
     threading.Thread(target=host.loop.run, name="host-loop", daemon=True).start()
     for i in range(components):
         host.interface.dev_register(address="a", channel=str(i))
@@ -163,7 +177,12 @@ def main(argv: list[str] | None = None) -> int:
         "--fsync-interval", type=float, default=1.0, help="runner: [jobs] fsync_interval"
     )
     parser.add_argument("--profile", action="store_true", help="runner: cProfile the poll loop")
+    parser.add_argument("--curve", action="store_true", help="CURVE, as a daemon's hosts")
     args = parser.parse_args(argv)
+    if args.curve:  # inherited by the child processes too
+        keydir = Path(tempfile.mkdtemp(prefix="sugo-micro-keys-"))
+        ensure_local_keys(keydir)
+        os.environ.update(daemon_family_env(keydir))
     if args.what == "host":
         host_figure(args.components, args.seconds)
     else:

@@ -165,7 +165,10 @@ class SugoSystem:
 
     def call(self, req: Any, timeout: float = 10.0) -> Any:
         if self._client is None:
-            self._client = Client(f"tcp://127.0.0.1:{self.port}")
+            from sugo.protocol.keys import local_client_keys  # the daemon's port is CURVE
+
+            keys = local_client_keys(self.appdir)
+            self._client = Client(f"tcp://127.0.0.1:{self.port}", curve=keys)
         return self._client.call(req, timeout=timeout)
 
     def status(self) -> dict[str, Any]:

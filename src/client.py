@@ -36,6 +36,8 @@ from sugo.protocol.wire import Request, encode
 if TYPE_CHECKING:
     from pathlib import Path  # imported where used: `sugo status` need not pay for it
 
+    from sugo.protocol.keys import ClientKeys
+
 __all__ = [
     "FINAL_STATUSES",
     "DaemonUnreachable",
@@ -127,7 +129,7 @@ class SugoClient:
         self.host = host
         self.timeout = timeout
         self.endpoint = endpoint(host, self.port)
-        self.curve = curve  # CURVE keys of a `connect` client (None: local socket)
+        self._curve = curve  # CURVE keys: of a `connect` client, else read when first used
         self._client = Client(self.endpoint, timeout=timeout, curve=curve)
         self._listening = False
         self._max_bytes: int | None = None  # the daemon's request size limit, once asked
@@ -136,6 +138,18 @@ class SugoClient:
     def appdir(self) -> Path:
         """The app folder (absolute)."""
         return resolve_appdir(self._appdir)
+
+    @property
+    def curve(self) -> ClientKeys:
+        """This client's CURVE keys: every daemon socket is CURVE, its
+        loopback port included, so only a user who can read the app folder's
+        keys/ gets an answer (docs/network.md). Read on first use."""
+        if self._curve is None:
+            from sugo.protocol.keys import local_client_keys
+
+            self._curve = local_client_keys(self.appdir)
+            self._client.curve = self._curve
+        return self._curve
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -170,6 +184,7 @@ class SugoClient:
 
     def _call(self, req: Request, type_: Any = None, timeout: float | None = None) -> Any:
         self._check_listening()
+        _ = self.curve  # read after the check: "not running" beats "no keys"
         if timeout is None:
             slow = SLOW_TIMEOUTS.get(str(type(req).__struct_config__.tag))
             timeout = max(self.timeout, slow) if slow else self.timeout

@@ -24,6 +24,7 @@ from sugo.protocol.keys import (
     DAEMON,
     PROCESS_ALLOW_ENV,
     PROCESS_KEY_ENV,
+    PROCESS_SERVER_ENV,
     curve_endpoint,
     keys_dir,
     load_pair,
@@ -54,7 +55,9 @@ class HostSupervisor:
         self.bind = bind or "127.0.0.1"
         self.logdir = appdir / "logs"
         self.env = {
-            **os.environ,
+            # Not the daemon family's key files (docs/network.md): these
+            # hosts' own pair and allow-list are the agent's.
+            **{k: v for k, v in os.environ.items() if k != PROCESS_SERVER_ENV},
             PROCESS_KEY_ENV: str(folder / f"{key_name}.key_secret"),
             PROCESS_ALLOW_ENV: os.pathsep.join(
                 [str(folder / f"{DAEMON}.key"), str(folder / f"{key_name}.key")]

@@ -97,11 +97,11 @@ def _summary(path: Path) -> list[str]:
         return [f"  (cannot summarise {path}: {e})"]
 
 
-def _run_job(out: Output, port: int, seconds: float, outdir: Path) -> api.JobInfo:
+def _run_job(out: Output, port: int, appdir: Path, seconds: float, outdir: Path) -> api.JobInfo:
     from sugo.client import FINAL_STATUSES, SugoClient
 
     expected = {"counter": round(seconds / 0.2), "psutil": round(seconds / 0.5)}
-    with SugoClient(port) as client:
+    with SugoClient(port, appdir) as client:
         client.pipeline_load(PIPELINE, SAMPLE)
         components = client.pipeline_ready(PIPELINE).components
         job = client.submit_text(
@@ -147,11 +147,11 @@ def run_demo(args: argparse.Namespace, out: Output | None = None) -> int:
             f"sugo demo: daemon up in {started.seconds:.2f} s "
             f"({len(started.status.components)} simulated components)"
         )
-        job = _run_job(out, port, seconds, tmp)
+        job = _run_job(out, port, appdir, seconds, tmp)
     finally:
         if started is not None:
             try:
-                with SugoClient(port, timeout=5.0) as client:
+                with SugoClient(port, appdir, timeout=5.0) as client:
                     lifecycle.stop_daemon(client, force=True, timeout=30.0)
             except SugoError as e:
                 out.note(f"sugo demo: stopping the daemon: {e}")

@@ -82,17 +82,19 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def _check_port_unused(port: int, bind: str) -> None:
+def _check_port_unused(port: int, bind: str, appdir: Path) -> None:
     if port_free(port, bind):
         return
     from sugo.client import SugoClient
 
     try:
-        with SugoClient(port, host=connect_host(bind), timeout=1.0) as client:
+        with SugoClient(port, appdir, timeout=1.0, host=connect_host(bind)) as client:
             info = client.ping()
     except SugoError:
+        # A daemon of another app folder does not answer our key either.
         raise CliError(
-            f"port {port} is taken by another program; choose another with --port"
+            f"port {port} is taken by another program (or another app folder's daemon); "
+            "choose another with --port"
         ) from None
     raise CliError(
         f"a daemon is already running on port {port} (pid {info.pid}, appdir {info.appdir})"
@@ -186,7 +188,7 @@ def start_daemon(
     # The daemon validates the files (a bad one is still one clear line, see
     # _daemon_error): validating them here too would cost ~0.2 s before it starts.
     logdir, bind = _logdir_and_bind(sfile)
-    _check_port_unused(port, bind)
+    _check_port_unused(port, bind, appdir)
 
     logdir.mkdir(parents=True, exist_ok=True)
     outfile = logdir / f"daemon-{port}.out"
@@ -238,7 +240,7 @@ def start_daemon(
         if ready_r is not None:
             _readable(ready_r, deadline - time.monotonic())
         last: api.StatusInfo | None = None
-        with SugoClient(port, host=connect_host(bind), timeout=1.0) as client:
+        with SugoClient(port, appdir, timeout=1.0, host=connect_host(bind)) as client:
             while True:
                 code = proc.poll()
                 if code is not None:

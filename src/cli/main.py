@@ -113,6 +113,10 @@ def _not_answering(ctx: Context, e: RequestTimeout) -> int:
     if isinstance(e, DaemonUnreachable):
         ctx.out.error(f"no daemon {where} (connection refused); {hint}")
         return UNREACHABLE
+    if not ctx.args.connect:
+        # Something listens but says nothing: the local socket is CURVE too,
+        # and another app folder's daemon does not answer this one's key.
+        hint = f"is it the daemon of {ctx.appdir}? (it answers only its own keys)"
     # A slow answer to one request is not a dead daemon: ask it directly.
     try:
         ctx.client(timeout=1.0).ping()

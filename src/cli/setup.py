@@ -56,9 +56,9 @@ def write_config(
         logdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         _write_private(settings, render_settings(appdir, datadir, logdir))
         _write_private(devices, render_devices())
-        from sugo.protocol.keys import ensure_daemon_pair, keys_dir
+        from sugo.protocol.keys import ensure_local_keys, keys_dir
 
-        ensure_daemon_pair(appdir)  # for `[network] listen` (docs/network.md)
+        ensure_local_keys(appdir)  # every daemon socket is CURVE (docs/network.md)
     except OSError as e:
         where = f" {e.filename}" if e.filename else ""
         raise CliError(f"cannot write{where}: {e.strerror or e}") from None

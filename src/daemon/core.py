@@ -95,14 +95,23 @@ class Daemon:
             self.agents,
         ):
             registry.update(part.handlers())
-        self.loop = ServerLoop(
-            "daemon",
-            registry,
-            bind=settings.daemon.bind,
-            port=port,
-            max_bytes=settings.daemon.max_message_bytes,
-        )
-        self.network = network.start(self)  # `[network] listen`: CURVE, for agents
+        # Every socket is CURVE: only who can read keys/ is answered. The
+        # Guard runs before the first bind (libzmq lets anyone in without one).
+        pair = network.prepare_keys(appdir)
+        guard = network.guard(appdir)
+        try:
+            self.loop = ServerLoop(
+                "daemon",
+                registry,
+                bind=settings.daemon.bind,
+                port=port,
+                max_bytes=settings.daemon.max_message_bytes,
+                curve=pair,
+            )
+        except BaseException:
+            guard.stop()
+            raise
+        self.network = network.start(self, pair, guard)  # + `[network] listen`
 
     def run(self) -> None:
         startup.first_write(self)

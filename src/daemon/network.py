@@ -1,20 +1,27 @@
-"""The daemon's `[network] listen` endpoint: a second ROUTER socket on the
-daemon's loop serving the same commands, always CURVE (loopback included),
-with the allow-list of the app folder's keys/ (docs/network.md)."""
+"""The daemon's keys and `[network] listen` endpoint.
+
+Every socket of the daemon is CURVE with the allow-list of the app folder's
+keys/: its own port (`[daemon] bind`, loopback by default) and the optional
+`[network] listen` one, a second ROUTER socket on the daemon's loop serving
+the same commands (docs/network.md). One Guard (ZAP handler) serves both.
+"""
 
 import logging
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import zmq
 
+from sugo.daemon import prestart
 from sugo.errors import SugoError
 from sugo.protocol.curve import Guard, curve_server
 from sugo.protocol.keys import (
-    DAEMON,
-    PROCESS_KEY_ENV,
+    KeyPair,
     allowed_public_keys,
+    daemon_family_env,
     ensure_daemon_pair,
+    ensure_local_keys,
     keys_dir,
 )
 
@@ -24,12 +31,28 @@ if TYPE_CHECKING:
 log = logging.getLogger("sugo.daemon.network")
 
 
-class NetworkListener:
-    def __init__(self, daemon: "Daemon", listen: str) -> None:
-        appdir = daemon.appdir
+def prepare_keys(appdir: Path) -> KeyPair:
+    """Before the daemon binds: its pair and the local client pair (made,
+    with a notice, in an app folder that predates them), and the environment
+    by which every process it starts finds them."""
+    try:
+        made = ensure_local_keys(appdir) or bool(prestart.keys_made)
         pair = ensure_daemon_pair(appdir)
+    except OSError as e:
+        raise SugoError(f"cannot make the daemon's keys in {keys_dir(appdir)}: {e}") from None
+    if made:
+        log.warning(
+            "daemon: made CURVE keys in %s: clients of this daemon (the CLI, SugoClient) "
+            "read them there, so only users who can read that folder can use it",
+            keys_dir(appdir),
+        )
+    os.environ.update(daemon_family_env(appdir))
+    return pair
+
+
+class NetworkListener:
+    def __init__(self, daemon: "Daemon", listen: str, pair: KeyPair) -> None:
         ctx = daemon.loop.ctx
-        self.guard = Guard(ctx, lambda: allowed_public_keys(appdir))
         sock: zmq.Socket[Any] = ctx.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, daemon.settings.daemon.max_message_bytes * 2)
@@ -38,31 +61,34 @@ class NetworkListener:
             sock.bind(listen)
         except zmq.ZMQError as e:
             sock.close(linger=0)
-            self.guard.stop()
             raise SugoError(f"[network] listen = {listen!r}: cannot bind: {e}") from None
         self.sock = sock
         self.endpoint = listen
         daemon.loop.add_socket(sock)
         log.info("daemon: CURVE listener on %s (key %s)", listen, pair.public.decode())
 
+
+def guard(appdir: Path) -> Guard:
+    """The ZAP handler of the daemon's context (the loop's, zmq's instance)."""
+    return Guard(zmq.Context.instance(), lambda: allowed_public_keys(appdir))
+
+
+class Network:
+    """The Guard of the daemon's context and the optional network listener."""
+
+    def __init__(self, daemon: "Daemon", pair: KeyPair, guard: Guard) -> None:
+        self.guard = guard
+        listen = daemon.settings.network.listen
+        try:
+            self.listener = NetworkListener(daemon, listen, pair) if listen else None
+        except SugoError:
+            self.guard.stop()
+            raise
+
     def close(self) -> None:
-        self.guard.stop()  # the socket is closed with the loop's
+        self.guard.stop()  # the sockets are closed with the loop's
 
 
-def start(daemon: "Daemon") -> NetworkListener | None:
-    """Make the daemon's key pair on its first start; listen if asked to.
-
-    The pair is also this process's (and its job runners') key for the
-    CURVE endpoints of driver hosts on agents' PCs (``$SUGO_CURVE_KEY``)."""
-    listen = daemon.settings.network.listen
-    try:
-        ensure_daemon_pair(daemon.appdir)
-    except (OSError, SugoError) as e:
-        if listen is not None:
-            raise SugoError(f"[network] listen needs the daemon's key pair: {e}") from None
-        log.warning("daemon: cannot make its key pair: %s", e)  # only the network needs it
-        return None
-    os.environ[PROCESS_KEY_ENV] = str(keys_dir(daemon.appdir) / f"{DAEMON}.key_secret")
-    if listen is None:
-        return None
-    return NetworkListener(daemon, listen)
+def start(daemon: "Daemon", pair: KeyPair, guard: Guard) -> Network:
+    """Listen on `[network] listen` if set (the Guard already runs)."""
+    return Network(daemon, pair, guard)

@@ -23,6 +23,9 @@ HOST_MODULE = "sugo.driverinterface.host"
 DEFAULT_BIND = "127.0.0.1"  # as sugo.config.settings.DaemonSettings
 
 
+keys_made: list[Path] = []  # start_hosts made this app folder's keys (the daemon logs it)
+
+
 class QuickSettings(NamedTuple):
     logdir: Path
     bind: str
@@ -104,6 +107,19 @@ def start_hosts(appdir: Path, port: int) -> int:
     drivers = quick_drivers(quick.devices) if quick else None
     if quick is None or not drivers or not quick.logdir.is_dir():
         return 0
+    from sugo.protocol import keys
+
+    # A host is a CURVE server with the daemon's keys, found through its
+    # environment. An app folder without them (from before them) has them
+    # made here: zmq's import, once; the regular start says so in the log.
+    family = keys.daemon_family_env(appdir)
+    if not all(os.path.isfile(f) for f in family.values()):
+        try:
+            if keys.ensure_local_keys(appdir):
+                keys_made.append(appdir)
+        except OSError:
+            return 0  # the regular start says what is wrong
+    os.environ.update(family)
     from sugo.platform import procs
 
     started = 0

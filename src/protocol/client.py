@@ -28,6 +28,8 @@ def _debug(msg: str, *args: object) -> None:
 
 
 DEFAULT_TIMEOUT = 5.0
+# sugo.protocol.keys.PROCESS_SERVER_ENV (not imported: this module is kept light)
+_FAMILY_ENV = "SUGO_CURVE_SERVER"
 T = TypeVar("T")
 
 
@@ -66,6 +68,12 @@ class Client:
                 address, server = split_curve(address)
                 if curve is None and server is not None:
                     curve = process_client_keys(server)
+            elif curve is None and _FAMILY_ENV in os.environ:
+                # A process the daemon started: the daemon and its local hosts
+                # are CURVE servers with the daemon's key (sugo.protocol.keys).
+                from sugo.protocol.keys import process_server_keys
+
+                curve = process_server_keys()
             sock = self._ctx.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
             if curve is not None:

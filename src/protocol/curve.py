@@ -41,8 +41,9 @@ def curve_client(sock: zmq.Socket[Any], keys: ClientKeys) -> None:
 
 class Guard:
     """The ZAP handler of one context: accept a CURVE client whose public key
-    ``allowed()`` returns (re-read at most every ALLOWED_CACHE s, so a key made
-    or removed while the server runs counts within a second)."""
+    ``allowed()`` returns (re-read when older than ALLOWED_CACHE s or when a
+    key is not in it, so a key made counts at once and one removed within a
+    second)."""
 
     def __init__(self, ctx: zmq.Context[Any], allowed: Callable[[], set[bytes]]) -> None:
         from zmq.auth.thread import ThreadAuthenticator
@@ -60,18 +61,24 @@ class Guard:
         now = time.monotonic()
         with self._lock:
             at, keys = self._cache
-            if now - at > ALLOWED_CACHE:
-                try:
-                    keys = self._allowed()
-                except Exception:
-                    log.exception("curve: cannot read the allow-list; refusing")
-                    keys = set()
-                self._cache = (now, keys)
+            # A miss re-reads the list too: a key made a moment ago counts at
+            # once, however busy the cache is (the local socket handshakes often).
+            if now - at > ALLOWED_CACHE or key not in keys:
+                keys = self._read(now)
         if key in keys:
             return True
         self.refused += 1
         log.warning("curve: refused a client with an unknown key %s...", key[:8].decode())
         return False
+
+    def _read(self, now: float) -> set[bytes]:
+        try:
+            keys = self._allowed()
+        except Exception:
+            log.exception("curve: cannot read the allow-list; refusing")
+            keys = set()
+        self._cache = (now, keys)
+        return keys
 
     def stop(self) -> None:
         self.auth.stop()

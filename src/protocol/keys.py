@@ -4,20 +4,27 @@ Layout (pyzmq's certificate format, readable with ``zmq.auth.load_certificate``)
 
     keys/daemon.key, keys/daemon.key_secret   the daemon's own pair (`sugo init`)
     keys/NAME.key, keys/NAME.key_secret       a client or agent pair (`sugo keys new`)
+    keys/local.key, keys/local.key_secret     the daemon's own PC's clients (CLI, SugoClient)
     keys/allowed/NAME.key                     public keys the daemon accepts
 
 A client picks its own pair: ``$SUGO_KEY`` names it, else the one pair that is
-not the daemon's, else the daemon's pair (whoever can read the daemon's secret
-is its owner, so the daemon always accepts its own public key).
+neither the daemon's nor the local one, else the local pair, else the daemon's
+pair (whoever can read the daemon's secret is its owner, so the daemon always
+accepts its own public key).
 
-Kept import-light: zmq.auth is imported only where a key is made or read.
+Every socket of the daemon is CURVE, its loopback port included: only a user
+who can read keys/ (the daemon's owner) can talk to it. Processes the daemon
+starts (driver hosts, job runners, results writers) get their key files in
+the environment (`daemon_family_env`) and use them for every endpoint without
+a ``#curve=`` mark (sugo.protocol.client).
+
+Kept import-light: zmq.auth is imported only where a key is made or an allow-list read.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +33,7 @@ from sugo.errors import SugoError
 KEYS_DIR = "keys"
 ALLOWED_DIR = "allowed"
 DAEMON = "daemon"
+LOCAL = "local"  # the pair of clients on the daemon's own PC (`sugo init`, first start)
 KEY_ENV = "SUGO_KEY"
 #: A process's own pair for CURVE endpoints named ``tcp://H:P#curve=KEY``: the
 #: path of a ``.key_secret`` file (set by the daemon for itself and its job
@@ -33,6 +41,9 @@ KEY_ENV = "SUGO_KEY"
 PROCESS_KEY_ENV = "SUGO_CURVE_KEY"
 #: A driver host's allow-list: ``os.pathsep``-separated public key files.
 PROCESS_ALLOW_ENV = "SUGO_CURVE_ALLOW"
+#: The public key file of the server behind every unmarked endpoint (the
+#: daemon and its local driver hosts), for processes the daemon started.
+PROCESS_SERVER_ENV = "SUGO_CURVE_SERVER"
 CURVE_MARK = "#curve="
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -74,6 +85,12 @@ def _private_dir(path: Path) -> Path:
     return path
 
 
+def _copy(src: Path, dst: Path) -> None:
+    import shutil  # not at the top: its compression imports would cost every CLI command
+
+    shutil.copyfile(src, dst)
+
+
 def _make_pair(folder: Path, name: str) -> KeyPair:
     import zmq.auth
 
@@ -84,16 +101,26 @@ def _make_pair(folder: Path, name: str) -> KeyPair:
     return load_pair(folder, name)
 
 
-def load_pair(folder: Path, name: str) -> KeyPair:
-    import zmq.auth
+def _read_certificate(path: Path) -> tuple[bytes, bytes | None]:
+    """(public, secret or None) of a certificate file as zmq.auth writes it
+    (``public-key = "..."`` lines). Read here, not with zmq.auth, whose
+    import (logging, datetime) would cost every CLI command ~10 ms."""
+    found: dict[bytes, bytes] = {}
+    for line in path.read_bytes().splitlines():
+        name, sep, value = line.strip().partition(b"=")
+        if sep and name.strip() in (b"public-key", b"secret-key"):
+            found[name.strip()] = value.strip(b" \t'\"")
+    public, secret = found.get(b"public-key"), found.get(b"secret-key")
+    if not public or len(public) != 40 or (secret is not None and len(secret) != 40):
+        raise ValueError(f"{path.name} is not a CURVE key file")
+    return public, secret
 
+
+def load_pair(folder: Path, name: str) -> KeyPair:
     secret_file = folder / f"{name}.key_secret"
     public_file = folder / f"{name}.key"
     try:
-        if secret_file.exists():
-            public, secret = zmq.auth.load_certificate(secret_file)
-        else:
-            public, secret = zmq.auth.load_certificate(public_file)
+        public, secret = _read_certificate(secret_file if secret_file.exists() else public_file)
     except (OSError, ValueError) as e:
         raise SugoError(f"cannot read key {name!r} in {folder}: {e}") from None
     return KeyPair(name, public, secret)
@@ -107,6 +134,39 @@ def ensure_daemon_pair(appdir: Path) -> KeyPair:
     return _make_pair(folder, DAEMON)
 
 
+def ensure_local_keys(appdir: Path) -> bool:
+    """The daemon's pair and the allow-listed local client pair, made if
+    missing (`sugo init`, or the start of a daemon whose app folder predates
+    them); True if something was made."""
+    folder = keys_dir(appdir)
+    made = False
+    if not (folder / f"{DAEMON}.key_secret").exists():
+        _make_pair(folder, DAEMON)
+        made = True
+    if not (folder / f"{LOCAL}.key_secret").exists():
+        _make_pair(folder, LOCAL)
+        made = True
+    allowed = folder / ALLOWED_DIR / f"{LOCAL}.key"
+    if not allowed.exists():
+        _private_dir(folder / ALLOWED_DIR)
+        _copy(folder / f"{LOCAL}.key", allowed)
+        os.chmod(allowed, 0o600)
+        made = True
+    return made
+
+
+def daemon_family_env(appdir: Path) -> dict[str, str]:
+    """The environment of the daemon and every process it starts: the daemon's
+    pair as their own (a driver host serves CURVE with it and accepts only it;
+    runners and hosts are CURVE clients of the daemon and hosts with it)."""
+    folder = keys_dir(appdir).absolute()
+    return {
+        PROCESS_KEY_ENV: str(folder / f"{DAEMON}.key_secret"),
+        PROCESS_SERVER_ENV: str(folder / f"{DAEMON}.key"),
+        PROCESS_ALLOW_ENV: str(folder / f"{DAEMON}.key"),
+    }
+
+
 def new_pair(appdir: Path, name: str) -> KeyPair:
     """Make a client or agent pair and allow-list its public key at once."""
     check_name(name)
@@ -116,7 +176,7 @@ def new_pair(appdir: Path, name: str) -> KeyPair:
     ensure_daemon_pair(appdir)
     pair = _make_pair(folder, name)
     allowed = _private_dir(folder / ALLOWED_DIR)
-    shutil.copyfile(folder / f"{name}.key", allowed / f"{name}.key")
+    _copy(folder / f"{name}.key", allowed / f"{name}.key")
     os.chmod(allowed / f"{name}.key", 0o600)
     return pair
 
@@ -158,7 +218,7 @@ def export(appdir: Path, name: str, target: Path) -> list[Path]:
         (f"{name}.key_secret", f"{name}.key_secret"),
         (f"{DAEMON}.key", f"{DAEMON}.key"),  # the public half only
     ):
-        shutil.copyfile(folder / src, out / dst)
+        _copy(folder / src, out / dst)
         os.chmod(out / dst, 0o600)
         written.append(out / dst)
     return written
@@ -193,9 +253,11 @@ def client_keys(appdir: Path) -> ClientKeys:
         pair = load_pair(folder, check_name(wanted))
     else:
         own = sorted(p.name[: -len(".key_secret")] for p in folder.glob("*.key_secret"))
-        others = [n for n in own if n != DAEMON]
+        others = [n for n in own if n not in (DAEMON, LOCAL)]
         if len(others) == 1:
             pair = load_pair(folder, others[0])
+        elif LOCAL in own:
+            pair = load_pair(folder, LOCAL)
         elif DAEMON in own:
             pair = load_pair(folder, DAEMON)
         elif not others:
@@ -241,6 +303,46 @@ def process_client_keys(server: bytes) -> ClientKeys:
     if pair.secret is None:
         raise SugoError(f"${PROCESS_KEY_ENV}: key {pair.name!r} has no secret")
     return ClientKeys(pair.public, pair.secret, server, pair.name)
+
+
+def local_client_keys(appdir: Path) -> ClientKeys:
+    """The keys of a client of the daemon's loopback port: ``$SUGO_KEY``'s pair
+    if set, else the local pair, else the daemon's; a clear error for a user
+    who cannot read keys/ (who gets nothing from the daemon)."""
+    folder = keys_dir(appdir)
+    wanted = os.environ.get(KEY_ENV, "").strip()
+    names = [check_name(wanted)] if wanted else [LOCAL, DAEMON]
+    try:
+        server = load_pair(folder, DAEMON).public if (folder / f"{DAEMON}.key").exists() else None
+        name = next((n for n in names if (folder / f"{n}.key_secret").exists()), None)
+        pair = load_pair(folder, name) if name and server else None
+    except (OSError, SugoError) as e:
+        raise SugoError(f"cannot read the daemon's keys in {folder}: {e}") from None
+    if pair is None or pair.secret is None or server is None:
+        raise SugoError(
+            f"no client key in {folder}: only a user who can read it may use this daemon "
+            "('sugo init' or the daemon's first start makes it)"
+        )
+    return ClientKeys(pair.public, pair.secret, server, pair.name)
+
+
+def process_server_keys() -> ClientKeys | None:
+    """For a process the daemon started: CURVE keys for an unmarked endpoint
+    (``$SUGO_CURVE_SERVER`` and ``$SUGO_CURVE_KEY``), or None when not set."""
+    server = os.environ.get(PROCESS_SERVER_ENV, "").strip()
+    if not server:
+        return None
+    # Cached: a job runner opens a socket per daemon request; the files are
+    # the daemon's own, made before it started this process.
+    key = (server, os.environ.get(PROCESS_KEY_ENV, ""))
+    got = _FAMILY_KEYS.get(key)
+    if got is None:
+        file = Path(server)
+        got = _FAMILY_KEYS[key] = process_client_keys(load_pair(file.parent, file.stem).public)
+    return got
+
+
+_FAMILY_KEYS: dict[tuple[str, str], ClientKeys] = {}
 
 
 def process_allowed() -> set[bytes]:

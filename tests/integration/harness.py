@@ -22,6 +22,7 @@ from sugo.config.defaults import render_devices, render_settings
 from sugo.errors import SugoError
 from sugo.protocol import daemon_api as api
 from sugo.protocol.client import Client
+from sugo.protocol.keys import ClientKeys, load_pair, local_client_keys
 
 DATA = Path(__file__).parent.parent / "data"
 
@@ -78,7 +79,19 @@ class DaemonHarness:
         return f"tcp://127.0.0.1:{self.port}"
 
     def client(self, timeout: float = 10.0) -> Client:
-        return Client(self.endpoint, timeout=timeout)
+        # The daemon's port is CURVE: its own keys/ hold the local client pair.
+        return Client(self.endpoint, timeout=timeout, curve=local_client_keys(self.appdir))
+
+    def family_keys(self) -> ClientKeys:
+        """The keys of the daemon's own processes (job runners, writers): the
+        only client key its local driver hosts accept."""
+        pair = load_pair(self.appdir / "keys", "daemon")
+        assert pair.secret is not None
+        return ClientKeys(pair.public, pair.secret, pair.public, "daemon")
+
+    def host_client(self, port: int, timeout: float = 10.0) -> Client:
+        """A client of the local driver host on ``port`` (CURVE, the daemon's key)."""
+        return Client(f"tcp://127.0.0.1:{port}", timeout=timeout, curve=self.family_keys())
 
     def call(self, req: Any, timeout: float = 10.0) -> Any:
         with self.client(timeout) as c:

@@ -12,7 +12,8 @@ import zmq
 from sugo.errors import RequestFailed
 from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
-from sugo.protocol.client import Client
+from sugo.protocol.curve import curve_client
+from sugo.protocol.keys import ClientKeys
 from tests.integration.harness import DATA, DaemonHarness, wait_for
 from tests.integration.test_jobs_lifecycle import payload
 
@@ -197,10 +198,13 @@ def test_component_verbs(daemon: DaemonHarness) -> None:
     daemon.wait_job(job["id"])
 
 
-def raw_exchange(endpoint: str, frames: list[bytes], timeout: float = 3.0) -> list[bytes]:
+def raw_exchange(
+    endpoint: str, frames: list[bytes], keys: ClientKeys, timeout: float = 3.0
+) -> list[bytes]:
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
+    curve_client(sock, keys)  # every sugo socket is CURVE (docs/network.md)
     sock.connect(endpoint)
     try:
         sock.send_multipart(frames)
@@ -225,17 +229,17 @@ def raw_exchange(endpoint: str, frames: list[bytes], timeout: float = 3.0) -> li
 def test_bad_messages_get_error_replies(daemon: DaemonHarness, frames: list[bytes]) -> None:
     counter_port = next(d["port"] for d in daemon.status()["drivers"] if d["name"] == "counter")
     for endpoint in (daemon.endpoint, f"tcp://127.0.0.1:{counter_port}"):
-        reply = json.loads(raw_exchange(endpoint, frames)[0])
+        reply = json.loads(raw_exchange(endpoint, frames, daemon.family_keys())[0])
         assert reply["ok"] is False and reply["error"], reply
     # Both keep serving.
     assert daemon.status()["ready"]
-    with Client(f"tcp://127.0.0.1:{counter_port}", timeout=2) as c:
+    with daemon.host_client(counter_port, timeout=2) as c:
         assert c.call(host_api.HostPing())["driver"] == "counter"
 
 
 def test_oversized_message_refused(daemon: DaemonHarness) -> None:
     big = b'{"cmd": "status", "id": "big", "pad": "' + b"x" * (17 * 1024 * 1024) + b'"}'
-    reply = json.loads(raw_exchange(daemon.endpoint, [big], timeout=10)[0])
+    reply = json.loads(raw_exchange(daemon.endpoint, [big], daemon.family_keys(), timeout=10)[0])
     assert reply["ok"] is False and "exceeds" in reply["error"]
     assert daemon.status()["ready"]
 

@@ -72,7 +72,7 @@ def test_a_queued_job_says_why_it_waits_on_each_pipeline(daemon: DaemonHarness) 
         "pip-demo": "no sample loaded (sugo pipeline load pip-demo S-1)",
     }
     # The one-line summary names the first pipelines and how many more there are.
-    with SugoClient(daemon.port, timeout=5) as client:
+    with SugoClient(daemon.port, daemon.appdir, timeout=5) as client:
         job = client.job(queued["id"])
     assert job.waiting_for == reasons
     assert job.waiting is not None and job.waiting.startswith(
@@ -80,7 +80,10 @@ def test_a_queued_job_says_why_it_waits_on_each_pipeline(daemon: DaemonHarness) 
     )
     assert job.waiting.endswith("and 2 more pipeline(s)")
     # A client that waits too long is told why the job waits.
-    with SugoClient(daemon.port, timeout=5) as client, pytest.raises(TimeoutError) as timeout:
+    with (
+        SugoClient(daemon.port, daemon.appdir, timeout=5) as client,
+        pytest.raises(TimeoutError) as timeout,
+    ):
         client.wait([queued["id"]], timeout=0.2)
     assert f"not ended: {queued['id']} (qw: pip-counter-1: busy with job" in str(timeout.value)
     assert "pip-counter-3: not ready (sugo pipeline ready pip-counter-3)" in str(timeout.value)

@@ -1,6 +1,7 @@
 """`[network] listen`: the daemon's CURVE endpoint, `sugo --connect` and the keys."""
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,8 @@ from sugo.client import SugoClient
 from sugo.errors import RequestTimeout
 from sugo.protocol import daemon_api as api
 from sugo.protocol.client import Client
-from sugo.protocol.keys import ClientKeys, client_keys, new_pair
+from sugo.protocol.keys import ClientKeys, client_keys, local_client_keys, new_pair
+from sugo.protocol.server import ServerLoop
 from tests.integration.harness import DATA, DaemonHarness, free_port, wait_for
 from tests.integration.tcp_tap import TcpTap
 
@@ -103,11 +105,25 @@ def test_no_plaintext_payload_on_the_wire(networked: DaemonHarness) -> None:
         assert b"submit" not in tap.seen
     finally:
         tap.close()
-    # Control: the same relay in front of the plain loopback socket sees it.
-    plain = TcpTap(("127.0.0.1", h.port))
+    # The daemon's local socket is CURVE too (docs/network.md, "The local socket").
+    local = TcpTap(("127.0.0.1", h.port))
+    try:
+        with Client(local.endpoint, timeout=10.0, curve=local_client_keys(h.appdir)) as c:
+            c.call(api.Submit(payload=text, fmt="yaml", source="p.yml", cwd=str(h.root)))
+        assert local.seen and marker.encode() not in local.seen
+    finally:
+        local.close()
+    # Control: the same relay in front of a plain sugo server sees it.
+    server = ServerLoop("plain", {api.Submit: lambda req, call: {"id": 1}}, bind="127.0.0.1")
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    plain = TcpTap(("127.0.0.1", server.port))
     try:
         with Client(plain.endpoint, timeout=10.0) as c:
             c.call(api.Submit(payload=text, fmt="yaml", source="p.yml", cwd=str(h.root)))
         assert marker.encode() in plain.seen
     finally:
         plain.close()
+        server.stop()
+        thread.join(5.0)
+        server.close()

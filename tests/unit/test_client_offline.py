@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zmq
 
 from sugo.cli.main import main
 from sugo.client import DaemonUnreachable, SugoClient, payload_format
 from sugo.errors import RequestFailed, RequestTimeout, SugoError
 from sugo.paths import DEFAULT_PORT, resolve_appdir, resolve_port
 from sugo.protocol import daemon_api as api
+from sugo.protocol.curve import Guard
+from sugo.protocol.keys import allowed_public_keys, ensure_daemon_pair, ensure_local_keys
 from sugo.protocol.server import Call, ServerLoop
 
 DEAD_PID = 2**31 - 2  # above any pid_max: never a live process
@@ -88,9 +91,14 @@ STATUS = {
 
 
 class FakeDaemon:
-    """Answers the CLI's requests from an in-memory job table."""
+    """Answers the CLI's requests from an in-memory job table, on a CURVE
+    socket with $SUGO_APPDIR's keys like the real daemon's."""
 
     def __init__(self) -> None:
+        appdir = resolve_appdir()
+        # A context of its own: its ZAP endpoint is free again at once when closed.
+        self.ctx: zmq.Context[Any] = zmq.Context()
+        self.guard = Guard(self.ctx, lambda: allowed_public_keys(appdir))
         self.jobs: dict[int, dict[str, Any]] = {1: job(1, "c", jobname="alpha"), 2: job(2, "r")}
         self.requests: list[Any] = []
         self.finish_after: dict[int, int] = {}  # job id → 'jobs' calls until it completes
@@ -115,7 +123,9 @@ class FakeDaemon:
             },
             api.ComponentCall: self.on_component,
         }
-        self.loop = ServerLoop("fake", registry, bind="127.0.0.1")
+        self.loop = ServerLoop(
+            "fake", registry, bind="127.0.0.1", context=self.ctx, curve=ensure_daemon_pair(appdir)
+        )
         self.port = int(self.loop.port)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -131,6 +141,8 @@ class FakeDaemon:
             self.loop.stop()
             self.thread.join(5.0)
         assert not self.thread.is_alive()
+        self.guard.stop()
+        self.ctx.destroy(linger=0)
 
     def on_stop(self, req: api.Stop, call: Call) -> Any:
         self.requests.append(req)
@@ -199,16 +211,18 @@ class FakeDaemon:
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeDaemon]:
+def fake(clean_env: None) -> Iterator[FakeDaemon]:
     daemon = FakeDaemon()
     yield daemon
     daemon.close()
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("SUGO_PORT", raising=False)
-    monkeypatch.delenv("SUGO_APPDIR", raising=False)
+    # An app folder with keys, as `sugo init` makes: every client reads them.
+    ensure_local_keys(tmp_path / "app")
+    monkeypatch.setenv("SUGO_APPDIR", str(tmp_path / "app"))
     monkeypatch.setenv("NO_COLOR", "1")
 
 
@@ -234,6 +248,7 @@ def test_port_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_appdir_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("SUGO_APPDIR")
     assert resolve_appdir() == tmp_path / "xdg" / "sugo"
     monkeypatch.setenv("SUGO_APPDIR", str(tmp_path / "env"))
     assert resolve_appdir() == tmp_path / "env"

@@ -136,3 +136,75 @@ def test_curve_endpoints_carry_the_server_key_and_errors_do_not(
     monkeypatch.delenv(keys.PROCESS_KEY_ENV)
     with Client(ep, timeout=0.2) as c, pytest.raises(SugoError, match="SUGO_CURVE_KEY"):
         c.call(api.Ping())
+
+
+def test_local_keys_made_once_allowed_and_chosen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(keys.KEY_ENV, raising=False)
+    with pytest.raises(SugoError, match="no client key in"):
+        keys.local_client_keys(tmp_path)
+    assert keys.ensure_local_keys(tmp_path) is True
+    assert keys.ensure_local_keys(tmp_path) is False  # nothing made twice
+    folder = tmp_path / "keys"
+    local = keys.load_pair(folder, "local")
+    assert _mode(folder / "local.key_secret") == 0o600
+    assert local.public in keys.allowed_public_keys(tmp_path)
+    got = keys.local_client_keys(tmp_path)
+    assert (got.name, got.public) == ("local", local.public)
+    assert got.server == keys.load_pair(folder, "daemon").public
+    # --connect on the daemon's PC: a pair made for another PC is preferred
+    # only when it is the one other pair; else `local`.
+    assert keys.client_keys(tmp_path).name == "local"
+    keys.new_pair(tmp_path, "pc1")
+    assert keys.client_keys(tmp_path).name == "pc1"
+    keys.new_pair(tmp_path, "pc2")
+    assert keys.client_keys(tmp_path).name == "local"
+
+
+def test_key_files_read_as_zmq_auth_reads_them(tmp_path: Path) -> None:
+    import zmq.auth
+
+    keys.ensure_local_keys(tmp_path)
+    folder = tmp_path / "keys"
+    for name in ("daemon", "local"):
+        public, secret = zmq.auth.load_certificate(folder / f"{name}.key_secret")
+        assert keys.load_pair(folder, name) == keys.KeyPair(name, public, secret)
+    (folder / "bad.key").write_text('public-key = "short"\n')
+    with pytest.raises(SugoError, match="not a CURVE key file"):
+        keys.load_pair(folder, "bad")
+
+
+def test_family_env_gives_unmarked_endpoints_curve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys.ensure_local_keys(tmp_path)
+    monkeypatch.delenv(keys.PROCESS_SERVER_ENV, raising=False)
+    assert keys.process_server_keys() is None  # not a process the daemon started
+    for name, value in keys.daemon_family_env(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    got = keys.process_server_keys()
+    daemon = keys.load_pair(tmp_path / "keys", "daemon")
+    assert got is not None and (got.public, got.server) == (daemon.public, daemon.public)
+
+
+def test_guard_rereads_the_allow_list_on_a_miss() -> None:
+    """A key made a moment ago counts at once, though the list was read < 1 s ago."""
+    allowed = {b"a" * 40}
+    reads = []
+
+    def read() -> set[bytes]:
+        reads.append(1)
+        return set(allowed)
+
+    ctx: zmq.Context = zmq.Context()
+    guard = Guard(ctx, read)
+    try:
+        assert guard.callback("*", b"a" * 40) and len(reads) == 1
+        assert guard.callback("*", b"a" * 40) and len(reads) == 1  # cached
+        allowed.add(b"b" * 40)
+        assert guard.callback("*", b"b" * 40) and len(reads) == 2
+        assert not guard.callback("*", b"c" * 40) and guard.refused == 1
+    finally:
+        guard.stop()
+        ctx.destroy(linger=0)
