@@ -77,6 +77,10 @@ class DocRun:
             "NO_COLOR": "1",
             "COLUMNS": "100",
             "MPLBACKEND": "Agg",
+            # The pages show the built-in simulated drivers, as the README's
+            # install has them; the test extra also installs tomato-psutil,
+            # which would otherwise win for `psutil` (its memory is integers).
+            "SUGO_BUILTIN_DRIVERS": "psutil",
         }
 
     def sh(self, command: str) -> subprocess.CompletedProcess[str]:
