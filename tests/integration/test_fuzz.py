@@ -24,6 +24,8 @@ from hypothesis import strategies as st
 
 from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
+from sugo.protocol.curve import curve_client
+from sugo.protocol.keys import ClientKeys, local_client_keys
 from sugo.protocol.wire import Request
 from tests.integration.harness import DATA, DaemonHarness, wait_for
 from tests.integration.test_jobs_lifecycle import payload
@@ -68,6 +70,10 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     queued = h.submit(payload("nobody", ("counter", 1, 0.1)))["id"]
     port = next(d["port"] for d in h.status()["drivers"] if d["name"] == "counter")
     t = Target(h, f"tcp://127.0.0.1:{port}", queued, state(h), {"error": 0, "dropped": 0})
+    # Every sugo socket is CURVE: the hostile messages come from a client
+    # whose key is allowed (a stranger's get no answer: test_local_auth.py).
+    CURVE_KEYS[h.endpoint] = local_client_keys(h.appdir)
+    CURVE_KEYS[t.host] = h.family_keys()
     yield t
     print(f"\nfuzz: {json.dumps(t.counts)}")
     h.stop()
@@ -78,12 +84,17 @@ def check_unchanged(t: Target) -> None:
     assert t.h.proc is not None and t.h.proc.poll() is None
 
 
+CURVE_KEYS: dict[str, ClientKeys] = {}  # endpoint -> an allowed client's keys
+
+
 class Raw:
     """A bare DEALER socket: sends any frames, returns the reply frames."""
 
     def __init__(self, endpoint: str) -> None:
         self.sock: zmq.Socket[Any] = zmq.Context.instance().socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        if endpoint in CURVE_KEYS:
+            curve_client(self.sock, CURVE_KEYS[endpoint])
         self.sock.connect(endpoint)
 
     def exchange(self, frames: list[bytes], timeout: float = 5.0) -> list[bytes] | None:
