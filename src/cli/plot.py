@@ -98,31 +98,15 @@ def from_results(path: Path) -> list[RoleSeries]:
 def from_staging(jobdir: Path, roles: Iterable[str] = ()) -> list[RoleSeries]:
     """The roles staged so far in ``jobdir`` (duplicates dropped, sorted by time);
     ``roles`` without data get an empty series."""
-    from sugo.jobs.staging import summarise, unique_chunks
+    from sugo.jobs.staging import scalar_series, summarise
 
     out: dict[str, RoleSeries] = {}
     for role, summary in summarise(jobdir).items():
-        names = [n for n, v in summary.variables.items() if not v.shape and v.dtype.kind in "biuf"]
-        uts, task = [], []
-        cols: dict[str, list[np.ndarray]] = {n: [] for n in names}
-        for chunk in unique_chunks(summary):
-            rows = chunk.rows
-            uts.append(chunk.columns["uts"])
-            task.append(np.full(rows, chunk.task_index))
-            for n in names:
-                col = chunk.columns.get(n)
-                cols[n].append(col.astype(float) if col is not None else np.full(rows, np.nan))
-        s = RoleSeries(
-            role,
-            np.concatenate(uts) if uts else np.empty(0),
-            np.concatenate(task) if task else np.empty(0, int),
-        )
-        order = np.argsort(s.uts, kind="stable")
-        s.uts, s.task = s.uts[order], s.task[order]
-        for n, c in cols.items():
+        uts, task, values = scalar_series(summary)
+        s = RoleSeries(role, uts, task)
+        for n, v in values.items():
             var = summary.variables[n]
-            values = np.concatenate(c)[order] if c else np.empty(0)
-            s.add(n, values, var.units or "", var.task_units)
+            s.add(n, v, var.units or "", var.task_units)
         out[role] = s
     for role in roles:
         out.setdefault(role, RoleSeries(role, np.empty(0), np.empty(0, int)))

@@ -330,6 +330,31 @@ def unique_chunks(summary: RoleSummary) -> Iterator[Chunk]:
             yield chunk
 
 
+def scalar_series(
+    summary: RoleSummary,
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """A role's numeric variables of one value per point, duplicates dropped
+    and sorted by time: ``uts``, the task index of each point, and each
+    variable's values as floats (NaN where a chunk lacks it). What the plots
+    and the web API show of a job's staged data."""
+    names = [n for n, v in summary.variables.items() if not v.shape and v.dtype.kind in "biuf"]
+    uts: list[np.ndarray] = []
+    task: list[np.ndarray] = []
+    cols: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for chunk in unique_chunks(summary):
+        rows = chunk.rows
+        uts.append(chunk.columns["uts"])
+        task.append(np.full(rows, chunk.task_index))
+        for n in names:
+            col = chunk.columns.get(n)
+            cols[n].append(col.astype(float) if col is not None else np.full(rows, np.nan))
+    t = np.concatenate(uts) if uts else np.empty(0)
+    order = np.argsort(t, kind="stable")
+    tasks = (np.concatenate(task) if task else np.empty(0, int))[order]
+    values = {n: np.concatenate(c)[order] if c else np.empty(0) for n, c in cols.items()}
+    return t[order], tasks, values
+
+
 def common_dtype(a: np.dtype[Any], b: np.dtype[Any]) -> np.dtype[Any]:
     """The dtype that holds both: numeric promotion, or str if either is str."""
     if a == b:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from sugo.jobs.records import role_file
-from sugo.jobs.staging import iter_records, summarise, unique_chunks
+from sugo.jobs.staging import iter_records, scalar_series, summarise
 
 MAX_STREAM_ROWS = 5000  # points per stream message (a big backlog goes in several)
 
@@ -38,25 +38,13 @@ def staged(jobdir: Path) -> dict[str, dict[str, Any]]:
     """Every role staged so far: uts, task and the numeric columns, sorted by time."""
     out: dict[str, dict[str, Any]] = {}
     for role, summary in summarise(jobdir).items():
-        names = [n for n, v in summary.variables.items() if not v.shape and v.dtype.kind in "biuf"]
-        names = [n for n in names if n != "uts"]
-        uts: list[np.ndarray] = []
-        task: list[np.ndarray] = []
-        cols: dict[str, list[np.ndarray]] = {n: [] for n in names}
-        for chunk in unique_chunks(summary):
-            rows = chunk.rows
-            uts.append(chunk.columns["uts"])
-            task.append(np.full(rows, chunk.task_index))
-            for n in names:
-                col = chunk.columns.get(n)
-                cols[n].append(col.astype(float) if col is not None else np.full(rows, np.nan))
-        t = np.concatenate(uts) if uts else np.empty(0)
-        order = np.argsort(t, kind="stable")
+        uts, task, values = scalar_series(summary)
         out[role] = {
-            "uts": _column(t[order]),
-            "task": _column((np.concatenate(task) if task else np.empty(0, int))[order]),
-            "columns": {n: _column(np.concatenate(c)[order]) for n, c in cols.items() if c},
-            "units": {n: summary.variables[n].units or "" for n in names},
+            "uts": _column(uts),
+            "task": _column(task),
+            # a role with no chunk yet has no columns
+            "columns": {n: _column(v) for n, v in values.items()} if uts.size else {},
+            "units": {n: summary.variables[n].units or "" for n in values},
         }
     return out
 
