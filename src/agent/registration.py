@@ -27,6 +27,7 @@ log = logging.getLogger("sugo.agent")
 REQUEST_TIMEOUT = 0.5  # per request; also how often a silent daemon is tried again
 MAX_PERIOD = 1.0  # heartbeat at least this often (and 4 times per alive timeout)
 SLICE = 0.2  # waits are cut into slices so Ctrl-C is seen on every platform
+UNREGISTER_TIMEOUT = 5.0  # a stop waits this long at most to say goodbye
 SILENT_WARNING = 5.0  # say so when the daemon has not answered for this long
 
 
@@ -146,7 +147,7 @@ class AgentSession:
             return
         identity, self.identity = self.identity, None
         try:
-            self.client.call(api.AgentUnregister(identity=identity), timeout=2.0)
+            self.client.call(api.AgentUnregister(identity=identity), timeout=UNREGISTER_TIMEOUT)
             log.info("agent %s: unregistered", self.name)
         except SugoError as e:
             log.warning("agent %s: could not unregister: %s", self.name, e)

@@ -218,13 +218,14 @@ class DaemonHarness:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        survivors = [p for p in self.pids if _alive(p)]
+        survivors = [p for p in self.pids if process_alive(p)]
         for pid in survivors:
             os.kill(pid, signal.SIGKILL)
         assert not survivors, f"processes survived the daemon's stop: {survivors}\n{self.logs()}"
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie has ended); never raises."""
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.integration.harness import DaemonHarness, _alive, wait_for
+from tests.integration.harness import DaemonHarness, process_alive, wait_for
 from tests.integration.results import points
 from tests.integration.test_admission import cli_submit, job_ids
 from tests.integration.test_admission import payload as payload_admission
@@ -79,7 +79,7 @@ def test_a_host_that_does_not_answer_at_start_is_replaced_not_left_running(
     os.kill(old, signal.SIGSTOP)
     daemon.start()
     wait_for(lambda: daemon.driver_pid("counter") != old, 10, "a new counter host")
-    wait_for(lambda: not _alive(old), 5, f"the silent host {old} to be killed")
+    wait_for(lambda: not process_alive(old), 5, f"the silent host {old} to be killed")
     daemon.load_ready("pip-counter-1", "t")
     done = daemon.wait_job(daemon.submit(payload("t", ("counter", 0.5, 0.1)))["id"], timeout=20)
     assert done["status"] == "c", done
@@ -186,7 +186,7 @@ def test_start_on_a_full_disk_under_the_database_is_one_clear_line(
         assert f"the database {small_disk / 'sugo.db'} refuses writes" in lines[0], lines
         assert "free space" in lines[0], lines
         assert "Traceback" not in (h.appdir / "logs" / f"daemon-{h.port}.out").read_text()
-        assert all(_alive(p) for p in hosts)  # left for the next start, as SIGTERM left them
+        assert all(process_alive(p) for p in hosts)  # left for the next start, as SIGTERM left them
         (small_disk / "filler").unlink()
         h.start()
         assert sorted(d["pid"] for d in h.status()["drivers"]) == sorted(hosts)
@@ -219,7 +219,7 @@ def test_a_job_ending_on_a_disk_full_under_database_and_job_folder_keeps_its_rea
 
         until = time.monotonic() + DONE_DEADLINE + 5
         while time.monotonic() < until:
-            assert _alive(job["runner_pid"]), "the runner gave up with nobody told"
+            assert process_alive(job["runner_pid"]), "the runner gave up with nobody told"
             time.sleep(0.5)
         assert h.job(job["id"])["status"] == "r"
         (small_disk / "filler").unlink()

@@ -14,7 +14,7 @@ from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
 from sugo.protocol.curve import curve_client
 from sugo.protocol.keys import ClientKeys
-from tests.integration.harness import DATA, DaemonHarness, wait_for
+from tests.integration.harness import DATA, DaemonHarness, process_alive, wait_for
 from tests.integration.test_jobs_lifecycle import payload
 
 pytestmark = pytest.mark.integration
@@ -162,7 +162,7 @@ def test_reload_adds_and_removes_a_driver_and_passes_settings(make_daemon) -> No
     h.call(api.Reload())
     status = h.wait_ready(10)
     assert [d["name"] for d in status["drivers"]] == ["example_counter"]
-    assert not psutil.pid_exists(faulty_pid) or psutil.Process(faulty_pid).status() == "zombie"
+    assert not process_alive(faulty_pid)
 
 
 def test_component_verbs(daemon: DaemonHarness) -> None:
@@ -251,7 +251,7 @@ def test_stop_leaves_nothing_and_frees_the_port(daemon: DaemonHarness) -> None:
     pids.update(p.pid for p in children)
     t0 = time.monotonic()
     daemon.call(api.Stop())
-    wait_for(lambda: not any(psutil.pid_exists(p) and _running(p) for p in pids), 10, "exit")
+    wait_for(lambda: not any(process_alive(p) for p in pids), 10, "exit")
     assert time.monotonic() - t0 < 5
 
     def port_free() -> bool:
@@ -267,13 +267,6 @@ def test_stop_leaves_nothing_and_frees_the_port(daemon: DaemonHarness) -> None:
     wait_for(port_free, 2.0, "the port to be free")
     assert daemon.proc is not None
     assert daemon.proc.wait(5) == 0
-
-
-def _running(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def test_daemon_binds_loopback_only(daemon: DaemonHarness) -> None:

@@ -8,11 +8,10 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from sugo.protocol import daemon_api as api
-from tests.integration.harness import DaemonHarness, wait_for
+from tests.integration.harness import DaemonHarness, process_alive, wait_for
 from tests.integration.test_jobs_lifecycle import payload
 
 pytestmark = pytest.mark.integration
@@ -78,8 +77,7 @@ def test_full_disk_under_the_database(tmp_path: Path, small_disk: Path) -> None:
         final = Path(running["jobdir"]) / "final.json"
         wait_for(final.exists, 15, "the runner's final.json")
         wait_for(
-            lambda: not psutil.pid_exists(running["runner_pid"])
-            or psutil.Process(running["runner_pid"]).status() == psutil.STATUS_ZOMBIE,
+            lambda: not process_alive(running["runner_pid"]),
             45, "the runner to give up and exit",
         )  # fmt: skip
         assert h.job(first["id"])["status"] == "r"  # not recorded yet: the disk is full

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from sugo.protocol import daemon_api as api
-from tests.integration.harness import DaemonHarness, wait_for
+from tests.integration.harness import DaemonHarness, process_alive, wait_for
 from tests.integration.results import job_record, points
-from tests.integration.test_daemon import _running
 from tests.integration.test_jobs_lifecycle import payload
 
 pytestmark = pytest.mark.integration
@@ -136,4 +135,4 @@ def test_hung_driver_host_is_replaced(daemon: DaemonHarness) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(old, signal.SIGCONT)
     assert time.monotonic() - t0 < 3.0
-    assert not _running(old)
+    assert not process_alive(old)

@@ -13,7 +13,7 @@ import pytest
 
 from sugo.errors import RequestFailed
 from sugo.protocol import daemon_api as api
-from tests.integration.harness import DaemonHarness, wait_for
+from tests.integration.harness import DaemonHarness, process_alive, wait_for
 from tests.integration.test_jobs_lifecycle import payload
 
 pytestmark = pytest.mark.integration
@@ -78,7 +78,7 @@ def test_required_driver_setting_missing(make_daemon) -> None:
     comp = component(h, "faulty_strict:(strict,1)")
     assert comp["code"] == 430 and comp["state"] == "failed"
     pid = strict["pid"]
-    assert wait_for(lambda: not _alive(pid), 5, "the failed host to exit")
+    assert wait_for(lambda: not process_alive(pid), 5, "the failed host to exit")
     # It is not restarted in a loop.
     assert next(d for d in h.status()["drivers"] if d["name"] == "faulty_strict")["pid"] == pid
     out = h.cli("status", "drivers")
@@ -238,15 +238,6 @@ def test_prune_keeps_running_jobs_and_results(daemon: DaemonHarness) -> None:
     assert Path(done["respath"]).exists()
     assert not Path(done["jobdir"]).exists()
     assert daemon.job(queued["id"])["status"] == "qw"
-
-
-def _alive(pid: int) -> bool:
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 FAULTY_DEVICES = """

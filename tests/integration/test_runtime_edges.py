@@ -5,24 +5,16 @@ import os
 import signal
 import time
 
-import psutil
 import pytest
 
 from sugo.errors import RequestFailed
 from sugo.protocol import daemon_api as api
-from tests.integration.harness import DaemonHarness, wait_for
+from tests.integration.harness import DaemonHarness, process_alive, wait_for
 from tests.integration.results import points
 from tests.integration.test_jobs_lifecycle import payload
 from tests.integration.test_recovery import running_with_data
 
 pytestmark = pytest.mark.integration
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def test_sigterm_to_the_daemon_leaves_running_jobs_as_a_sigkill_does(
@@ -35,7 +27,7 @@ def test_sigterm_to_the_daemon_leaves_running_jobs_as_a_sigkill_does(
     os.kill(daemon.proc.pid, signal.SIGTERM)  # kill PID, systemd, an OS shutdown
     daemon.proc.wait(10)
     # The runner and the driver hosts go on without the daemon...
-    assert _alive(job["runner_pid"]) and _alive(host)
+    assert process_alive(job["runner_pid"]) and process_alive(host)
     log = (daemon.appdir / "logs" / f"daemon-{daemon.port}.log").read_text()
     assert "SIGTERM: leaving 1 running job and 2 driver hosts running" in log
     assert "`sugo start` re-attaches" in log

@@ -28,7 +28,7 @@ import pytest
 from sugo import platform
 from sugo.errors import SugoError
 from sugo.protocol import daemon_api as api
-from tests.integration.harness import DaemonHarness, wait_for
+from tests.integration.harness import DaemonHarness, process_alive, wait_for
 from tests.integration.results import open_results, points
 from tests.integration.test_jobs_lifecycle import payload
 
@@ -229,18 +229,13 @@ def stop_and_time(h: DaemonHarness, pids: set[int]) -> float:
     # The daemon is our child: it is gone once reaped (its main thread turns
     # zombie while the rest of it is still exiting).
     wait_for(
-        lambda: h.proc is not None and h.proc.poll() is not None and not any(map(_alive, pids)),
+        lambda: (
+            h.proc is not None and h.proc.poll() is not None and not any(map(process_alive, pids))
+        ),
         10.0,
         "every process to exit",
     )
     return time.monotonic() - t0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def run_many(

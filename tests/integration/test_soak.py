@@ -40,7 +40,7 @@ import pytest
 from sugo.errors import SugoError
 from sugo.jobs.staging import summarise
 from sugo.protocol import daemon_api as api
-from tests.integration.harness import DaemonHarness
+from tests.integration.harness import DaemonHarness, process_alive
 from tests.integration.results import job_record, points
 
 pytestmark = pytest.mark.integration
@@ -142,13 +142,6 @@ def demo_job(n: int, dt: float) -> str:
 
 def staged(jobdir: str) -> dict[str, int]:
     return {role: s.points for role, s in summarise(Path(jobdir)).items()}
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 class Soak:
@@ -446,14 +439,14 @@ class Soak:
             with contextlib.suppress(psutil.Error):
                 if port in " ".join(proc.info["cmdline"] or []):
                     self.pids.add(proc.info["pid"])
-        orphans = [pid for pid in sorted(self.pids) if alive(pid) and pid != os.getpid()]
+        orphans = [pid for pid in sorted(self.pids) if process_alive(pid) and pid != os.getpid()]
 
         def gone() -> bool:
-            return not any(alive(pid) for pid in orphans)
+            return not any(process_alive(pid) for pid in orphans)
 
         ok, _ = self.until(gone, 5)
         if not ok:
-            left = [p for p in orphans if alive(p)]
+            left = [p for p in orphans if process_alive(p)]
             self.violation(f"processes left after sugo stop: {left}")
             for pid in left:
                 with contextlib.suppress(ProcessLookupError):

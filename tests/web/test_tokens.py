@@ -15,7 +15,7 @@ from sugo.errors import SugoError
 from sugo.protocol.endpoints import is_loopback, parse_listen
 from sugo.web.auth import TokenFile
 from sugo.web.daemon import EVENT_BUFFER, Subscriber
-from tests.integration.harness import DaemonHarness, free_port
+from tests.integration.harness import DaemonHarness, free_port, process_alive
 from tests.web.webserver import WebServer, payload
 
 
@@ -152,7 +152,7 @@ def test_the_daemon_starts_supervises_and_stops_its_web_server(tmp_path: Path) -
         new = started()[-1]
     finally:
         h.stop()
-    assert not psutil.pid_exists(new) or psutil.Process(new).status() == psutil.STATUS_ZOMBIE
+    assert not process_alive(new)
 
 
 def _answers(web: WebServer) -> bool:
