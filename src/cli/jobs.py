@@ -9,6 +9,7 @@ from sugo.cli.output import STATUS_STYLES, CliError, Output, clean, fmt_time
 from sugo.cli.parser import RECENT_JOBS
 from sugo.client import FINAL_STATUSES, SugoClient
 from sugo.protocol import daemon_api as api
+from sugo.protocol.states import QUEUED
 from sugo.protocol.wire import to_builtins
 
 JOB_HEADERS = [
@@ -74,7 +75,7 @@ def role_positions(tasks: Sequence[dict[str, Any]]) -> list[tuple[int, int]]:
 
 def show_waiting(out: Output, j: api.JobInfo) -> None:
     """Why a queued job waits: one line per pipeline that could run it."""
-    if j.status not in ("q", "qw"):
+    if j.status not in QUEUED:
         return
     if not j.waiting_for:
         if j.waiting:

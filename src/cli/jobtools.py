@@ -6,6 +6,7 @@ is written exactly as at the end of a job; this command waits for it.
 """
 
 from sugo.cli.context import OK, Context
+from sugo.protocol.states import FINAL
 from sugo.protocol.wire import to_builtins
 
 
@@ -25,7 +26,7 @@ def cmd_crate(ctx: Context) -> int:
     from sugo.errors import SugoError
 
     job = ctx.client().job(ctx.args.id)
-    if job.status not in ("c", "ce", "cd"):
+    if job.status not in FINAL:
         raise SugoError(f"job {job.id} has not ended (status {job.status})")
     if not job.respath or not Path(job.respath).is_file():
         raise SugoError(f"job {job.id} has no results file ({job.respath or 'none written'})")

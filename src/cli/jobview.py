@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sugo.errors import RequestFailed
+from sugo.jobs.folder import staging_dir
 from sugo.protocol import daemon_api as api
 from sugo.protocol.client import Client
 
@@ -128,7 +129,7 @@ class StagingTail:
     """
 
     def __init__(self, jobdir: Path) -> None:
-        self.folder = Path(jobdir) / "staging"
+        self.folder = staging_dir(jobdir)
         self.roles: dict[str, RoleData] = {}
         self._offsets: dict[Path, int] = {}
         self._seen: set[tuple[str, int, int]] = set()

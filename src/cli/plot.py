@@ -22,7 +22,9 @@ import numpy as np
 from sugo.cli.context import OK, Context
 from sugo.cli.jobview import STATUS_WORDS, fetch_plan
 from sugo.cli.output import CliError, clean
+from sugo.jobs.folder import staging_dir
 from sugo.protocol import daemon_api as api
+from sugo.protocol.states import FINAL, QUEUED
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -246,11 +248,11 @@ def _labels_from_results(path: Path) -> dict[int, str]:
 def load(client: Any, job: api.JobInfo) -> tuple[list[RoleSeries], dict[int, str], str]:
     """The job's series, task labels and where they came from ("results" or "staging")."""
     respath = Path(job.respath) if job.respath else None
-    if job.status in ("c", "ce", "cd") and respath is not None and respath.exists():
+    if job.status in FINAL and respath is not None and respath.exists():
         return from_results(respath), _labels_from_results(respath), "results"
     jobdir = Path(job.jobdir)
-    if not (jobdir / "staging").is_dir():
-        if job.status in ("q", "qw"):
+    if not staging_dir(jobdir).is_dir():
+        if job.status in QUEUED:
             raise CliError(f"job {job.id} has not started yet: nothing to plot")
         raise CliError(f"job {job.id}: no results file and no staging data in {jobdir}")
     plan = fetch_plan(client, job.id)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sugo.cli.output import CliError
+from sugo.jobs.folder import FINAL_FILE
 
 if TYPE_CHECKING:
     import h5netcdf
@@ -110,7 +111,7 @@ def offline_source(ctx: "Context", jobid: int) -> tuple[str, Path]:
     except Exception as e:  # a missing or bad settings file: it says why
         raise CliError(f"{hint}: cannot find job {jobid}'s folder ({e})") from None
     jobdir = settings.jobs.storage / str(jobid)
-    final = jobdir / "final.json"
+    final = jobdir / FINAL_FILE
     with contextlib.suppress(OSError, ValueError, TypeError):
         respath = json.loads(final.read_text(encoding="utf-8")).get("respath")
         if respath and Path(respath).is_file():

@@ -25,12 +25,12 @@ from sugo.cli.jobview import STATUS_WORDS, JobPlan, RoleData, RolePlan, StagingT
 from sugo.cli.output import STATUS_STYLES, CliError, Output, clean, pad, width
 from sugo.errors import SugoError
 from sugo.protocol import daemon_api as api
+from sugo.protocol.states import FINAL, QUEUED, RUNNING
 from sugo.protocol.wire import to_builtins
 
 if TYPE_CHECKING:
     from sugo.client import SugoClient
 
-FINAL = ("c", "ce", "cd")
 BAR_WIDTH = 20
 MIN_BAR = 5  # narrower than this, the bar is left out
 WAITING_LINES = 5  # pipelines shown for a queued job
@@ -197,12 +197,12 @@ class Frame:
         if job.started_at is not None:
             end = job.completed_at or now
             timing = f"elapsed {fmt_seconds(end - job.started_at)}"
-        if job.status in ("r", "rd") and eta is not None:
+        if job.status in RUNNING and eta is not None:
             clock = time.strftime("%H:%M:%S", time.localtime(now + eta))
             timing += f", ETA {fmt_seconds(eta)} ({clock})"
         if timing:
             parts.append(timing)
-        if job.status in ("q", "qw") and job.waiting:
+        if job.status in QUEUED and job.waiting:
             parts.append(clean(job.waiting))
         return parts
 
@@ -213,7 +213,7 @@ class Frame:
         latest values, fitted to ``columns`` (the progress bar shrinks first,
         so the times, the points and the state stay on screen)."""
         parts = self.headline_parts(job, job_eta(progress), now)
-        if job.status in ("q", "qw") and job.waiting_for:
+        if job.status in QUEUED and job.waiting_for:
             # One line per pipeline that could run it, rather than one long line.
             parts = [p for p in parts if p != clean(job.waiting or "")]
             reasons = list(job.waiting_for.items())
@@ -369,7 +369,7 @@ def watch(
         out.out.write("\033[?25l")  # hide the cursor while redrawing
     try:
         while True:
-            if plan is None and job.status not in ("q", "qw"):
+            if plan is None and job.status not in QUEUED:
                 plan = fetch_plan(client, jobid)
                 tail = StagingTail(plan.jobdir) if plan else None
             final = job.status in FINAL
@@ -401,7 +401,7 @@ def _progress(
         return []
     data = tail.poll() if tail is not None else {}
     states = {int(t["index"]): t for t in job.tasks if "index" in t}
-    running = job.status in ("r", "rd")
+    running = job.status in RUNNING
     return [role_progress(r, states, data.get(r.role), now, running) for r in plan.roles]
 
 

@@ -21,7 +21,6 @@ from sugo.daemon.jobs import JobManager
 from sugo.daemon.maintenance import Maintenance
 from sugo.daemon.pipelines import PipelineCommands
 from sugo.daemon.scheduler import Scheduler
-from sugo.daemon.states import DriverState
 from sugo.daemon.status import status_info
 from sugo.daemon.web import WebSupervisor
 from sugo.daemon.writes import ResultWriter
@@ -31,6 +30,7 @@ from sugo.platform import procs
 from sugo.platform.launcher import Launcher
 from sugo.protocol import daemon_api as api
 from sugo.protocol.server import DEFERRED, Call, ServerLoop
+from sugo.protocol.states import DriverState
 from sugo.protocol.wire import to_builtins
 
 log = logging.getLogger("sugo.daemon")

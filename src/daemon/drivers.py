@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from sugo import __version__
 from sugo.daemon import hostrecords
 from sugo.daemon.remote import RemoteDrivers
-from sugo.daemon.states import ComponentState, DriverState
 from sugo.driverinterface.health import StatusCode, label
 from sugo.errors import RequestFailed, RequestTimeout, SugoError
 from sugo.platform.procs import Tracked, spawn_python
@@ -27,6 +26,7 @@ from sugo.protocol import host_api
 from sugo.protocol.client import Client, endpoint
 from sugo.protocol.keys import curve_endpoint
 from sugo.protocol.server import DEFERRED, Call
+from sugo.protocol.states import ComponentState, DriverState
 
 if TYPE_CHECKING:
     from sugo.config.devices import ComponentSpec

@@ -24,13 +24,10 @@ import msgspec
 
 from sugo.daemon.registry_tables import TaskRow
 from sugo.daemon.rows import JobRow
-from sugo.daemon.states import FINAL, JobStatus
+from sugo.jobs.folder import FINAL_FILE, LAST_ID_FILE, RECORD_FILE
+from sugo.protocol.states import FINAL, JobStatus
 
 log = logging.getLogger(__name__)
-
-RECORD_FILE = "job.json"
-FINAL_FILE = "final.json"  # the runner's record of how its job ended (sugo.jobs.runner)
-LAST_ID_FILE = "last-id"  # in the storage folder: the highest id ever given out
 
 
 def write_atomic(path: Path, data: bytes) -> None:

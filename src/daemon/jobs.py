@@ -22,9 +22,9 @@ from sugo.daemon import admission
 from sugo.daemon.registry_tables import TaskRow
 from sugo.daemon.runctl import RunnerControl
 from sugo.daemon.scheduler import World, can_run, summary
-from sugo.daemon.states import FINAL, QUEUED, RUNNING, ComponentState, JobStatus
 from sugo.daemon.store import ComponentRow, JobRow, PipelineRow, retryable
 from sugo.errors import RequestFailed, StoreError, SugoError
+from sugo.jobs.folder import FINAL_FILE, PENDING_FILE, job_log, staging_dir
 from sugo.platform import control
 from sugo.platform.exits import ExitWatch
 from sugo.platform.procs import Tracked
@@ -32,6 +32,7 @@ from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
 from sugo.protocol.client import endpoint
 from sugo.protocol.server import DEFERRED, Call
+from sugo.protocol.states import FINAL, QUEUED, RUNNING, ComponentState, JobStatus
 from sugo.protocol.wire import to_builtins
 
 if TYPE_CHECKING:
@@ -42,8 +43,6 @@ log = logging.getLogger("sugo.daemon.jobs")
 
 WATCH_EVERY = 0.2  # a new job runner is watched after at most this long
 SNAPSHOT_TIMEOUT = 30.0
-FINAL_FILE = "final.json"  # a runner's own record of how its job ended
-PENDING_FILE = "finalize.pending"  # results still owed by a finalize process
 STORE_RETRY = 1.0  # seconds before redoing a change the locked database refused
 REBUILD_TIMEOUT = 600.0  # writing the results of a long job takes a while
 MAX_PAYLOAD_VALUES = 100_000  # more is an alias bomb, not an experiment
@@ -358,7 +357,7 @@ class JobManager:
             self.until_stored(what, lambda: self.finish(job.id, JobStatus.CE, error, None))
             return
         argv = ["run", str(job.id), "--daemon", endpoint("127.0.0.1", self.d.port)]
-        tracked = self.d.launcher.spawn(argv, jobdir / "job.log")
+        tracked = self.d.launcher.spawn(argv, job_log(jobdir))
         with self._lock:
             self.runners[job.id] = tracked  # watched from now on, whatever the store says
         self.until_stored(
@@ -576,7 +575,7 @@ class JobManager:
         return {
             "jobid": job.id,
             "status": str(job.status),
-            "job_log": str(Path(job.jobdir) / "job.log"),
+            "job_log": str(job_log(job.jobdir)),
             "driver_logs": [
                 {"driver": drv, "path": str(logdir / f"driver-{drv}-{self.d.port}.log"),
                  "match": patterns}
@@ -754,13 +753,13 @@ class JobManager:
         argv = ["finalize", str(job.id), "--daemon", endpoint("127.0.0.1", self.d.port)]
         if report is not None:
             argv += ["--report", str(report)]
-        return self.d.writer.spawn(argv, Path(job.jobdir) / "job.log")
+        return self.d.writer.spawn(argv, job_log(job.jobdir))
 
     def on_job_rebuild(self, req: api.JobRebuild, call: Call) -> Any:
         job = self._known_job(req.jobid)
         if job.status not in FINAL:
             raise SugoError(f"job {job.id} has not ended ({job.status}); its results come then")
-        staging = Path(job.jobdir) / "staging"
+        staging = staging_dir(job.jobdir)
         if not staging.is_dir():
             raise SugoError(f"job {job.id}: no staged data in {staging} (pruned or never run)")
         if job.id in self._rebuilding:

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from sugo import __version__
 from sugo.daemon.agents import Agent, AgentState
-from sugo.daemon.states import ComponentState, DriverState
 from sugo.driverinterface.health import StatusCode
 from sugo.errors import SugoError
 from sugo.protocol import daemon_api as api
 from sugo.protocol.server import Call
+from sugo.protocol.states import ComponentState, DriverState
 
 if TYPE_CHECKING:
     from sugo.daemon.drivers import DriverManager, DriverProc

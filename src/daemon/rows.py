@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from sugo.daemon.states import FINAL, ComponentState, DriverState, JobStatus
+from sugo.protocol.states import FINAL, ComponentState, DriverState, JobStatus
 
 
 class Unset(Enum):

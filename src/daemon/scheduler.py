@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sugo.daemon.states import ComponentState, JobStatus
 from sugo.daemon.store import ComponentRow, JobRow, PipelineRow
+from sugo.protocol.states import ComponentState, JobStatus
 
 if TYPE_CHECKING:
     from sugo.config.payload import Payload

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from sugo.daemon import jobrecords
-from sugo.daemon.states import ComponentState, JobStatus
 from sugo.daemon.store import DamagedDatabase, Store, retryable
 from sugo.errors import StoreError
 from sugo.platform import oslock
+from sugo.protocol.states import ComponentState, JobStatus
 
 if TYPE_CHECKING:
     from sugo.daemon.core import Daemon

@@ -5,9 +5,9 @@ import time
 from typing import TYPE_CHECKING
 
 from sugo import __version__
-from sugo.daemon.states import ComponentState, DriverState
 from sugo.driverinterface.health import StatusCode, label
 from sugo.protocol import daemon_api as api
+from sugo.protocol.states import ComponentState, DriverState
 
 if TYPE_CHECKING:
     from sugo.daemon.core import Daemon

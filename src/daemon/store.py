@@ -40,7 +40,9 @@ from sugo.daemon.rows import (
     job_row,
     pipeline_row,
 )
-from sugo.daemon.states import (
+from sugo.daemon.store_folders import JobFolderTables, new_folder
+from sugo.errors import StoreError
+from sugo.protocol.states import (
     FINAL,
     QUEUED,
     RUNNING,
@@ -51,8 +53,6 @@ from sugo.daemon.states import (
     check_driver_transition,
     check_transition,
 )
-from sugo.daemon.store_folders import JobFolderTables, new_folder
-from sugo.errors import StoreError
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sugo.jobs import RUNNER_MODULE, WRITE_PRELOAD
+from sugo.jobs.folder import job_log
 from sugo.platform.launcher import Launcher
 from sugo.platform.procs import Tracked
 from sugo.protocol.client import endpoint
@@ -100,7 +101,7 @@ class ResultWriter:
             argv.append(f"--error={error}")
         problem = f"cannot write {path}: its writer ended without a word (see {jobdir}/job.log)"
         try:
-            tracked = self.spawn(argv, jobdir / "job.log")
+            tracked = self.spawn(argv, job_log(jobdir))
             if not tracked.wait(WRITE_TIMEOUT):
                 tracked.kill()
                 problem = f"cannot write {path}: its writer took over {WRITE_TIMEOUT:g} s"

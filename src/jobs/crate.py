@@ -16,6 +16,7 @@ from typing import Any
 
 from sugo import __version__
 from sugo.errors import SugoError
+from sugo.protocol.states import FINAL
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,6 @@ log = logging.getLogger(__name__)
 PROFILE_URI = "https://github.com/MADICES/MADICES-2025/discussions/25"
 PROFILE_VERSION = "0.2"
 NETCDF = "application/netcdf"
-FINAL = ("c", "ce", "cd")
 ACTION_STATUS = {
     "c": "http://schema.org/CompletedActionStatus",
     "ce": "http://schema.org/FailedActionStatus",

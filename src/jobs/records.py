@@ -27,6 +27,7 @@ from urllib.parse import quote
 import msgspec
 
 from sugo.errors import SugoError
+from sugo.jobs.folder import staging_dir
 from sugo.protocol.host_api import ChunkHeader
 
 log = logging.getLogger("sugo.jobs.staging")
@@ -51,7 +52,7 @@ def role_file(jobdir: Path, role: str) -> Path:
     name = quote(role, safe="")
     if len(name) > MAX_FILENAME:
         name = "h-" + hashlib.sha256(role.encode()).hexdigest()
-    return Path(jobdir) / "staging" / f"{name}.rec"
+    return staging_dir(jobdir) / f"{name}.rec"
 
 
 def pad(n: int) -> int:
@@ -227,7 +228,7 @@ class StagingWriter:
 
     def __init__(self, jobdir: Path, fsync: bool = True, fsync_interval: float = 0.0) -> None:
         self.jobdir = Path(jobdir)
-        self.folder = self.jobdir / "staging"
+        self.folder = staging_dir(self.jobdir)
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.fsync_interval = fsync_interval if fsync else None
         self._files: dict[str, _RoleFile] = {}

@@ -31,11 +31,13 @@ import msgspec
 
 from sugo import __version__, platform
 from sugo.errors import RequestFailed, RequestTimeout, SugoError
+from sugo.jobs.folder import CONSTANTS_FILE, FINAL_FILE, PENDING_FILE, staging_dir
 from sugo.jobs.records import StagingWriter
 from sugo.platform import control
 from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
 from sugo.protocol.client import Client, request_id
+from sugo.protocol.states import FINAL
 from sugo.protocol.wire import Reply, Request, convert
 
 log = logging.getLogger("sugo.job")
@@ -51,8 +53,6 @@ DAEMON_TIMEOUT = 2.0
 DONE_DEADLINE = 30.0  # how long to keep telling the daemon the job ended
 DONE_RETRY = 0.5  # pause between attempts (the daemon may refuse while its database is locked)
 DONE_RETRY_LATE = 5.0  # ...after DONE_DEADLINE, while final.json cannot be written either
-FINAL_FILE = "final.json"
-PENDING_FILE = "finalize.pending"  # the daemon's note that this job's results are still owed
 END_SLACK = 0.003  # poll this long after a task's expected end
 OVERDUE_POLL = 0.02  # poll period once a task runs past its expected end (growing)
 # Results are written by the daemon's writer. While the daemon answers pings the
@@ -391,7 +391,7 @@ class JobRunner:
         problem = self._write(spec.respath, status, error)
         if problem is not None:
             status = "ce"
-            staged = self.jobdir / "staging"
+            staged = staging_dir(self.jobdir)
             # Say the data is kept only where it is: the job folder may have
             # been deleted under the job, taking the staged data with it.
             if any(staged.glob("*.rec")):
@@ -605,7 +605,7 @@ def write_job_file(spec: api.JobSpec, path: Path, status: str, error: str | None
 
     record = json.loads(spec.job_json)
     record.update(status=status, error=error)
-    if status in ("c", "ce", "cd"):
+    if status in FINAL:
         record["completed_at"] = record.get("completed_at") or time.time()
     constants = load_constants(Path(spec.jobdir))
     groups = {
@@ -629,7 +629,7 @@ def write_job_file(spec: api.JobSpec, path: Path, status: str, error: str | None
     root = {"sugo_version": __version__, "sugo_job": json.dumps(record)}
     path.parent.mkdir(parents=True, exist_ok=True)
     written = write_results(Path(spec.jobdir), path, root_attrs=root, groups=groups)
-    if status in ("c", "ce", "cd") and str(path) == spec.respath:
+    if status in FINAL and str(path) == spec.respath:
         _crate_if_asked(record, path)
     return written
 
@@ -645,9 +645,6 @@ def _crate_if_asked(record: dict[str, Any], path: Path) -> None:
         make_crate(path)
     except Exception:
         log.exception("job %s: the RO-Crate of %s was not written", record.get("id"), path)
-
-
-CONSTANTS_FILE = "constants.json"
 
 
 def save_constants(jobdir: Path, constants: dict[str, Any]) -> None:

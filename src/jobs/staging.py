@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from sugo.jobs.folder import staging_dir
 from sugo.jobs.records import (
     ALLOWED_KINDS,
     CRC,
@@ -249,7 +250,7 @@ def iter_records(
 
 
 def _staged_files(jobdir: Path) -> list[Path]:
-    folder = Path(jobdir) / "staging"
+    folder = staging_dir(jobdir)
     if not folder.is_dir():
         return []
     return sorted(folder.glob("*.rec"))

@@ -4,7 +4,8 @@ import itertools
 
 import pytest
 
-from sugo.daemon.states import (
+from sugo.errors import StoreError
+from sugo.protocol.states import (
     COMPONENT_TRANSITIONS,
     DRIVER_TRANSITIONS,
     FINAL,
@@ -16,7 +17,6 @@ from sugo.daemon.states import (
     check_driver_transition,
     check_transition,
 )
-from sugo.errors import StoreError
 
 # Written out independently of the module's table, from the design brief.
 LEGAL_JOB_MOVES = {

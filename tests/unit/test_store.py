@@ -13,9 +13,9 @@ import msgspec
 import pytest
 
 from sugo.daemon.migrations import LATEST, MIGRATIONS, migrate, schema_version
-from sugo.daemon.states import ComponentState, DriverState, JobStatus
 from sugo.daemon.store import JobRow, Store
 from sugo.errors import StoreError
+from sugo.protocol.states import ComponentState, DriverState, JobStatus
 
 PAYLOAD = json.dumps(
     {
