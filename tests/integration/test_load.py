@@ -1,7 +1,8 @@
 """Load: a burst of short jobs from four concurrent clients to four pipelines,
 and CLI latency with 10,000 finished jobs in the store.
 
-The default run submits 200 jobs; the full 1,000 are marked `scale`::
+The default run submits 64 jobs; the full 1,000 and the 10,000-job latency
+run (a timing, so not a pass/fail check of the default suite) are marked `scale`::
 
     pytest -m scale tests/integration/test_load.py -s
 
@@ -124,8 +125,8 @@ def burst(h: DaemonHarness, total: int) -> dict[str, Any]:
     }
 
 
-def test_burst_of_200_jobs(daemon: DaemonHarness) -> None:
-    report("burst_200", burst(daemon, 200))
+def test_burst_of_64_jobs(daemon: DaemonHarness) -> None:
+    report("burst_64", burst(daemon, 64))
 
 
 @pytest.mark.scale
@@ -154,6 +155,7 @@ def request_seconds(h: DaemonHarness, req: Any, runs: int = 9) -> tuple[float, A
     return statistics.median(times), reply
 
 
+@pytest.mark.scale
 def test_cli_latency_with_10000_finished_jobs(tmp_path: Path) -> None:
     h = DaemonHarness(tmp_path)
     h.start()
