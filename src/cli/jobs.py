@@ -4,9 +4,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from sugo.cli.commands import RECENT_JOBS
 from sugo.cli.context import FAILED, OK, TIMED_OUT, USAGE, Context
 from sugo.cli.output import STATUS_STYLES, CliError, Output, clean, fmt_time
-from sugo.cli.parser import RECENT_JOBS
 from sugo.client import FINAL_STATUSES, SugoClient
 from sugo.protocol import daemon_api as api
 from sugo.protocol.states import QUEUED
