@@ -172,9 +172,9 @@ def cmd_search(ctx: Context) -> int:
 def cmd_cancel(ctx: Context) -> int:
     reply = ctx.client().cancel(ctx.args.ids)
     if ctx.out.json_mode:
-        ctx.out.json(reply)
+        ctx.out.json(to_builtins(reply))
     else:
-        ids = ", ".join(str(i) for i in reply.get("cancelled", ctx.args.ids))
+        ids = ", ".join(str(i) for i in reply.cancelled)
         ctx.out.line(f"sugo: cancelling job(s) {ids} (see 'sugo jobs' for their status)")
     return OK
 
