@@ -334,9 +334,9 @@ def _waiting_for(st: "api.StatusInfo | None") -> str:
 def stop_daemon(client: "SugoClient", force: bool = False, timeout: float = 30.0) -> dict[str, Any]:
     """Ask the daemon to stop, then wait until its process is gone and its
     port free. Returns the daemon's reply plus ``seconds``."""
-    t0 = time.monotonic()
     from sugo.protocol.wire import to_builtins
 
+    t0 = time.monotonic()
     reply = client.stop(force=force, timeout=timeout)
     pid = reply.pid
     deadline = t0 + timeout

@@ -170,7 +170,7 @@ class JobLogInfo(msgspec.Struct):
 
 class PruneReply(msgspec.Struct):
     pruned: list[int]  # the jobs whose records and job folders were deleted
-    days: float
+    days: int | float  # as asked, or settings jobs.retention_days (an int)
 
 
 # -- the instrument registry -----------------------------------------------------------

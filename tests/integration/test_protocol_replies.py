@@ -46,8 +46,8 @@ def covers(encoded: Any, raw: Any, where: str) -> None:
         assert isinstance(encoded, list) and len(encoded) == len(raw), where
         for i, (e, r) in enumerate(zip(encoded, raw, strict=True)):
             covers(e, r, f"{where}[{i}]")
-    else:
-        assert encoded == raw, where
+    else:  # (the same type too: 7 and 7.0 print differently in --json)
+        assert type(encoded) is type(raw) and encoded == raw, where
 
 
 def ask(h: DaemonHarness, req: Request, seen: set[type], timeout: float = 10.0) -> Any:

@@ -80,10 +80,14 @@ def test_the_request_lists_have_reply_types() -> None:
             agent_api.AgentStateReply(state="alive"),
         ),
         (api.ComponentCall(name="c", verb="dev_get_attr"), 1.5, 1.5),
+        # jobs.retention_days is an int: `sugo job prune --json` says 30, not 30.0.
+        (api.JobPrune(), {"pruned": [], "days": 30}, api.PruneReply(pruned=[], days=30)),
     ],
 )
 def test_replies_decode_into_the_declared_type(req: wire.Request, data: Any, expected: Any) -> None:
-    assert wire.convert(data, reply_type(req)) == expected
+    decoded = wire.convert(data, reply_type(req))
+    assert decoded == expected
+    assert msgspec.json.encode(decoded) == msgspec.json.encode(data)  # the wire is unchanged
 
 
 def test_a_reply_of_the_wrong_shape_is_a_protocol_error() -> None:
