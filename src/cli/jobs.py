@@ -4,9 +4,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from sugo.cli.commands import RECENT_JOBS
 from sugo.cli.context import FAILED, OK, TIMED_OUT, USAGE, Context
 from sugo.cli.output import STATUS_STYLES, CliError, Output, clean, fmt_time
-from sugo.cli.parser import RECENT_JOBS
 from sugo.client import FINAL_STATUSES, SugoClient
 from sugo.protocol import daemon_api as api
 from sugo.protocol.states import QUEUED
@@ -172,9 +172,9 @@ def cmd_search(ctx: Context) -> int:
 def cmd_cancel(ctx: Context) -> int:
     reply = ctx.client().cancel(ctx.args.ids)
     if ctx.out.json_mode:
-        ctx.out.json(reply)
+        ctx.out.json(to_builtins(reply))
     else:
-        ids = ", ".join(str(i) for i in reply.get("cancelled", ctx.args.ids))
+        ids = ", ".join(str(i) for i in reply.cancelled)
         ctx.out.line(f"sugo: cancelling job(s) {ids} (see 'sugo jobs' for their status)")
     return OK
 

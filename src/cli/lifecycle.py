@@ -334,9 +334,11 @@ def _waiting_for(st: "api.StatusInfo | None") -> str:
 def stop_daemon(client: "SugoClient", force: bool = False, timeout: float = 30.0) -> dict[str, Any]:
     """Ask the daemon to stop, then wait until its process is gone and its
     port free. Returns the daemon's reply plus ``seconds``."""
+    from sugo.protocol.wire import to_builtins
+
     t0 = time.monotonic()
     reply = client.stop(force=force, timeout=timeout)
-    pid = int(reply["pid"])
+    pid = reply.pid
     deadline = t0 + timeout
     while not (_gone(pid) and port_free(client.port, client.host)):
         if time.monotonic() >= deadline:
@@ -344,7 +346,7 @@ def stop_daemon(client: "SugoClient", force: bool = False, timeout: float = 30.0
                 f"the daemon (pid {pid}) accepted to stop but still runs after {timeout:g} s"
             )
         time.sleep(POLL)
-    return {**reply, "port": client.port, "seconds": time.monotonic() - t0}
+    return {**to_builtins(reply), "port": client.port, "seconds": time.monotonic() - t0}
 
 
 # -- commands ---------------------------------------------------------------------

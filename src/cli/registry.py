@@ -9,6 +9,7 @@ from typing import Any
 
 from sugo.cli.context import FAILED, OK, Context
 from sugo.cli.output import clean, fmt_value
+from sugo.protocol.wire import to_builtins
 
 FOLLOW_WAIT = 10.0  # seconds each long poll of `--follow` waits for news
 
@@ -39,7 +40,7 @@ def cmd_events(ctx: Context) -> int:
 def cmd_maintenance_status(ctx: Context) -> int:
     items = ctx.client().maintenance()
     if ctx.out.json_mode:
-        ctx.out.json({"items": items})
+        ctx.out.json({"items": to_builtins(items)})
         return OK
     if not items:
         ctx.out.line("sugo: no maintenance items (add them to devices in the devices file)")
@@ -49,15 +50,13 @@ def cmd_maintenance_status(ctx: Context) -> int:
         ["DEVICE", "ITEM", "TRIGGER", "USED", "THRESHOLD", "REMAINING", "STATE"],
         [
             [
-                i["device"],
-                i["label"],
-                i["trigger"],
-                f"{i['used']:.3g} {units[i['trigger']]}",
-                f"{i['threshold']:g}",
-                f"{i['remaining']:.3g}",
-                ("DUE" + (", blocking" if i["blocking"] else ""), "red")
-                if i["due"]
-                else ("ok", "green"),
+                i.device,
+                i.label,
+                i.trigger,
+                f"{i.used:.3g} {units[i.trigger]}",
+                f"{i.threshold:g}",
+                f"{i.remaining:.3g}",
+                ("DUE" + (", blocking" if i.blocking else ""), "red") if i.due else ("ok", "green"),
             ]
             for i in items
         ],
@@ -68,28 +67,28 @@ def cmd_maintenance_status(ctx: Context) -> int:
 def cmd_maintenance_done(ctx: Context) -> int:
     done = ctx.client().maintenance_done(ctx.args.device, ctx.args.label)
     if ctx.out.json_mode:
-        ctx.out.json(done)
+        ctx.out.json(to_builtins(done))
     else:
-        ctx.out.line(f"sugo: maintenance {done['label']!r} on {done['device']} reset")
+        ctx.out.line(f"sugo: maintenance {done.label!r} on {done.device} reset")
     return OK
 
 
 def cmd_component_restart(ctx: Context) -> int:
     got = ctx.client().component_restart(ctx.args.name)
     if ctx.out.json_mode:
-        ctx.out.json(got)
+        ctx.out.json(to_builtins(got))
     else:
-        ctx.out.line(f"sugo: {got['name']} registered again ({', '.join(got['capabilities'])})")
+        ctx.out.line(f"sugo: {got.name} registered again ({', '.join(got.capabilities)})")
     return OK
 
 
 def cmd_job_prune(ctx: Context) -> int:
     got = ctx.client().prune(ctx.args.older_than)
     if ctx.out.json_mode:
-        ctx.out.json(got)
+        ctx.out.json(to_builtins(got))
     else:
-        ids = ", ".join(str(i) for i in got["pruned"]) or "none"
-        ctx.out.line(f"sugo: pruned jobs ended over {got['days']:g} days ago: {ids}")
+        ids = ", ".join(str(i) for i in got.pruned) or "none"
+        ctx.out.line(f"sugo: pruned jobs ended over {got.days:g} days ago: {ids}")
     return OK
 
 

@@ -134,23 +134,22 @@ def cmd_status(ctx: Context) -> int:
 def cmd_reload(ctx: Context) -> int:
     client = ctx.client()
     changes = client.reload()
-    started = [*(changes.get("drivers_added") or []), *(changes.get("drivers_restarted") or [])]
+    started = [*changes.drivers_added, *changes.drivers_restarted]
     pending, failed = wait_drivers_up(client, started, ctx.args.timeout)
     if ctx.out.json_mode:
-        ctx.out.json({**changes, "starting": pending, "failed": failed})
+        ctx.out.json({**to_builtins(changes), "starting": pending, "failed": failed})
     else:
         parts = []
-        for key, label in (
-            ("drivers_added", "drivers added"),
-            ("drivers_removed", "drivers removed"),
-            ("drivers_restarted", "drivers restarted"),
-            ("components_removed", "components removed"),
+        for names, label in (
+            (changes.drivers_added, "drivers added"),
+            (changes.drivers_removed, "drivers removed"),
+            (changes.drivers_restarted, "drivers restarted"),
+            (changes.components_removed, "components removed"),
         ):
-            if changes.get(key):
-                parts.append(f"{label}: {', '.join(changes[key])}")
+            if names:
+                parts.append(f"{label}: {', '.join(names)}")
         done = "; ".join(parts) if parts else "no driver or component changes"
-        pipelines = changes.get("pipelines") or []
-        ctx.out.line(f"sugo: reloaded: {done}; {len(pipelines)} pipelines")
+        ctx.out.line(f"sugo: reloaded: {done}; {len(changes.pipelines)} pipelines")
         if pending:
             ctx.out.line(
                 f"sugo: still starting after {ctx.args.timeout:g} s: {', '.join(pending)}"

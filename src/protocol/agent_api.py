@@ -5,7 +5,7 @@ An agent registers under a proposed name and gets an identity; it proves it
 is alive within the timeout it declared; it unregisters on a clean stop.
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -53,6 +53,12 @@ class Registered(msgspec.Struct):
     drivers: list[HostedDriver]
 
 
+class AgentStateReply(msgspec.Struct):
+    """The reply to ``agent_alive`` and ``agent_unregister``: the agent's state now."""
+
+    state: str  # alive | lost | removed
+
+
 class AgentInfo(msgspec.Struct):
     """One row of `sugo status agents --json`."""
 
@@ -65,3 +71,15 @@ class AgentInfo(msgspec.Struct):
     devices: list[str]
     key: str | None = None  # its CURVE public key (z85); None on the local socket
     registered_at: float | None = None
+
+
+AGENT_REQUESTS: list[type[Request]] = [AgentRegister, AgentAlive, AgentUnregister, Agents]
+
+#: The reply of every agent request: the type its ``Reply.data`` decodes into
+#: (``agents`` answers with a list, one AgentInfo per agent).
+AGENT_REPLIES: dict[type[Request], Any] = {
+    AgentRegister: Registered,
+    AgentAlive: AgentStateReply,
+    AgentUnregister: AgentStateReply,
+    Agents: list[AgentInfo],
+}

@@ -1,14 +1,111 @@
-"""Requests served by the daemon, and the typed data of its replies.
+"""Requests served by the daemon, and which reply each gets (``DAEMON_REPLIES``).
 
 Clients are the CLI (and ``sugo.client``), driver hosts (``host_hello``) and
-job runners (``job_*``). The reply shapes are the ``--json`` contract of CLI.md.
+job runners (``job_*``). The replies' structs live in
+``sugo.protocol.daemon_replies`` (re-exported here); their shapes are the
+``--json`` contract of CLI.md.
 """
 
 from typing import Annotated, Any
 
 import msgspec
 
+from sugo.protocol.daemon_replies import (
+    Ack,
+    CancelReply,
+    ComponentInfo,
+    ComponentRestartReply,
+    DeviceInfo,
+    DriverInfo,
+    DriverLogInfo,
+    EventInfo,
+    EventsReply,
+    HostHelloReply,
+    JobControlReply,
+    JobInfo,
+    JobLogInfo,
+    JobsInfo,
+    JobSpec,
+    JobWriteReply,
+    MaintenanceDoneReply,
+    MaintenanceItemInfo,
+    MaintenanceReply,
+    PingInfo,
+    PipelineInfo,
+    PruneReply,
+    ReloadReply,
+    RoleSpec,
+    SnapshotReply,
+    StatusInfo,
+    StopReply,
+    TaskSpec,
+)
 from sugo.protocol.wire import Request
+
+# The replies are re-exported: users write api.JobInfo as before.
+__all__ = [
+    "CONTROL_HOLD",
+    "DAEMON_REPLIES",
+    "DAEMON_REQUESTS",
+    "Ack",
+    "Cancel",
+    "CancelReply",
+    "ComponentCall",
+    "ComponentInfo",
+    "ComponentRestart",
+    "ComponentRestartReply",
+    "DeviceInfo",
+    "DriverInfo",
+    "DriverLogInfo",
+    "EventInfo",
+    "Events",
+    "EventsReply",
+    "HostFailed",
+    "HostHello",
+    "HostHelloReply",
+    "JobControl",
+    "JobControlReply",
+    "JobDone",
+    "JobEvent",
+    "JobId",
+    "JobInfo",
+    "JobLog",
+    "JobLogInfo",
+    "JobPrune",
+    "JobRebuild",
+    "JobSpec",
+    "JobSpecRequest",
+    "JobWrite",
+    "JobWriteReply",
+    "JobWritten",
+    "Jobs",
+    "JobsInfo",
+    "MaintenanceDone",
+    "MaintenanceDoneReply",
+    "MaintenanceItemInfo",
+    "MaintenanceReply",
+    "MaintenanceStatus",
+    "Ping",
+    "PingInfo",
+    "PipelineEject",
+    "PipelineInfo",
+    "PipelineLoad",
+    "PipelineReady",
+    "PruneReply",
+    "Reload",
+    "ReloadReply",
+    "RoleSpec",
+    "Search",
+    "Snapshot",
+    "SnapshotReply",
+    "Status",
+    "StatusInfo",
+    "Stop",
+    "StopReply",
+    "Submit",
+    "TaskOutcome",
+    "TaskSpec",
+]
 
 #: A job id as requests carry it: positive and within SQLite's integer range.
 JobId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
@@ -182,10 +279,6 @@ class JobControl(Request, tag="job_control"):
     cancelled: bool = False
 
 
-class JobControlReply(msgspec.Struct, kw_only=True):
-    actions: list[str] = []
-
-
 CONTROL_HOLD = 5.0  # seconds the daemon holds a job_control request without an action
 
 
@@ -248,130 +341,36 @@ DAEMON_REQUESTS: list[type[Request]] = [
     JobWritten,
 ]
 
-# -- reply data ---------------------------------------------------------------------
-
-
-class PingInfo(msgspec.Struct):
-    pid: int
-    port: int
-    version: str
-    appdir: str
-    # The largest request the daemon reads ([daemon] max_message_bytes); None
-    # from a daemon that does not say.
-    max_message_bytes: int | None = None
-
-
-class PipelineInfo(msgspec.Struct):
-    name: str
-    ready: bool
-    sample: str | None
-    jobid: int | None
-    components: dict[str, str]
-
-
-class DriverInfo(msgspec.Struct):
-    name: str
-    pid: int | None
-    port: int | None
-    state: str
-    version: str
-    error: str | None = None
-    code: int = 500
-    label: str = "unknown"
-    source: str = ""  # the host's report: "tomato package ...", "sugo built-in (...)"
-
-
-class DeviceInfo(msgspec.Struct):
-    name: str
-    driver: str
-    address: str
-    channels: list[str]
-    pollrate: float
-
-
-class ComponentInfo(msgspec.Struct):
-    name: str
-    driver: str
-    device: str
-    address: str
-    channel: str
-    capabilities: list[str]
-    state: str
-    pollrate: float
-    code: int = 500  # health: 1xx fine, 2xx warning, 3xx device, 4xx driver, 5xx unknown
-    label: str = "unknown"
-    text: str = ""
-    error_count: int = 0
-    errors: list[dict[str, Any]] = []
-    properties: dict[str, Any] = {}
-
-
-class StatusInfo(msgspec.Struct):
-    port: int
-    pid: int
-    version: str
-    appdir: str
-    pipelines: list[PipelineInfo]
-    drivers: list[DriverInfo]
-    devices: list[DeviceInfo]
-    components: list[ComponentInfo]
-    ready: bool  # every driver and component is up
-    notices: list[str] = []  # problems of the daemon itself (its database), start-up repairs
-    web: str | None = None  # the URL of the web server the daemon supervises ([web] listen)
-
-
-class JobInfo(msgspec.Struct):
-    id: int
-    jobname: str | None
-    status: str
-    pipeline: str | None
-    sample: str
-    user: str | None
-    submitted_at: float
-    started_at: float | None
-    completed_at: float | None
-    respath: str | None
-    snappath: str | None
-    error: str | None
-    jobdir: str
-    tasks: list[dict[str, Any]] = []
-    waiting: str | None = None  # why a queued job cannot start yet, in one line
-    #: Why a queued job waits, per pipeline that could run it (pipeline -> reason).
-    waiting_for: dict[str, str] = {}
-    payload: dict[str, Any] | None = None  # only when asked for (Jobs.payload)
-
-
-class JobsInfo(msgspec.Struct):
-    jobs: list[JobInfo]
-
-
-class TaskSpec(msgspec.Struct):
-    index: int  # position in the payload's method
-    task: dict[str, Any]
-
-
-class RoleSpec(msgspec.Struct):
-    role: str
-    component: ComponentInfo
-    host: str  # the driver host's endpoint
-    tasks: list[TaskSpec]
-    # From [drivers.<name>] of settings.toml (see sugo.config.settings.DriverTable).
-    verb_timeout: float = 60.0  # a verb waits this long for a busy component's worker
-    stop_timeout: float = 10.0  # a cancel escalates after this long
-    task_grace: float | None = None  # watchdog grace past max_duration (None: the driver's)
-
-
-class JobSpec(msgspec.Struct):
-    """Everything a job runner needs, from the daemon's job_spec reply."""
-
-    jobid: int
-    jobname: str | None
-    jobdir: str
-    respath: str
-    fsync: bool
-    verbosity: str
-    snapshot_interval: float | None
-    snappath: str
-    roles: list[RoleSpec]
-    job_json: str  # the job record (with payload) as JSON, for the results file
-    fsync_interval: float = 1.0  # see settings [jobs]
+#: The reply of every daemon request: the struct its ``Reply.data`` decodes into.
+#: ``component`` forwards a driver host's reply unchanged: its shape is the
+#: verb's (``sugo.protocol.host_api``), so it is not checked here.
+DAEMON_REPLIES: dict[type[Request], Any] = {
+    Ping: PingInfo,
+    Status: StatusInfo,
+    Stop: StopReply,
+    Reload: ReloadReply,
+    PipelineLoad: PipelineInfo,
+    PipelineEject: PipelineInfo,
+    PipelineReady: PipelineInfo,
+    Submit: JobInfo,
+    Jobs: JobsInfo,
+    Cancel: CancelReply,
+    Snapshot: SnapshotReply,
+    Search: JobsInfo,
+    Events: EventsReply,
+    JobLog: JobLogInfo,
+    JobRebuild: JobInfo,
+    JobPrune: PruneReply,
+    MaintenanceStatus: MaintenanceReply,
+    MaintenanceDone: MaintenanceDoneReply,
+    ComponentRestart: ComponentRestartReply,
+    ComponentCall: Any,
+    HostHello: HostHelloReply,
+    HostFailed: Ack,
+    JobSpecRequest: JobSpec,
+    JobEvent: Ack,
+    JobControl: JobControlReply,
+    JobDone: Ack,
+    JobWrite: JobWriteReply,
+    JobWritten: Ack,
+}

@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sugo.cli.frame import wrap
 from sugo.cli.jobview import RoleData, RolePlan, TaskPlan
-from sugo.cli.watch import bar, clip, fmt_number, fmt_seconds, job_eta, role_progress, wrap
+from sugo.cli.progress import bar, fmt_number, fmt_seconds, job_eta, role_progress
+from sugo.cli.screen import clip
 from tests.integration.harness import DaemonHarness, free_port, wait_for
 
 pytestmark = pytest.mark.integration

@@ -4,10 +4,12 @@ characters, task numbers, and the watch view at 80 columns."""
 import re
 import time
 
+from sugo.cli.frame import Frame
 from sugo.cli.jobs import role_positions
 from sugo.cli.lifecycle import daemon_level
 from sugo.cli.output import Output, clean, fmt_value, width
-from sugo.cli.watch import Frame, RoleProgress, clip, visible_width
+from sugo.cli.progress import RoleProgress
+from sugo.cli.screen import clip, visible_width
 from sugo.protocol import daemon_api as api
 
 

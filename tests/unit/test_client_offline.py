@@ -315,9 +315,9 @@ def test_typed_replies(fake: FakeDaemon) -> None:
         assert isinstance(p, api.PipelineInfo) and p.sample == "s9" and not p.ready
         assert client.pipeline_ready("pip-1").ready
         assert client.pipeline_eject("pip-1").sample is None
-        assert client.cancel(2) == {"cancelled": [2]}
+        assert client.cancel(2) == api.CancelReply(cancelled=[2])
         assert client.snapshot(2) == "/tmp/snapshot.2.nc"
-        assert client.reload()["drivers_added"] == ["psutil"]
+        assert client.reload().drivers_added == ["psutil"]
 
 
 def test_submit_sends_text_format_cwd_and_user(
