@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from sugo.driverinterface.attr import Attr
-from sugo.driverinterface.health import Health
+from sugo.driverinterface.health import HealthRecorder
 from sugo.driverinterface.model import Key, component_key, one_line
 
 
@@ -41,7 +41,7 @@ class ComponentState:
         self.points = 0
         self.finished = 0
         self.thread: Any = None  # the worker thread that took the current task
-        self.health = Health()
+        self.health = HealthRecorder()
 
 
 def task_call(key: Any, task: Any, channel: str | None, kw: dict[str, Any]) -> tuple[Key, Any]:
