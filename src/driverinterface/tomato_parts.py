@@ -6,8 +6,8 @@ import logging
 from typing import Any
 
 from sugo.driverinterface.attr import Attr
+from sugo.driverinterface.calls import Key, component_key, one_line
 from sugo.driverinterface.health import HealthRecorder
-from sugo.driverinterface.model import Key, component_key, one_line
 
 
 class ThreadErrors(logging.Handler):
