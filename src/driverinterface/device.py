@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from sugo.driverinterface.attr import Attr
 from sugo.driverinterface.health import HealthRecorder, StatusCode
+from sugo.driverinterface.stop_flag import StopFlag
 from sugo.driverinterface.task import Task
-from sugo.driverinterface.worker import ComponentWorker, StopFlag
+from sugo.driverinterface.worker import ComponentWorker
 
 __all__ = ["ComponentLog", "ComponentWorker", "DeviceManager", "StopFlag"]
 
@@ -114,7 +115,8 @@ class DeviceManager(ComponentWorker, ABC):
     def ping(self) -> None:
         """Check the instrument without a task (the daemon calls this every few
         seconds). Refresh properties with `set_properties`; raise, or call
-        `set_status(StatusCode.NOT_ANSWERING, ...)`, when it does not answer.
+        `set_status(StatusCode.NOT_ANSWERING, ...)` (StatusCode: from
+        sugo.driverinterface.health), when it does not answer.
         The default has nothing to check: simulated devices always answer."""
         return
 
