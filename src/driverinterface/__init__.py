@@ -1,4 +1,5 @@
-"""The driver contract: Attr, Task, Reply, ModelInterface and DeviceManager.
+"""The driver contract: Attr, Task, Reply, ModelInterface and DeviceManager
+(and StoredAttrsManager, a DeviceManager that keeps its attrs' values).
 
 Drivers import only this package. Importing it stays light (no xarray, no
 pint), and its names are loaded on first use: the daemon imports
@@ -13,15 +14,17 @@ if TYPE_CHECKING:
     from sugo.driverinterface.device import DeviceManager
     from sugo.driverinterface.model import ModelInterface
     from sugo.driverinterface.reply import Reply
+    from sugo.driverinterface.stored_attrs import StoredAttrsManager
     from sugo.driverinterface.task import Task
 
-__all__ = ["Attr", "DeviceManager", "ModelInterface", "Reply", "Task"]
+__all__ = ["Attr", "DeviceManager", "ModelInterface", "Reply", "StoredAttrsManager", "Task"]
 
 _MODULES = {
     "Attr": "attr",
     "DeviceManager": "device",
     "ModelInterface": "model",
     "Reply": "reply",
+    "StoredAttrsManager": "stored_attrs",
     "Task": "task",
 }
 

@@ -54,7 +54,7 @@ def to_dataset(
 def to_columns(ds: Any) -> dict[str, Any]:
     """An xarray Dataset on `uts` → `{"columns": {name: list}, "units": {name: str}}`,
     as the column verbs return them (variables and units as recorded)."""
-    from sugo.driverinterface.model import UTS_UNITS
+    from sugo.driverinterface.columns import UTS_UNITS
 
     if "uts" not in ds.variables:
         raise ValueError("the dataset has no 'uts' coordinate")

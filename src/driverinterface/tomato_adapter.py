@@ -24,16 +24,13 @@ import threading
 import time
 from typing import Any, ClassVar
 
+from sugo.driverinterface.calls import Key, component_key, one_line
 from sugo.driverinterface.dataset import to_columns
 from sugo.driverinterface.health import StatusCode
-from sugo.driverinterface.model import Key, ModelInterface, component_key, one_line
+from sugo.driverinterface.model import ModelInterface
 from sugo.driverinterface.reply import Reply
-from sugo.driverinterface.tomato_parts import (
-    ComponentState,
-    describe,
-    task_call,
-    thread_errors,
-)
+from sugo.driverinterface.tomato_state import ComponentState, is_running, thread_errors
+from sugo.driverinterface.tomato_translate import describe, task_call, to_tomato_task
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +168,7 @@ class TomatoDriver(ModelInterface):
             health.set(StatusCode.DEVICE_ERROR, error)
         elif health.code == StatusCode.DEVICE_ERROR:
             health.set(StatusCode.CONNECTED)
-        snap = health.snapshot(running=self._running(dev))
+        snap = health.snapshot(running=is_running(dev))
         return Reply(True, f"component ({k[0]},{k[1]}): {snap['label']}", snap)
 
     def capabilities(
@@ -243,7 +240,7 @@ class TomatoDriver(ModelInterface):
     ) -> Reply:
         k, spec = task_call(key, task, channel, kw)
         try:
-            ttask = self._to_tomato_task(spec)
+            ttask = to_tomato_task(spec)
         except ValueError as e:
             return Reply(False, str(e))
         reply = self._tomato("task_validate", k, task=ttask)
@@ -259,20 +256,15 @@ class TomatoDriver(ModelInterface):
     ) -> Reply:
         k, spec = task_call(key, task, channel, kw)
         try:
-            ttask = self._to_tomato_task(spec)
+            ttask = to_tomato_task(spec)
         except ValueError as e:
             return Reply(False, str(e))
         reply = self._tomato("task_start", k, task=ttask)
         if not reply.success:
             return reply
         state = self._state(k)
-        with self._lock:
-            state.technique = ttask.technique_name
-            state.task = ttask.task_name or ttask.technique_name
-            state.started_at = time.time()
-            state.points = 0
-            dev = self._device(k)
-            state.thread = None if dev is None else dev.thread
+        label = ttask.task_name or ttask.technique_name
+        state.task_started(ttask.technique_name, label, time.time(), self._device(k))
         data = {"task": ttask.model_dump(mode="json"), "seq": state.finished + 1}
         return Reply(
             True, f"task {ttask.technique_name!r} queued on component ({k[0]},{k[1]})", data
@@ -334,56 +326,15 @@ class TomatoDriver(ModelInterface):
             return Reply(False, f"component {key}: cannot read the driver's data: {one_line(e)}")
 
     def _count(self, key: Key, ds: Any) -> None:
-        state = self._state(key)
-        with self._lock:
-            state.points += int(ds.sizes.get("uts", 0))
+        self._state(key).count(ds)
 
-    def _to_tomato_task(self, spec: Any) -> Any:
-        from tomato.models import Task as TomatoTask
-
-        values = spec.model_dump() if hasattr(spec, "model_dump") else dict(spec)
-        known = TomatoTask.model_fields
-        fields = {k: v for k, v in values.items() if k in known and v is not None}
-        try:
-            return TomatoTask.model_validate(fields)
-        except Exception as e:
-            raise ValueError(f"invalid task for a tomato driver: {one_line(e)}") from None
-
-    # ----- runtime state -----------------------------------------------------------
-
-    @staticmethod
-    def _running(dev: Any) -> bool:
-        # tomato sets `running` only once its thread took the task off the queue;
-        # `unfinished_tasks` counts it from task_start until task_done().
-        return bool(dev.thread.is_alive() and (dev.running or dev.task_list.unfinished_tasks))
+    # ----- runtime state (kept in tomato_state.ComponentState) -------------------
 
     def _thread_error(self, key: Key, dev: Any) -> str | None:
-        """Why the component's worker thread ended, if it ended by an error."""
-        thread = self._state(key).thread or dev.thread
-        if thread.is_alive() or thread.ident is None:
-            return None
-        text = thread_errors.by_thread.get(thread.ident)
-        return f"the driver's task thread ended: {text}" if text else None
+        return self._state(key).thread_error(dev)
 
     def _runtime(self, key: Key) -> dict[str, Any]:
-        dev = self._device(key)
-        state = self._state(key)
-        running = self._running(dev)
-        error = None if running else self._thread_error(key, dev)
-        with self._lock:
-            if not running and state.started_at is not None and state.task is not None:
-                state.finished += 1
-                state.task = None
-            return {
-                "running": running,
-                "task": state.task if running else None,
-                "technique": state.technique,
-                "points": state.points,
-                "started_at": state.started_at,
-                "error": error,
-                "queued": max(0, dev.task_list.unfinished_tasks - int(bool(dev.running))),
-                "finished": state.finished,
-            }
+        return self._state(key).runtime(self._device(key))
 
     # ----- the whole driver --------------------------------------------------------
 

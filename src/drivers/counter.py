@@ -21,8 +21,7 @@ import random
 import time
 from typing import Any, ClassVar
 
-from sugo.driverinterface import Attr, DeviceManager, ModelInterface, Task
-from sugo.driverinterface.attr import is_quantity
+from sugo.driverinterface import Attr, DeviceManager, ModelInterface, StoredAttrsManager, Task
 from sugo.driverinterface.settings import Setting
 
 ATTRS = {
@@ -33,31 +32,15 @@ ATTRS = {
 }
 
 
-class CounterManager(DeviceManager):
-    """One simulated counter channel."""
-
-    def __init__(self, driver: ModelInterface, key: tuple[str, str], **kwargs: Any) -> None:
-        super().__init__(driver, key, **kwargs)
-        self.values: dict[str, Any] = {}
-        # what each point records, kept ready so do_task stays cheap
-        self.plain: dict[str, Any] = {}
-        self.reset_attrs()
+class CounterManager(StoredAttrsManager):
+    """One simulated counter channel. `self.plain` (the attrs as plain
+    numbers) is what each point records, kept ready so do_task stays cheap."""
 
     def capabilities(self, **kwargs: Any) -> set[str]:
         return {"count", "random"}
 
     def attrs(self, **kwargs: Any) -> dict[str, Attr]:
         return ATTRS
-
-    def set_attr(self, attr: str, val: Any, **kwargs: Any) -> None:
-        value = self.check_attr(attr, val)
-        self.values[attr] = value
-        self.plain[attr] = float(value.magnitude) if is_quantity(value) else value
-
-    def get_attr(self, attr: str, **kwargs: Any) -> Any:
-        if attr not in ATTRS:
-            raise ValueError(f"unknown attr {attr!r} for component {self.name}")
-        return self.values[attr]
 
     def do_task(
         self, task: Task, t_start: float, t_now: float, **kwargs: Any
@@ -94,11 +77,6 @@ class ExampleCounterManager(CounterManager):
 
     def attrs(self, **kwargs: Any) -> dict[str, Attr]:
         return EXAMPLE_ATTRS
-
-    def get_attr(self, attr: str, **kwargs: Any) -> Any:
-        if attr not in EXAMPLE_ATTRS:
-            raise ValueError(f"unknown attr {attr!r} for component {self.name}")
-        return self.values[attr]
 
     def do_task(
         self, task: Task, t_start: float, t_now: float, **kwargs: Any

@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from sugo.driverinterface import Attr, DeviceManager, ModelInterface, Task
-from sugo.driverinterface.attr import is_quantity
+from sugo.driverinterface import Attr, ModelInterface, StoredAttrsManager, Task
 
 ATTRS = {
     "length": Attr(type=int, rw=True, minimum=1, maximum=10_000_000, default=4096),
@@ -29,31 +28,18 @@ ATTRS = {
 }
 
 
-class SpectrometerManager(DeviceManager):
+class SpectrometerManager(StoredAttrsManager):
     """One simulated spectrometer channel."""
 
     def __init__(self, driver: ModelInterface, key: tuple[str, str], **kwargs: Any) -> None:
-        super().__init__(driver, key, **kwargs)
-        self.values: dict[str, Any] = {}  # as set (quantities for attrs with units)
-        self.plain: dict[str, Any] = {}  # numbers in the attrs' units
         self.rng = np.random.default_rng()
-        self.reset_attrs()
+        super().__init__(driver, key, **kwargs)
 
     def capabilities(self, **kwargs: Any) -> set[str]:
         return {"spectrum", "trace"}
 
     def attrs(self, **kwargs: Any) -> dict[str, Attr]:
         return ATTRS
-
-    def set_attr(self, attr: str, val: Any, **kwargs: Any) -> None:
-        value = self.check_attr(attr, val)
-        self.values[attr] = value
-        self.plain[attr] = float(value.magnitude) if is_quantity(value) else value
-
-    def get_attr(self, attr: str, **kwargs: Any) -> Any:
-        if attr not in ATTRS:
-            raise ValueError(f"unknown attr {attr!r} for component {self.name}")
-        return self.values[attr]
 
     def do_task(
         self, task: Task, t_start: float, t_now: float, **kwargs: Any

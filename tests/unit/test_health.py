@@ -2,7 +2,7 @@
 
 import pytest
 
-from sugo.driverinterface.health import Health, StatusCode, label, severity
+from sugo.driverinterface.health import Health, HealthRecorder, StatusCode, label, severity
 from sugo.driverinterface.loader import load_driver
 from sugo.driverinterface.settings import Setting, check_settings
 from sugo.errors import DriverError
@@ -16,7 +16,7 @@ def test_labels_and_severities() -> None:
 
 
 def test_health_record() -> None:
-    h = Health()
+    h = HealthRecorder()
     assert h.snapshot(running=True)["code"] == StatusCode.RUNNING
     h.set(StatusCode.DEVICE_ERROR, "overheated")
     h.error("first")
@@ -26,6 +26,44 @@ def test_health_record() -> None:
     assert [e["message"] for e in snap["errors"]] == ["first", "second"]
     with pytest.raises(ValueError, match=r"not in 100\.\.599"):
         h.set(42)
+
+
+# The wire and store format: the daemon, the CLI and the web read these keys.
+WIRE_KEYS = ["code", "label", "severity", "text", "errors", "error_count", "properties"]
+
+
+def test_the_health_struct_keeps_the_wire_format() -> None:
+    h = HealthRecorder()
+    h.set(StatusCode.NOT_ANSWERING, "unplugged")
+    h.error("ping failed")
+    h.update_properties(model="X-1")
+    snap = h.snapshot()
+    assert list(snap) == WIRE_KEYS
+    assert (snap["code"], snap["label"], snap["severity"]) == (310, "not answering", "device")
+    assert list(snap["errors"][0]) == ["time", "message"]
+    assert snap["properties"] == {"model": "X-1"}
+    record = h.read()
+    assert isinstance(record, Health) and record.to_dict() == snap
+    assert Health.from_dict(snap) == record
+    # what the daemon writes before a component's first check
+    assert Health().to_dict() == {
+        "code": 500, "label": "unknown", "severity": "unknown", "text": "", "errors": [],
+        "error_count": 0, "properties": {},
+    }  # fmt: skip
+    assert Health.of(StatusCode.DEVICE_ERROR, "hot").to_dict() == {
+        **Health().to_dict(), "code": 320, "label": "device error", "severity": "device",
+        "text": "hot",
+    }  # fmt: skip
+    with pytest.raises(ValueError, match=r"not in 100\.\.599"):
+        Health.of(700)
+
+
+def test_drivers_and_every_process_share_one_health_home() -> None:
+    from sugo.driverinterface import health as driver_side
+    from sugo.protocol import health as protocol_side
+
+    assert driver_side.Health is protocol_side.Health
+    assert driver_side.StatusCode is protocol_side.StatusCode
 
 
 def test_dev_ping_and_task_errors_reach_health() -> None:
