@@ -510,8 +510,11 @@ def test_cli_stop_waits_for_the_port(fake: FakeDaemon, capsys: pytest.CaptureFix
 
 
 def test_cli_reload(fake: FakeDaemon, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, fake.port, "reload")
+    # The fake daemon's status never shows the added driver: reload waits for
+    # it up to --timeout, then says it is still starting.
+    code, out, _ = run(capsys, fake.port, "reload", "--timeout", "0.3")
     assert code == 0 and "drivers added: psutil" in out
+    assert "still starting after 0.3 s: driver psutil (not listed yet)" in out
 
 
 # -- import weight -----------------------------------------------------------------------------
