@@ -22,10 +22,9 @@ from pathlib import Path
 
 import msgspec
 
-from sugo.daemon.registry_tables import TaskRow
-from sugo.daemon.rows import JobRow
+from sugo.daemon.rows import JobRow, TaskRow
 from sugo.jobs.folder import FINAL_FILE, LAST_ID_FILE, RECORD_FILE
-from sugo.protocol.states import FINAL, JobStatus
+from sugo.protocol.states import FINAL, JobStatus, TaskState
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +148,9 @@ def pending_tasks(row: JobRow) -> list[TaskRow]:
     try:
         method = json.loads(row.payload).get("method") or []
         return [
-            TaskRow(row.id, i, str(t["component_role"]), str(t["technique_name"]), "pending")
+            TaskRow(
+                row.id, i, str(t["component_role"]), str(t["technique_name"]), TaskState.PENDING
+            )
             for i, t in enumerate(method)
         ]
     except (ValueError, AttributeError, KeyError, TypeError):

@@ -1,43 +1,17 @@
-"""Store tables of the instrument registry: component health, maintenance
-counters and job task progress. A mixin of `Store` (same connection, same
-single-writer rules), kept apart so each module stays small."""
+"""Store methods for the instrument registry's side tables: component health
+and maintenance counters. A mixin of `sugo.daemon.store.Store`."""
 
 import json
-import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from typing import Any
 
-import msgspec
+from sugo.daemon.rows import MaintenanceRow, TaskRow
+from sugo.daemon.store_base import StoreBase
+
+__all__ = ["MaintenanceRow", "RegistryTables", "TaskRow"]  # TaskRow: for sugo.daemon.jobs
 
 
-class TaskRow(msgspec.Struct):
-    jobid: int
-    index: int
-    role: str
-    technique: str
-    state: str  # pending, running, completed, cancelled, error
-    started_at: float | None = None
-    ended_at: float | None = None
-    points: int = 0
-    error: str | None = None
-
-
-class MaintenanceRow(msgspec.Struct, frozen=True):
-    device: str
-    label: str
-    used: float
-    since: float
-    expired: bool
-
-
-class RegistryTables:
-    _conn: sqlite3.Connection
-
-    def _write(self, what: str) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
-
+class RegistryTables(StoreBase):
     # -- component health -------------------------------------------------------
 
     def set_health(self, name: str, health: dict[str, Any]) -> None:
@@ -98,47 +72,3 @@ class RegistryTables:
                 (time.time(), device, label),
             )
             return cur.rowcount > 0
-
-    # -- job tasks --------------------------------------------------------------
-
-    def add_tasks(self, rows: list[TaskRow]) -> None:
-        with self._write("job tasks") as conn:
-            conn.executemany(
-                "INSERT OR IGNORE INTO job_tasks (jobid, idx, role, technique, state)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [(r.jobid, r.index, r.role, r.technique, r.state) for r in rows],
-            )
-
-    def update_task(self, jobid: int, index: int, **fields: Any) -> None:
-        allowed = {"state", "started_at", "ended_at", "points", "error"}
-        bad = set(fields) - allowed
-        if bad:
-            raise ValueError(f"unknown task fields: {sorted(bad)}")
-        if not fields:
-            return
-        sets = ", ".join(f"{k} = ?" for k in fields)  # names from the whitelist above
-        with self._write(f"job {jobid} task {index}") as conn:
-            conn.execute(
-                f"UPDATE job_tasks SET {sets} WHERE jobid = ? AND idx = ?",
-                (*fields.values(), jobid, index),
-            )
-
-    def tasks_of(self, jobid: int) -> list[TaskRow]:
-        return list(self._tasks("WHERE jobid = ?", (jobid,)))
-
-    def tasks_of_jobs(self, jobids: list[int]) -> dict[int, list[TaskRow]]:
-        out: dict[int, list[TaskRow]] = {j: [] for j in jobids}
-        if not jobids:
-            return out
-        marks = ", ".join("?" * len(jobids))
-        for row in self._tasks(f"WHERE jobid IN ({marks})", tuple(jobids)):
-            out[row.jobid].append(row)
-        return out
-
-    def _tasks(self, where: str, params: tuple[Any, ...]) -> Iterator[TaskRow]:
-        sql = (
-            "SELECT jobid, idx, role, technique, state, started_at, ended_at, points, error"
-            f" FROM job_tasks {where} ORDER BY jobid, idx"
-        )
-        for r in self._conn.execute(sql, params).fetchall():
-            yield TaskRow(*r)

@@ -109,6 +109,30 @@ class ComponentRow(msgspec.Struct, frozen=True):
         return out
 
 
+class TaskRow(msgspec.Struct):
+    """One task of a job (``sugo jobs ID``); ``state`` is a `TaskState` value."""
+
+    jobid: int
+    index: int
+    role: str
+    technique: str
+    state: str  # pending, running, completed, cancelled, error
+    started_at: float | None = None
+    ended_at: float | None = None
+    points: int = 0
+    error: str | None = None
+
+
+class MaintenanceRow(msgspec.Struct, frozen=True):
+    """One maintenance counter of a device (``sugo maintenance``)."""
+
+    device: str
+    label: str
+    used: float
+    since: float
+    expired: bool
+
+
 class EventRow(msgspec.Struct, frozen=True):
     """One entry of the event log (``sugo events``)."""
 

@@ -1,43 +1,36 @@
 """Store methods for the job folders, the durable record of the jobs table
 (see `sugo.daemon.jobrecords`): ids reserved past the folders on disk, and
-jobs put back from their folders. A mixin of `Store` (same connection, same
-single-writer rules), kept apart so each module stays small."""
+jobs put back from their folders. A mixin of `sugo.daemon.store.Store`."""
 
 import sqlite3
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from pathlib import Path
 
 from sugo.daemon import jobrecords
-from sugo.daemon.registry_tables import TaskRow
-from sugo.daemon.rows import JobRow
+from sugo.daemon.rows import JobRow, TaskRow
+from sugo.daemon.store_base import StoreBase
+from sugo.daemon.store_tasks import insert_tasks
 from sugo.errors import StoreError
 
 
-class JobFolderTables:
-    _conn: sqlite3.Connection
-    _reserved: set[Path]  # job folder roots whose ids are reserved
+def reserve_ids(conn: sqlite3.Connection, root: Path, reserved: set[Path]) -> None:
+    """Once per job folder root (``reserved`` holds those done): new ids start
+    after every job folder on disk, so that a lost database never makes a job
+    reuse one."""
+    if root in reserved:
+        return
+    highest = jobrecords.highest_id(root)
+    if highest:
+        # sqlite_sequence is where AUTOINCREMENT keeps the highest id given out.
+        done = conn.execute(
+            "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'jobs'", (highest,)
+        ).rowcount
+        if not done:
+            conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('jobs', ?)", (highest,))
+    reserved.add(root)
 
-    def _write(self, what: str) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
 
-    def _reserve_ids(self, conn: sqlite3.Connection, root: Path) -> None:
-        """Once per job folder root: new ids start after every job folder on
-        disk, so that a lost database never makes a job reuse one."""
-        if root in self._reserved:
-            return
-        highest = jobrecords.highest_id(root)
-        if highest:
-            # sqlite_sequence is where AUTOINCREMENT keeps the highest id given out.
-            done = conn.execute(
-                "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'jobs'", (highest,)
-            ).rowcount
-            if not done:
-                conn.execute(
-                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('jobs', ?)", (highest,)
-                )
-        self._reserved.add(root)
-
+class JobFolderTables(StoreBase):
     def count_jobs(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM jobs").fetchone()[0])
 
@@ -46,7 +39,9 @@ class JobFolderTables:
 
     def restore_jobs(self, rows: Sequence[JobRow], tasks: Sequence[TaskRow]) -> None:
         """Put jobs back as they were recorded (`sugo db rebuild`), with their
-        ids, and the tasks of the unfinished ones; one transaction."""
+        ids, and the tasks of the unfinished ones; one transaction. The jobs
+        keep the status they were recorded with (a restore, not a move); the
+        tasks start as new ones do (pending)."""
         cols = JobRow.__struct_fields__
         marks = ", ".join("?" * len(cols))
         quoted = ", ".join(f'"{c}"' for c in cols)
@@ -56,11 +51,7 @@ class JobFolderTables:
                 values[cols.index("status")] = row.status.value
                 values[cols.index("unlock_when_done")] = int(row.unlock_when_done)
                 conn.execute(f"INSERT INTO jobs ({quoted}) VALUES ({marks})", values)
-            conn.executemany(
-                "INSERT OR IGNORE INTO job_tasks (jobid, idx, role, technique, state)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [(t.jobid, t.index, t.role, t.technique, t.state) for t in tasks],
-            )
+            insert_tasks(conn, tasks)
         self._reserved.clear()  # reserved again (past the restored ids) at the next add_job
 
 
