@@ -1,7 +1,11 @@
 """Submit: a payload checked (size, repositories, output files, a pipeline
 that can run it, validated by a driver host of each distinct kind of
 pipeline) and queued. The queued job's ``job.queued`` event wakes the
-scheduler."""
+scheduler.
+
+A dry run (`sugo check`) makes the same checks and queues nothing: its
+reply names every pipeline and why it cannot run the payload, so `check`
+passes exactly what `submit` accepts."""
 
 import logging
 from collections.abc import Callable
@@ -103,6 +107,9 @@ class Submissions:
         components = {c.name: c for c in store.list_components()}
         pipelines = store.list_pipelines()
         reasons = {p.name: can_run(payload, p, components) for p in pipelines}
+        if req.dry_run:
+            self.rt.pool.submit(self._dry_run, call, payload, pipelines, reasons, components)
+            return DEFERRED
         candidates = _distinct([p for p in pipelines if reasons[p.name] is None], components)
         if not candidates:
             why = "; ".join(f"{n}: {r}" for n, r in reasons.items()) or "no pipelines configured"
@@ -121,6 +128,29 @@ class Submissions:
 
         self.rt.pool.submit(validate)
         return DEFERRED
+
+    def _dry_run(
+        self,
+        call: Call,
+        payload: "Payload",
+        pipelines: list[PipelineRow],
+        reasons: dict[str, str | None],
+        components: dict[str, ComponentRow],
+    ) -> None:
+        """(worker pool) Each pipeline and why it cannot run the payload (None:
+        it can): ``can_run``'s reason, else what its driver hosts refuse (asked
+        once per distinct kind of pipeline, as a submit does)."""
+        problems: dict[tuple[tuple[str, str, str], ...], str | None] = {}
+        out = []
+        for p in pipelines:
+            reason = reasons[p.name]
+            if reason is None:
+                key = _kind(p, components)
+                if key not in problems:
+                    problems[key] = self._validate_on(payload, p, components)
+                reason = problems[key]
+            out.append({"name": p.name, "reason": reason})
+        call.reply({"dry_run": True, "pipelines": out})
 
     def _validate_on(
         self, payload: "Payload", p: PipelineRow, components: dict[str, ComponentRow]
@@ -207,14 +237,19 @@ def _distinct(
     seen: set[tuple[tuple[str, str, str], ...]] = set()
     out = []
     for p in pipelines:
-        key = tuple(
-            sorted(
-                (role, components[n].driver, components[n].device)
-                for role, n in p.components.items()
-                if n in components
-            )
-        )
+        key = _kind(p, components)
         if key not in seen:
             seen.add(key)
             out.append(p)
     return out
+
+
+def _kind(p: PipelineRow, components: dict[str, ComponentRow]) -> tuple[tuple[str, str, str], ...]:
+    """What validating a payload on ``p`` depends on: its (role, driver, device)s."""
+    return tuple(
+        sorted(
+            (role, components[n].driver, components[n].device)
+            for role, n in p.components.items()
+            if n in components
+        )
+    )
