@@ -12,7 +12,7 @@ other subscribers go on.
 Subscribers must be idempotent: an event whose recording the database
 refused is emitted again (``until_stored``), and published again with it.
 
-The kinds (recorded ones are listed in docs/events.md):
+The kinds managers react to:
 
 - recorded: ``job.queued``, ``job.ended``, ``pipeline.freed``,
   ``pipeline.ready``, ``pipeline.ejected``, ``maintenance.done``,

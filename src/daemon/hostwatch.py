@@ -4,7 +4,6 @@ it asks the host for the health of all its components, and the loop stores
 what changed (``ComponentHealth``: a changed code is a ``component.status``
 event, which the scheduler reacts to)."""
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -20,8 +19,6 @@ from sugo.protocol.states import DriverState
 if TYPE_CHECKING:
     from sugo.daemon.events import Events
     from sugo.daemon.runtime import Runtime
-
-log = logging.getLogger("sugo.daemon.drivers")
 
 EMPTY_HEALTH: dict[str, Any] = {
     "code": 500, "label": "unknown", "severity": "unknown", "text": "", "errors": [],
