@@ -19,6 +19,8 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from sugo.platform.hostcmd import host_args
+from sugo.platform.logfiles import AGENT, driver_log
 from sugo.protocol import agent_api as api
 from sugo.protocol.keys import (
     DAEMON,
@@ -32,7 +34,7 @@ from sugo.protocol.keys import (
 
 log = logging.getLogger("sugo.agent.hosts")
 
-HOST_MODULE = "sugo.agent.child"
+HOST_MODULE = "sugo.agent.child"  # the driver host, tied to the agent (sugo.agent.child)
 CHECK_EVERY = 0.25  # seconds between exit checks
 STOP_GRACE = 2.0
 CRASH_LIMIT = 5  # restarts within CRASH_WINDOW before a host is given up
@@ -89,11 +91,13 @@ class HostSupervisor:
 
     def _spawn(self, name: str) -> None:
         self.logdir.mkdir(parents=True, exist_ok=True)
-        logfile = self.logdir / f"driver-{name}-agent.log"
+        logfile = driver_log(self.logdir, name, AGENT)
         argv = [
-            sys.executable, "-m", HOST_MODULE, "--driver", name, "--daemon", self.daemon,
-            "--bind", self.bind, "--logfile", str(logfile),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            HOST_MODULE,
+            *host_args(name, self.daemon, self.bind, logfile),
+        ]
         with open(logfile, "ab") as out:
             self.procs[name] = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=out, stderr=out, env=self.env
@@ -151,7 +155,7 @@ class HostSupervisor:
 
 def _last_line(logdir: Path, driver: str) -> str:
     try:
-        lines = (logdir / f"driver-{driver}-agent.log").read_text(errors="replace").splitlines()
+        lines = driver_log(logdir, driver, AGENT).read_text(errors="replace").splitlines()
     except OSError:
         return "(no log)"
     return next((line.strip() for line in reversed(lines) if line.strip()), "(empty log)")

@@ -3,13 +3,16 @@
 `check` validates a payload without submitting it: first offline (the file's
 syntax, the schema, durations with units, task names and start/stop
 triggers, tomato versions upgraded), then, when a daemon answers, against its
-pipelines: which could run the job and why each other one cannot. A pipeline
-can run it when it has every role with the techniques the method uses and its
-drivers accept every task (the same checks as `sugo submit`, asked through
-the daemon's read-only `status` and `task_validate`).
+pipelines: which could run the job and why each other one cannot. The daemon
+decides, in a dry run of `submit` (``Submit.dry_run``): every check a submit
+makes (output files, repositories, a pipeline with every role and technique,
+its drivers accepting every task), nothing queued. So `check` passes exactly
+what `submit` accepts.
 """
 
+import getpass
 import math
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from sugo.cli.context import FAILED, OK, Context
 from sugo.cli.output import clean, to_json_text
-from sugo.errors import RequestFailed, RequestTimeout, SugoError
+from sugo.errors import RequestTimeout, SugoError
 from sugo.protocol import daemon_api as api
 
 if TYPE_CHECKING:
     from sugo.client import SugoClient
     from sugo.config.payload import Payload
+
+DRY_RUN_TIMEOUT = 30.0  # the daemon asks a driver host of each kind of pipeline
 
 SCHEMA_KINDS = ("payload", "devices", "settings")
 
@@ -41,53 +46,30 @@ class Verdict:
         return self.reason is None
 
 
-def missing(
-    payload: "Payload", pipeline: api.PipelineInfo, components: dict[str, api.ComponentInfo]
-) -> str | None:
-    """None if ``pipeline`` has every role with the techniques the payload
-    needs; otherwise the reason it cannot run it (as the daemon decides)."""
-    for role in payload.roles():
-        name = pipeline.components.get(role)
-        if name is None:
-            return f"no role {role!r} (roles: {', '.join(sorted(pipeline.components))})"
-        comp = components.get(name)
-        if comp is None:
-            return f"component {name} of role {role!r} is not configured"
-        if comp.state == "failed":
-            continue  # its techniques are unknown while it is down; validation says more
-        for _, task in payload.tasks_of(role):
-            if task.technique_name not in comp.capabilities:
-                known = ", ".join(comp.capabilities) or "none known yet"
-                return (
-                    f"role {role!r} ({name}) has no technique {task.technique_name!r}"
-                    f" (capabilities: {known})"
-                )
-    return None
+def verdicts(client: "SugoClient", path: Path, status: api.StatusInfo) -> list[Verdict]:
+    """One verdict per pipeline of the daemon, from a dry run of submitting
+    ``path``; a RequestFailed (a SugoError) says why a submit would be
+    refused outright (an output file that clashes, an unknown repository,
+    a payload over the daemon's size limit...)."""
+    from sugo.client import payload_format
 
-
-def refused_task(
-    client: "SugoClient", payload: "Payload", pipeline: api.PipelineInfo
-) -> str | None:
-    """The first task the pipeline's drivers refuse (bad task parameters...), or None."""
-    for role in payload.roles():
-        name = pipeline.components[role]
-        for i, task in payload.tasks_of(role):
-            try:
-                client.component(name, "task_validate", task=task.model_dump(mode="json"))
-            except RequestFailed as e:
-                return f"method[{i}] ({role}): {e}"
-    return None
-
-
-def verdicts(client: "SugoClient", payload: "Payload", status: api.StatusInfo) -> list[Verdict]:
-    """One verdict per pipeline of the daemon."""
-    components = {c.name: c for c in status.components}
+    req = api.Submit(
+        payload=path.read_text(encoding="utf-8"),
+        fmt=payload_format(path),
+        source=str(path),
+        cwd=os.getcwd(),
+        user=getpass.getuser(),
+        dry_run=True,
+    )
+    client._check_size(req, str(path))  # as a submit: refused before it is sent
+    reply = client._call(req, timeout=DRY_RUN_TIMEOUT)
+    pipelines = {p.name: p for p in status.pipelines}
     out = []
-    for p in status.pipelines:
-        reason = missing(payload, p, components)
-        if reason is None:
-            reason = refused_task(client, payload, p)
-        out.append(Verdict(p.name, reason, p.ready, p.sample))
+    for v in reply["pipelines"]:
+        p = pipelines.get(v["name"])
+        out.append(
+            Verdict(v["name"], v["reason"], p.ready if p else False, p.sample if p else None)
+        )
     return out
 
 
@@ -152,7 +134,16 @@ def cmd_check(ctx: Context) -> int:
         else:
             out.line(f"no daemon answers on port {ctx.port} ({e}): checked offline only")
         return OK
-    found = verdicts(client, payload, status)
+    try:
+        found = verdicts(client, path, status)
+    except RequestTimeout:
+        raise
+    except SugoError as e:  # submit would refuse it, whatever the pipelines
+        doc.update(daemon=True, pipelines=[], error=str(e))
+        if out.json_mode:
+            out.json(doc)
+        out.reason(str(e))
+        return FAILED
     sample = payload.sample.identifier
     doc["daemon"] = True
     doc["pipelines"] = [

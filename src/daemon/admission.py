@@ -176,3 +176,42 @@ def check_name(path: Path, key: str) -> None:
             f"{key} is {length} bytes long; at most {allowed} fit in a file name in"
             f" {path.parent} (with {SUFFIX!r} and the writer's temporary name)"
         )
+
+
+def respath_of(output_dir: str, prefix: str | None, jobid: int) -> str:
+    return str(Path(output_dir) / f"{prefix or f'results.{jobid}'}.nc")
+
+
+def respath_for(job: "JobRow") -> str:
+    """The results file of a started job: recorded, or planned from its output settings."""
+    return job.respath or respath_of(job.output_dir, job.prefix, job.id)
+
+
+def snappath_of(job: "JobRow") -> str:
+    """The snapshot file: the one the payload asked for (recorded at submit), or the default."""
+    return job.snappath or str(Path(job.output_dir) / f"snapshot.{job.id}.nc")
+
+
+def check_writable(folder: Path) -> None:
+    """Refuse an output folder that cannot be written (or created): better
+    now than as a failed job at its end."""
+    probe = folder
+    try:
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        is_dir = probe.is_dir()
+    except OSError as e:  # e.g. a parent folder we may not enter
+        raise SugoError(f"output folder {folder}: {e.strerror or e}") from None
+    if not is_dir:
+        raise SugoError(f"output folder {folder}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise SugoError(f"output folder {folder} is not writable ({probe}: no write access)")
+
+
+def resolve_output(payload: "Payload", cwd: str) -> tuple[str, str | None]:
+    """Output folder and prefix of a payload; relative paths must stay inside
+    the submit folder (give an absolute path to write elsewhere)."""
+    out = payload.settings.output
+    folder = resolve_folder(out.path, Path(cwd).resolve(), "output.path")
+    check_prefix(out.prefix, "output.prefix")
+    return str(folder), out.prefix

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sugo.errors import SugoError
 from sugo.protocol import agent_api as api
@@ -29,7 +29,8 @@ from sugo.protocol.server import Call
 from sugo.protocol.wire import to_builtins
 
 if TYPE_CHECKING:
-    from sugo.daemon.core import Daemon
+    from sugo.daemon.events import Events
+    from sugo.daemon.runtime import Runtime
 
 log = logging.getLogger("sugo.daemon.agents")
 
@@ -64,9 +65,20 @@ class Agent:
         )  # fmt: skip
 
 
+class AgentHosts(Protocol):
+    """The driver hosts on agents' PCs as the registry asks about them
+    (``sugo.daemon.remote.RemoteDrivers``)."""
+
+    def known(self, agent: str) -> list[str]: ...
+
+    def forget(self, agent: str) -> None: ...
+
+
 class AgentRegistry:
-    def __init__(self, daemon: "Daemon") -> None:
-        self.d = daemon
+    def __init__(self, rt: "Runtime", events: "Events") -> None:
+        self.rt = rt
+        self.events = events
+        self.hosts: AgentHosts | None = None  # set once the driver manager is made
         self.agents: dict[str, Agent] = {}  # by name: alive or lost
         self.removed: deque[Agent] = deque(maxlen=KEEP_REMOVED)
         self._watchers: list[Callable[[Agent], None]] = []
@@ -82,8 +94,13 @@ class AgentRegistry:
     def watch(self, fn: Callable[[Agent], None]) -> None:
         self._watchers.append(fn)
 
+    def _hosts(self) -> AgentHosts:
+        if self.hosts is None:
+            raise RuntimeError("the agent registry has no driver hosts attached")
+        return self.hosts
+
     def devices_of(self, name: str) -> list[str]:
-        return [dev.name for dev in self.d.devices.devices if dev.host == name]
+        return [dev.name for dev in self.rt.devices.devices if dev.host == name]
 
     def alive(self, name: str) -> Agent | None:
         agent = self.agents.get(name)
@@ -125,20 +142,20 @@ class AgentRegistry:
         )
         self.agents[agent.name] = agent
         if req.fresh:  # a new agent process: hosts the daemon knew of it are gone
-            self.d.drivers.remote.forget(agent.name)
+            self._hosts().forget(agent.name)
         self._arm(agent)
         devices = self.devices_of(agent.name)
-        self.d.events.emit(
+        self.events.emit(
             "agent.registered", f"agent {agent.name}", identity=agent.identity,
             address=agent.address, alive_timeout=agent.alive_timeout, devices=devices,
             again=again,
         )  # fmt: skip
         log.info("agent %s: registered from %s (%s)", agent.name, agent.address, agent.identity)
         self._notify(agent)
-        hosts = self.d.devices.driver_hosts()
-        known = self.d.drivers.remote.known(agent.name)
+        hosts = self.rt.devices.driver_hosts()
+        known = self._hosts().known(agent.name)
         drivers = [
-            api.HostedDriver(drv, self.d.settings.driver_settings(drv), known=drv in known)
+            api.HostedDriver(drv, self.rt.settings.driver_settings(drv), known=drv in known)
             for drv, host in hosts.items()
             if host == agent.name
         ]
@@ -178,7 +195,7 @@ class AgentRegistry:
             return
         agent.armed = True
         due = agent.last_seen + agent.alive_timeout - time.monotonic()
-        self.d.loop.call_later(max(0.0, due), lambda: self._check(agent))
+        self.rt.loop.call_later(max(0.0, due), lambda: self._check(agent))
 
     def _check(self, agent: Agent) -> None:
         agent.armed = False
@@ -199,7 +216,7 @@ class AgentRegistry:
             if self.agents.get(agent.name) is agent:
                 del self.agents[agent.name]
             self.removed.append(agent)
-        self.d.events.emit(kind, f"agent {agent.name}", identity=agent.identity, **data)
+        self.events.emit(kind, f"agent {agent.name}", identity=agent.identity, **data)
         self._notify(agent)
 
     def _notify(self, agent: Agent) -> None:

@@ -15,7 +15,8 @@ from sugo.protocol import host_api
 from sugo.protocol.server import DEFERRED, Call
 
 if TYPE_CHECKING:
-    from sugo.daemon.core import Daemon
+    from sugo.daemon.events import Events
+    from sugo.daemon.runtime import Hosts, Runtime
 
 log = logging.getLogger("sugo.daemon.components")
 
@@ -33,21 +34,23 @@ FORWARD_TIMEOUT = 10.0
 
 
 class ComponentCommands:
-    def __init__(self, daemon: "Daemon") -> None:
-        self.d = daemon
+    def __init__(self, rt: "Runtime", events: "Events", hosts: "Hosts") -> None:
+        self.rt = rt
+        self.events = events
+        self.hosts = hosts
 
     def handlers(self) -> dict[type, Any]:
         return {api.ComponentCall: self.on_call}
 
     def on_call(self, req: api.ComponentCall, call: Call) -> Any:
-        comp = self.d.store.get_component(req.name)
+        comp = self.rt.store.get_component(req.name)
         if comp is None:
-            known = ", ".join(c.name for c in self.d.store.list_components()) or "none"
+            known = ", ".join(c.name for c in self.rt.store.list_components()) or "none"
             raise SugoError(f"no component {req.name!r} (components: {known})")
         if req.verb not in ALLOWED:
             raise SugoError(f"unknown verb {req.verb!r} (verbs: {', '.join(sorted(ALLOWED))})")
         if req.verb in CHANGES_DEVICE and not req.force:
-            for p in self.d.store.list_pipelines():
+            for p in self.rt.store.list_pipelines():
                 if p.jobid is not None and req.name in p.components.values():
                     raise SugoError(
                         f"component {req.name} is used by running job {p.jobid}"
@@ -61,8 +64,8 @@ class ComponentCommands:
         except msgspec.ValidationError as e:
             raise SugoError(f"bad arguments for {req.verb}: {e}") from None
         if req.verb in ("dev_set_attr", "dev_reset"):  # a user's change: in the event log
-            self.d.events.emit(f"component.{req.verb[4:]}", req.name, args=dict(req.args))
-        client = self.d.drivers.client_for(comp.driver, timeout=FORWARD_TIMEOUT)
+            self.events.emit(f"component.{req.verb[4:]}", req.name, args=dict(req.args))
+        client = self.hosts.client_for(comp.driver, timeout=FORWARD_TIMEOUT)
 
         def work() -> None:
             try:
@@ -75,7 +78,7 @@ class ComponentCommands:
             except SugoError as e:
                 call.fail(f"{req.name}: {e}")
 
-        self.d.pool.submit(work)
+        self.rt.pool.submit(work)
         return DEFERRED
 
 

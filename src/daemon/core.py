@@ -1,5 +1,12 @@
 """The daemon: owns the store, the driver hosts and the job runners, and
-serves the CLI. Everything that changes state runs on the loop thread."""
+serves the CLI. Everything that changes state runs on the loop thread.
+
+Here the parts are made and wired: each manager is given the ``Runtime``
+(store, loop, pool, configuration), the event log (``Events``, whose bus
+carries every event to the managers that react to it) and the few services
+of other managers it asks (a narrow callable or Protocol). No manager
+imports this module.
+"""
 
 import logging
 import os
@@ -14,12 +21,16 @@ from sugo.config.settings import Settings, load_settings
 from sugo.daemon import network, startup
 from sugo.daemon import reload as reloading
 from sugo.daemon.agents import AgentRegistry
+from sugo.daemon.bus import Bus
 from sugo.daemon.components import ComponentCommands
 from sugo.daemon.drivers import DriverManager
 from sugo.daemon.events import Events
+from sugo.daemon.jobqueries import components_in_use
 from sugo.daemon.jobs import JobManager
 from sugo.daemon.maintenance import Maintenance
+from sugo.daemon.payloads import PayloadCache
 from sugo.daemon.pipelines import PipelineCommands
+from sugo.daemon.runtime import LoopRef, Runtime
 from sugo.daemon.scheduler import Scheduler
 from sugo.daemon.status import status_info
 from sugo.daemon.web import WebSupervisor
@@ -28,6 +39,7 @@ from sugo.errors import SugoError
 from sugo.jobs import RUN_PRELOAD, RUNNER_MODULE
 from sugo.platform import procs
 from sugo.platform.launcher import Launcher
+from sugo.platform.logfiles import forkserver_log
 from sugo.protocol import daemon_api as api
 from sugo.protocol.server import DEFERRED, Call, ServerLoop
 from sugo.protocol.states import DriverState
@@ -53,9 +65,6 @@ class Daemon:
     ):
         self.appdir = appdir
         self.port = port
-        self.settings = settings
-        self.devices = devices
-        self.stopping = False
         self.detaching: str | None = None  # the signal that ends the daemon alone (see detach)
         self.ready_fd = ready_fd  # `sugo start` waits for a line on it (see _watch_start)
         self._fork_servers_started = False
@@ -67,18 +76,31 @@ class Daemon:
         self.store = startup.open_store(settings.jobs.dbpath, settings.jobs.storage)
         self.store.on_recovered = self._store_recovered
         self.notices: list[str] = []  # what start-up had to repair, for `sugo status`
-        self.events = Events(self)
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="daemon-io")
-        self.agents = AgentRegistry(self)
-        self.drivers = DriverManager(self)
-        self.jobs = JobManager(self)
-        self.scheduler = Scheduler(self)
-        self.maintenance = Maintenance(self)
-        self.launcher = Launcher(
-            settings.logdir / f"forkserver-{port}.log", RUNNER_MODULE, RUN_PRELOAD, "run"
+        self._loop_ref = LoopRef()
+        rt = self.rt = Runtime(
+            appdir, port, settings, devices, self.store, self._loop_ref, self.pool
         )
-        self.writer = ResultWriter(self)
-        self.web = WebSupervisor(self)
+        self.bus = Bus()
+        self.events = events = Events(rt, self.bus)
+        self.maintenance = Maintenance(rt, events)
+        self.agents = AgentRegistry(rt, events)
+        store = self.store
+        self.drivers = DriverManager(
+            rt, events, self.agents, in_use=lambda name: name in components_in_use(store)
+        )
+        self.agents.hosts = self.drivers.remote
+        self.launcher = Launcher(
+            forkserver_log(settings.logdir, port), RUNNER_MODULE, RUN_PRELOAD, "run"
+        )
+        self.writer = ResultWriter(settings.logdir, port)
+        payloads = PayloadCache()
+        blocking = self.maintenance.blocking_reason
+        self.jobs = JobManager(
+            rt, events, self.drivers, payloads, blocking, self.launcher, self.writer
+        )
+        self.scheduler = Scheduler(rt, self.bus, payloads, blocking, self.jobs.start)
+        self.web = WebSupervisor(rt, events)
         registry: dict[type, Any] = {
             api.Ping: self.on_ping,
             api.Status: self.on_status,
@@ -88,8 +110,8 @@ class Daemon:
         for part in (
             self.drivers,
             self.jobs,
-            PipelineCommands(self),
-            ComponentCommands(self),
+            PipelineCommands(self.store, events),
+            ComponentCommands(rt, events, self.drivers),
             self.maintenance,
             self.events,
             self.agents,
@@ -111,29 +133,48 @@ class Daemon:
         except BaseException:
             guard.stop()
             raise
-        self.network = network.start(self, pair, guard)  # + `[network] listen`
+        self._loop_ref.bind(self.loop)
+        self.network = network.start(self.loop, settings, pair, guard)  # + `[network] listen`
+
+    # The configuration (a reload replaces it) and the stopping flag live in
+    # the runtime every manager reads.
+    @property
+    def settings(self) -> Settings:
+        return self.rt.settings
+
+    @property
+    def devices(self) -> DevicesConfig:
+        return self.rt.devices
+
+    @property
+    def stopping(self) -> bool:
+        return self.rt.stopping
+
+    @stopping.setter
+    def stopping(self, value: bool) -> None:
+        self.rt.stopping = value
 
     def run(self) -> None:
-        startup.first_write(self)
-        restored = startup.restore_if_lost(self)
+        startup.first_write(self.rt)
+        restored = startup.restore_if_lost(self.rt, self.events)
         if restored:
             self.notices.append(restored)
         # The driver hosts first: their start-up (an interpreter, the driver's
         # imports) is the longest part of `sugo start`.
         self.drivers.start_all()
         procs.discard_early()  # hosts started early that the files did not ask for
-        reloading.sync_store(self, self.devices)
+        reloading.sync_store(self.rt, self.events, self.devices)
         self.maintenance.start()
         self.jobs.recover()
-        repaired = startup.repair_holds(self)
+        repaired = startup.repair_holds(self.rt, self.events)
         if repaired:
             self.notices.append("start-up repaired: " + "; ".join(repaired))
         self.jobs.start_watch()
         self._watch_start(time.monotonic() + FORK_SERVERS_WAIT)
+        # (the scheduler reacts to it: its first pass)
         self.events.emit("daemon.started", f"port {self.port}", pid=os.getpid())
         self.web.start()
         log.info("daemon: serving on port %d (pid %d)", self.port, os.getpid())
-        self.scheduler.kick()
         try:
             self.loop.run()
         finally:
@@ -233,23 +274,31 @@ class Daemon:
         )
 
     def on_status(self, req: api.Status, call: Call) -> Any:
-        return to_builtins(status_info(self))
+        return to_builtins(
+            status_info(
+                self.rt, self.drivers.procs, self.maintenance.overlay(), self.notices, self.web.url
+            )
+        )
 
     def on_reload(self, req: api.Reload, call: Call) -> Any:
         settings = load_settings(self.appdir / "settings.toml")
         devices = load_devices(settings.devices.config)
-        reloading.check(self, settings, devices)
+        reloading.check(self.rt, settings, devices)
 
         def apply() -> None:  # on the loop again: the state may have moved meanwhile
             try:
-                reloading.check(self, settings, devices)
-                call.reply(reloading.apply(self, settings, devices))
+                reloading.check(self.rt, settings, devices)
+                call.reply(
+                    reloading.apply(
+                        self.rt, self.events, self.drivers, self.maintenance, settings, devices
+                    )
+                )
             except SugoError as e:
                 call.fail(str(e))
 
         def check_drivers() -> None:  # in the pool: it waits for a process
             try:
-                reloading.check_drivers(self, settings, devices)
+                reloading.check_drivers(self.rt, settings, devices)
             except SugoError as e:
                 call.fail(str(e))
                 return

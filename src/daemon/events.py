@@ -12,13 +12,14 @@ import shlex
 import subprocess
 from typing import TYPE_CHECKING, Any
 
+from sugo.daemon.bus import Bus, Event
 from sugo.daemon.store import EventRow
 from sugo.protocol import daemon_api as api
 from sugo.protocol.server import ACTOR, DEFERRED, Call
 
 if TYPE_CHECKING:
     from sugo.config.settings import HookSettings
-    from sugo.daemon.core import Daemon
+    from sugo.daemon.runtime import Runtime
 
 log = logging.getLogger("sugo.daemon.events")
 
@@ -26,43 +27,50 @@ MAX_WAIT = 60.0
 
 
 class Events:
-    def __init__(self, daemon: "Daemon") -> None:
-        self.d = daemon
+    def __init__(self, rt: "Runtime", bus: Bus) -> None:
+        self.rt = rt
+        self.bus = bus
         self._waiters: list[tuple[Call, int, int]] = []
 
     def handlers(self) -> dict[type, Any]:
         return {api.Events: self.on_events}
 
-    def emit(self, kind: str, subject: str, **data: Any) -> None:
+    def emit(self, kind: str, subject: str, about: Any = None, **data: Any) -> None:
         """Record one event, e.g. ``emit("job.queued", "job 3", pipeline=None)``;
-        one caused by a request with ``by`` (a web user) records who."""
+        one caused by a request with ``by`` (a web user) records who.
+
+        The bus delivers it to the daemon's subscribers first (``about``, the
+        object it is about, goes to them only): their reactions do not wait
+        for the database, and events they emit are recorded before this one,
+        as when the emitter made those changes itself."""
         if ACTOR.get() and "by" not in data:
             data["by"] = ACTOR.get()
-        event_id = self.d.store.add_event(kind, subject, data)
+        self.bus.deliver(Event(kind, subject, dict(data), about))
+        event_id = self.rt.store.add_event(kind, subject, data)
         log.debug("%s %s %s", kind, subject, data or "")
         if self._waiters:
-            self.d.loop.post(self._wake)
-        hooks = [h for h in self.d.settings.hooks if _matches(h, kind, data)]
+            self.rt.loop.post(self._wake)
+        hooks = [h for h in self.rt.settings.hooks if _matches(h, kind, data)]
         if hooks:
             event = {"id": event_id, "kind": kind, "subject": subject, "data": data}
             for hook in hooks:
                 try:
-                    self.d.pool.submit(run_hook, hook, event)
+                    self.rt.pool.submit(run_hook, hook, event)
                 except RuntimeError:  # the pool is gone: the daemon is stopping
                     log.warning("hook for %s not run: daemon stopping", kind)
 
     def on_events(self, req: api.Events, call: Call) -> Any:
-        rows = self.d.store.list_events(req.after, max(1, min(req.limit, 10000)))
+        rows = self.rt.store.list_events(req.after, max(1, min(req.limit, 10000)))
         if rows or req.wait <= 0:
             return {"events": [_event(r) for r in rows]}
         self._waiters.append((call, req.after, req.limit))
-        self.d.loop.call_later(min(req.wait, MAX_WAIT), lambda: self._expire(call))
+        self.rt.loop.call_later(min(req.wait, MAX_WAIT), lambda: self._expire(call))
         return DEFERRED
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []
         for call, after, limit in waiters:
-            rows = self.d.store.list_events(after, max(1, min(limit, 10000)))
+            rows = self.rt.store.list_events(after, max(1, min(limit, 10000)))
             if rows:
                 call.reply({"events": [_event(r) for r in rows]})
             else:

@@ -76,7 +76,9 @@ def _main(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"sugo daemon: {e}", file=sys.stderr)
         return 1
-    setup_logging(settings.logdir / f"daemon-{args.port}.log", args.verbosity, "daemon")
+    from sugo.platform.logfiles import daemon_log
+
+    setup_logging(daemon_log(settings.logdir, args.port), args.verbosity, "daemon")
     log.info("daemon: process mode %s", mode)
     try:
         daemon = Daemon(args.appdir, args.port, settings, devices, ready_fd=args.ready_fd)

@@ -11,6 +11,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from sugo.daemon.bus import Event
 from sugo.daemon.registry_tables import MaintenanceRow
 from sugo.daemon.store import JobRow, PipelineRow
 from sugo.errors import SugoError
@@ -19,7 +20,8 @@ from sugo.protocol.server import Call
 
 if TYPE_CHECKING:
     from sugo.config.devices import MaintenanceItem
-    from sugo.daemon.core import Daemon
+    from sugo.daemon.events import Events
+    from sugo.daemon.runtime import Runtime
 
 log = logging.getLogger("sugo.daemon.maintenance")
 
@@ -28,29 +30,33 @@ CHECK_DAYS_EVERY = 600.0  # seconds between checks of calendar-day items
 
 
 class Maintenance:
-    def __init__(self, daemon: "Daemon") -> None:
-        self.d = daemon
+    """Counts the jobs that end (``job.ended`` on the bus) on each device."""
+
+    def __init__(self, rt: "Runtime", events: "Events") -> None:
+        self.rt = rt
+        self.events = events
+        events.bus.subscribe("job.ended", self._job_ended)
 
     def handlers(self) -> dict[type, Any]:
         return {api.MaintenanceStatus: self.on_status, api.MaintenanceDone: self.on_done}
 
     def configured(self) -> list[tuple[str, "MaintenanceItem"]]:
-        return [(dev.name, item) for dev in self.d.devices.devices for item in dev.maintenance]
+        return [(dev.name, item) for dev in self.rt.devices.devices for item in dev.maintenance]
 
     def start(self) -> None:
         """Start counting configured items; check calendar items periodically."""
         for device, item in self.configured():
-            self.d.store.ensure_maintenance(device, item.label)
+            self.rt.store.ensure_maintenance(device, item.label)
         self.check()
 
         def tick() -> None:
             self.check()
-            self.d.loop.call_later(CHECK_DAYS_EVERY, tick)
+            self.rt.loop.call_later(CHECK_DAYS_EVERY, tick)
 
-        self.d.loop.call_later(CHECK_DAYS_EVERY, tick)
+        self.rt.loop.call_later(CHECK_DAYS_EVERY, tick)
 
     def _rows(self) -> dict[tuple[str, str], MaintenanceRow]:
-        return {(r.device, r.label): r for r in self.d.store.maintenance_items()}
+        return {(r.device, r.label): r for r in self.rt.store.maintenance_items()}
 
     @staticmethod
     def used(item: "MaintenanceItem", row: MaintenanceRow, now: float) -> float:
@@ -63,25 +69,30 @@ class Maintenance:
             row = rows.get((device, item.label))
             if row is None or row.expired or self.used(item, row, now) < item.threshold:
                 continue
-            self.d.store.set_maintenance_expired(device, item.label, True)
+            self.rt.store.set_maintenance_expired(device, item.label, True)
             log.warning("device %s: maintenance %r is due: %s", device, item.label, item.message)
-            self.d.events.emit(
+            self.events.emit(
                 "maintenance.due", device, label=item.label, message=item.message,
                 blocking=item.blocking,
             )  # fmt: skip
 
+    def _job_ended(self, event: Event) -> None:
+        job = event.about
+        if isinstance(job, JobRow) and job.started_at is not None:
+            self.record_job(job)
+
     def record_job(self, job: JobRow) -> None:
         """Count a job that ran (and the hours its tasks ran) on its devices."""
-        p = self.d.store.get_pipeline(job.pipeline) if job.pipeline else None
+        p = self.rt.store.get_pipeline(job.pipeline) if job.pipeline else None
         if p is None:
             return
         devices_by_role = {}
         for role, name in p.components.items():
-            comp = self.d.store.get_component(name)
+            comp = self.rt.store.get_component(name)
             if comp is not None:
                 devices_by_role[role] = comp.device
         hours: dict[str, float] = dict.fromkeys(devices_by_role.values(), 0.0)
-        for t in self.d.store.tasks_of(job.id):
+        for t in self.rt.store.tasks_of(job.id):
             device = devices_by_role.get(t.role)
             if device is not None and t.started_at and t.ended_at:
                 hours[device] += (t.ended_at - t.started_at) / 3600.0
@@ -91,9 +102,9 @@ class Maintenance:
                 if dev != device:
                     continue
                 if item.trigger == "jobs":
-                    self.d.store.add_maintenance_use(device, item.label, 1.0)
+                    self.rt.store.add_maintenance_use(device, item.label, 1.0)
                 elif item.trigger == "task_hours":
-                    self.d.store.add_maintenance_use(device, item.label, spent)
+                    self.rt.store.add_maintenance_use(device, item.label, spent)
         self.check()
 
     def due(self) -> list[tuple[str, "MaintenanceItem"]]:
@@ -118,7 +129,7 @@ class Maintenance:
         if not blocked:
             return None
         for name in p.components.values():
-            comp = self.d.store.get_component(name)
+            comp = self.rt.store.get_component(name)
             if comp is not None and comp.device in blocked:
                 item = blocked[comp.device]
                 return (
@@ -152,8 +163,7 @@ class Maintenance:
             known = ", ".join(f"{d} {i.label}" for d, i in self.configured()) or "none"
             raise SugoError(f"no maintenance item {req.label!r} on device {req.device!r}"
                             f" (items: {known})")  # fmt: skip
-        self.d.store.reset_maintenance(req.device, req.label)
-        self.d.events.emit("maintenance.done", req.device, label=req.label)
+        self.rt.store.reset_maintenance(req.device, req.label)
+        self.events.emit("maintenance.done", req.device, label=req.label)
         log.info("device %s: maintenance %r done", req.device, req.label)
-        self.d.scheduler.kick()
         return {"device": req.device, "label": req.label}

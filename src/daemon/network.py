@@ -26,7 +26,8 @@ from sugo.protocol.keys import (
 )
 
 if TYPE_CHECKING:
-    from sugo.daemon.core import Daemon
+    from sugo.config.settings import Settings
+    from sugo.protocol.server import ServerLoop
 
 log = logging.getLogger("sugo.daemon.network")
 
@@ -51,11 +52,13 @@ def prepare_keys(appdir: Path) -> KeyPair:
 
 
 class NetworkListener:
-    def __init__(self, daemon: "Daemon", listen: str, pair: KeyPair) -> None:
-        ctx = daemon.loop.ctx
+    def __init__(
+        self, loop: "ServerLoop", settings: "Settings", listen: str, pair: KeyPair
+    ) -> None:
+        ctx = loop.ctx
         sock: zmq.Socket[Any] = ctx.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.MAXMSGSIZE, daemon.settings.daemon.max_message_bytes * 2)
+        sock.setsockopt(zmq.MAXMSGSIZE, settings.daemon.max_message_bytes * 2)
         curve_server(sock, pair)
         try:
             sock.bind(listen)
@@ -64,7 +67,7 @@ class NetworkListener:
             raise SugoError(f"[network] listen = {listen!r}: cannot bind: {e}") from None
         self.sock = sock
         self.endpoint = listen
-        daemon.loop.add_socket(sock)
+        loop.add_socket(sock)
         log.info("daemon: CURVE listener on %s (key %s)", listen, pair.public.decode())
 
 
@@ -76,11 +79,13 @@ def guard(appdir: Path) -> Guard:
 class Network:
     """The Guard of the daemon's context and the optional network listener."""
 
-    def __init__(self, daemon: "Daemon", pair: KeyPair, guard: Guard) -> None:
+    def __init__(
+        self, loop: "ServerLoop", settings: "Settings", pair: KeyPair, guard: Guard
+    ) -> None:
         self.guard = guard
-        listen = daemon.settings.network.listen
+        listen = settings.network.listen
         try:
-            self.listener = NetworkListener(daemon, listen, pair) if listen else None
+            self.listener = NetworkListener(loop, settings, listen, pair) if listen else None
         except SugoError:
             self.guard.stop()
             raise
@@ -89,6 +94,6 @@ class Network:
         self.guard.stop()  # the sockets are closed with the loop's
 
 
-def start(daemon: "Daemon", pair: KeyPair, guard: Guard) -> Network:
+def start(loop: "ServerLoop", settings: "Settings", pair: KeyPair, guard: Guard) -> Network:
     """Listen on `[network] listen` if set (the Guard already runs)."""
-    return Network(daemon, pair, guard)
+    return Network(loop, settings, pair, guard)

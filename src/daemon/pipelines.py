@@ -8,12 +8,16 @@ from sugo.protocol import daemon_api as api
 from sugo.protocol.server import Call
 
 if TYPE_CHECKING:
-    from sugo.daemon.core import Daemon
+    from sugo.daemon.events import Events
+    from sugo.daemon.store import Store
 
 
 class PipelineCommands:
-    def __init__(self, daemon: "Daemon") -> None:
-        self.d = daemon
+    """Its events (``pipeline.ready``, ``pipeline.ejected``) wake the scheduler."""
+
+    def __init__(self, store: "Store", events: "Events") -> None:
+        self.store = store
+        self.events = events
 
     def handlers(self) -> dict[type, Any]:
         return {
@@ -23,9 +27,9 @@ class PipelineCommands:
         }
 
     def _get(self, name: str) -> PipelineRow:
-        p = self.d.store.get_pipeline(name)
+        p = self.store.get_pipeline(name)
         if p is None:
-            known = ", ".join(q.name for q in self.d.store.list_pipelines()) or "none"
+            known = ", ".join(q.name for q in self.store.list_pipelines()) or "none"
             raise SugoError(f"no pipeline {name!r} (pipelines: {known})")
         return p
 
@@ -42,8 +46,8 @@ class PipelineCommands:
         if p.sample is not None:
             raise SugoError(f"pipeline {p.name} already holds sample {p.sample!r}; eject it first")
         self._idle(p, "load")
-        p = self.d.store.set_pipeline(p.name, sample=req.sample, ready=False)
-        self.d.events.emit("pipeline.loaded", p.name, sample=req.sample)
+        p = self.store.set_pipeline(p.name, sample=req.sample, ready=False)
+        self.events.emit("pipeline.loaded", p.name, sample=req.sample)
         return p.to_json()
 
     def on_eject(self, req: api.PipelineEject, call: Call) -> Any:
@@ -51,16 +55,14 @@ class PipelineCommands:
         self._idle(p, "eject")
         if p.sample is None and not p.ready:
             return p.to_json()
-        p = self.d.store.set_pipeline(p.name, sample=None, ready=False)
-        self.d.events.emit("pipeline.ejected", p.name)
-        self.d.scheduler.kick()
+        p = self.store.set_pipeline(p.name, sample=None, ready=False)
+        self.events.emit("pipeline.ejected", p.name)
         return p.to_json()
 
     def on_ready(self, req: api.PipelineReady, call: Call) -> Any:
         p = self._get(req.pipeline)
         self._idle(p, "mark ready")
         if not p.ready:
-            p = self.d.store.set_pipeline(p.name, ready=True)
-            self.d.events.emit("pipeline.ready", p.name, sample=p.sample)
-            self.d.scheduler.kick()
+            p = self.store.set_pipeline(p.name, ready=True)
+            self.events.emit("pipeline.ready", p.name, sample=p.sample)
         return p.to_json()

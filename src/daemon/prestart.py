@@ -19,7 +19,9 @@ import tomllib
 from pathlib import Path
 from typing import NamedTuple
 
-HOST_MODULE = "sugo.driverinterface.host"
+from sugo.platform.hostcmd import HOST_MODULE, host_args
+from sugo.platform.logfiles import driver_log
+
 DEFAULT_BIND = "127.0.0.1"  # as sugo.config.settings.DaemonSettings
 
 
@@ -89,15 +91,9 @@ def quick_drivers(devices: Path) -> list[str] | None:
 
 def host_command(driver: str, port: int, bind: str, logdir: Path) -> tuple[list[str], Path]:
     """The arguments and log file of the host of ``driver``, exactly as
-    `DriverManager._spawn` builds them (else the early host is not adopted)."""
-    logfile = logdir / f"driver-{driver}-{port}.log"
-    args = [
-        "--driver", driver,
-        "--daemon", f"tcp://127.0.0.1:{port}",
-        "--bind", bind,
-        "--logfile", str(logfile),
-    ]  # fmt: skip
-    return args, logfile
+    `sugo.daemon.hostprocs` builds them (else the early host is not adopted)."""
+    logfile = driver_log(logdir, driver, port)
+    return host_args(driver, f"tcp://127.0.0.1:{port}", bind, logfile), logfile
 
 
 def start_hosts(appdir: Path, port: int) -> int:

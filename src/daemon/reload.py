@@ -6,7 +6,8 @@ settings. ``check_drivers`` refuses a driver that would not start: not
 installed, or refusing its settings (asked of a separate process, as a driver
 host would decide, before anything changes). ``apply`` then starts new
 drivers, stops removed ones, restarts drivers whose settings changed, and
-syncs components and pipelines.
+syncs components and pipelines; ``daemon.reloaded`` on the bus then wakes
+the scheduler.
 """
 
 import json
@@ -15,13 +16,17 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
+from sugo.daemon.bus import RELOADED
 from sugo.errors import SugoError
 from sugo.protocol import host_api
 
 if TYPE_CHECKING:
     from sugo.config.devices import DevicesConfig
     from sugo.config.settings import Settings
-    from sugo.daemon.core import Daemon
+    from sugo.daemon.drivers import DriverManager
+    from sugo.daemon.events import Events
+    from sugo.daemon.maintenance import Maintenance
+    from sugo.daemon.runtime import Runtime
 
 log = logging.getLogger("sugo.daemon.reload")
 
@@ -29,7 +34,7 @@ PRECHECK_MODULE = "sugo.driverinterface.precheck"
 PRECHECK_TIMEOUT = 20.0  # importing a driver; the CLI waits 30 s for the reload's reply
 
 
-def check(d: "Daemon", settings: "Settings", devices: "DevicesConfig") -> None:
+def check(d: "Runtime", settings: "Settings", devices: "DevicesConfig") -> None:
     """Raise SugoError naming the job and the reason if the change hits a running job."""
     if settings.jobs.dbpath != d.settings.jobs.dbpath:
         raise SugoError("reload cannot move the database (jobs.dbpath); restart the daemon")
@@ -57,7 +62,7 @@ def check(d: "Daemon", settings: "Settings", devices: "DevicesConfig") -> None:
 
 
 def changed_drivers(
-    d: "Daemon", settings: "Settings", devices: "DevicesConfig"
+    d: "Runtime", settings: "Settings", devices: "DevicesConfig"
 ) -> tuple[list[str], list[str], list[str]]:
     """The drivers a reload adds, removes, and restarts (their settings changed)."""
     old_drivers = set(d.devices.drivers())
@@ -70,7 +75,7 @@ def changed_drivers(
     return sorted(new_drivers - old_drivers), sorted(old_drivers - new_drivers), restarted
 
 
-def check_drivers(d: "Daemon", settings: "Settings", devices: "DevicesConfig") -> None:
+def check_drivers(d: "Runtime", settings: "Settings", devices: "DevicesConfig") -> None:
     """Raise SugoError naming the driver and the problem if a driver the
     reload (re)starts would not start. Blocks (a process): not on the loop."""
     added, _, restarted = changed_drivers(d, settings, devices)
@@ -103,21 +108,28 @@ def check_drivers(d: "Daemon", settings: "Settings", devices: "DevicesConfig") -
         raise SugoError("reload refused, nothing changed: " + "; ".join(refused))
 
 
-def sync_store(d: "Daemon", devices: "DevicesConfig") -> None:
+def sync_store(d: "Runtime", events: "Events", devices: "DevicesConfig") -> None:
     """Make the store's pipelines match ``devices`` (state of kept ones is kept)."""
     wanted = {p.name: p for p in devices.pipelines()}
     for row in d.store.list_pipelines():
         if row.name not in wanted and row.jobid is None:
             d.store.delete_pipeline(row.name)
-            d.events.emit("pipeline.removed", row.name)
+            events.emit("pipeline.removed", row.name)
     for name, spec in wanted.items():
         existed = d.store.get_pipeline(name) is not None
         d.store.upsert_pipeline(name, {role: c.name for role, c in spec.components.items()})
         if not existed:
-            d.events.emit("pipeline.added", name)
+            events.emit("pipeline.added", name)
 
 
-def apply(d: "Daemon", settings: "Settings", devices: "DevicesConfig") -> dict[str, Any]:
+def apply(
+    d: "Runtime",
+    events: "Events",
+    drivers: "DriverManager",
+    maintenance: "Maintenance",
+    settings: "Settings",
+    devices: "DevicesConfig",
+) -> dict[str, Any]:
     old_devices = d.devices
     new_drivers = set(devices.drivers())
     added, removed, restarted = changed_drivers(d, settings, devices)
@@ -127,19 +139,19 @@ def apply(d: "Daemon", settings: "Settings", devices: "DevicesConfig") -> dict[s
     d.settings, d.devices = settings, devices
 
     if removed or restarted:
-        d.drivers.stop(removed + restarted)
+        drivers.stop(removed + restarted)
     for name in removed:
         d.store.delete_driver(name)  # its components go with it
-        d.events.emit("driver.removed", f"driver {name}")
+        events.emit("driver.removed", f"driver {name}")
     for comp in gone:
         if comp.driver in new_drivers and comp.driver not in restarted:
-            _teardown(d, comp.driver, comp.address, comp.channel)
+            _teardown(drivers, comp.driver, comp.address, comp.channel)
         d.store.delete_component(comp.name)
-        d.events.emit("component.removed", comp.name)
-    sync_store(d, devices)
-    d.maintenance.start()
+        events.emit("component.removed", comp.name)
+    sync_store(d, events, devices)
+    maintenance.start()
     for name in added + restarted:
-        d.drivers.start(name)
+        drivers.start(name)
     # Kept drivers: register whatever components are new (registering is idempotent).
     changed = {
         c.driver
@@ -147,8 +159,8 @@ def apply(d: "Daemon", settings: "Settings", devices: "DevicesConfig") -> dict[s
         if old_comps.get(name) != c and c.driver not in added + restarted
     }
     for name in sorted(changed):
-        d.drivers.reregister(name)
-    d.scheduler.kick()
+        drivers.reregister(name)
+    events.bus.publish(RELOADED)
     summary = {
         "drivers_added": added,
         "drivers_removed": removed,
@@ -160,9 +172,9 @@ def apply(d: "Daemon", settings: "Settings", devices: "DevicesConfig") -> dict[s
     return summary
 
 
-def _teardown(d: "Daemon", driver: str, address: str, channel: str) -> None:
+def _teardown(drivers: "DriverManager", driver: str, address: str, channel: str) -> None:
     try:
-        with d.drivers.client_for(driver, timeout=2.0) as client:
+        with drivers.client_for(driver, timeout=2.0) as client:
             client.call(host_api.DevTeardown(address=address, channel=channel))
     except SugoError as e:
         log.warning("teardown of %s:(%s,%s) failed: %s", driver, address, channel, e)

@@ -5,16 +5,19 @@ network listener with the agent's key. The daemon reaches them at the agent's
 address with CURVE (their endpoint carries the agent's public key, see
 ``sugo.protocol.keys.curve_endpoint``), and so do job runners. The registry
 drives their state: an agent lost or removed turns its components 4xx and
-wakes the runners of jobs on them (those jobs end ``ce`` with what was
-staged); the agent back (same key) registers its components again.
+publishes ``host.lost`` for each of its drivers (the runners of jobs on them
+wake, and those jobs end ``ce`` with what was staged); the agent back (same
+key) registers its components again.
 """
 
 import logging
-import threading
 from typing import TYPE_CHECKING, Any
 
 from sugo import __version__
-from sugo.daemon.agents import Agent, AgentState
+from sugo.daemon.agents import Agent, AgentRegistry, AgentState
+from sugo.daemon.bus import HOST_LOST
+from sugo.daemon.driverprocs import DriverProc, HostTable
+from sugo.daemon.hostwatch import ComponentHealth, HostWatch
 from sugo.driverinterface.health import StatusCode
 from sugo.errors import SugoError
 from sugo.protocol import daemon_api as api
@@ -22,7 +25,9 @@ from sugo.protocol.server import Call
 from sugo.protocol.states import ComponentState, DriverState
 
 if TYPE_CHECKING:
-    from sugo.daemon.drivers import DriverManager, DriverProc
+    from sugo.daemon.events import Events
+    from sugo.daemon.registration import Registrar
+    from sugo.daemon.runtime import Runtime
 
 log = logging.getLogger("sugo.daemon.remote")
 
@@ -30,39 +35,53 @@ HEALTH_EVERY = 2.0  # as the local hosts' watcher
 
 
 class RemoteDrivers:
-    def __init__(self, manager: "DriverManager") -> None:
-        self.m = manager
-        self.d = manager.d
-        self.d.agents.watch(self._on_agent)
+    def __init__(
+        self,
+        rt: "Runtime",
+        table: HostTable,
+        agents: AgentRegistry,
+        registrar: "Registrar",
+        health: ComponentHealth,
+        watch: HostWatch,
+        events: "Events",
+    ) -> None:
+        self.rt = rt
+        self.table = table
+        self.agents = agents
+        self.registrar = registrar
+        self.health = health
+        self.watch = watch
+        self.bus = events.bus
+        agents.watch(self._on_agent)
         self._ticking = False
 
     def agent_of(self, driver: str) -> str | None:
-        return self.d.devices.driver_hosts().get(driver)
+        return self.rt.devices.driver_hosts().get(driver)
 
     def known(self, agent: str) -> list[str]:
         """Drivers of ``agent`` the daemon can reach now (no new hello needed)."""
         return [
-            dp.name for dp in self.m.procs.values() if dp.agent == agent and dp.port is not None
+            dp.name for dp in self.table.procs.values() if dp.agent == agent and dp.port is not None
         ]
 
     def forget(self, agent: str) -> None:
         """The hosts of ``agent`` are gone (a new agent process): wait for hellos."""
-        for dp in self.m.procs.values():
+        for dp in self.table.procs.values():
             if dp.agent == agent:
                 dp.port = None
 
-    def start(self, dp: "DriverProc") -> bool:
+    def start(self, dp: DriverProc) -> bool:
         """Take ``dp`` if its devices are on an agent: wait for its hello."""
         agent = self.agent_of(dp.name)
         dp.agent = agent
         if agent is None:  # (a reload may have brought it home)
             dp.addr = dp.server_key = None
             return False
-        self.d.store.upsert_driver(
+        self.rt.store.upsert_driver(
             dp.name, state=DriverState.STARTING, version=__version__,
-            settings=self.d.settings.driver_settings(dp.name),
+            settings=self.rt.settings.driver_settings(dp.name),
         )  # fmt: skip
-        if self.d.agents.alive(agent) is None:
+        if self.agents.alive(agent) is None:
             dp.port = None
             self._down(dp, f"agent {agent} not registered")
         else:  # a reload while the agent runs: it starts the host at its next registration
@@ -70,55 +89,55 @@ class RemoteDrivers:
         self._tick()
         return True
 
-    def hello(self, dp: "DriverProc", req: api.HostHello, call: Call) -> Any:
-        agent = self.d.agents.alive(dp.agent or "")
+    def hello(self, dp: DriverProc, req: api.HostHello, call: Call) -> Any:
+        agent = self.agents.alive(dp.agent or "")
         if agent is None or agent.key != call.peer:
             raise SugoError(f"driver {dp.name}: a host is only accepted from agent {dp.agent}")
         dp.generation += 1
         dp.port, dp.addr, dp.server_key = req.port, agent.address, (agent.key or "").encode()
         dp.error = None
-        self.d.store.upsert_driver(
+        self.rt.store.upsert_driver(
             dp.name, state=DriverState.STARTING, pid=None, port=req.port, version=__version__,
-            settings=self.d.settings.driver_settings(dp.name),
+            settings=self.rt.settings.driver_settings(dp.name),
         )  # fmt: skip
         log.info("driver %s: host up on agent %s (%s:%d)", dp.name, agent.name, dp.addr, req.port)
-        self.d.loop.call_later(0, lambda: self.m._register(dp))
-        return {"settings": self.d.settings.driver_settings(dp.name)}
+        self.rt.loop.call_later(0, lambda: self.registrar.register(dp))
+        return {"settings": self.rt.settings.driver_settings(dp.name)}
 
     def _on_agent(self, agent: Agent) -> None:
-        for dp in list(self.m.procs.values()):
+        for dp in list(self.table.procs.values()):
             if dp.agent != agent.name:
                 continue
-            if agent.state == AgentState.ALIVE and self.d.agents.alive(agent.name) is agent:
+            if agent.state == AgentState.ALIVE and self.agents.alive(agent.name) is agent:
                 if dp.port is not None and dp.server_key == (agent.key or "").encode():
                     # Back after a cut: the host kept running; register its components again.
                     dp.addr = agent.address
                     dp.generation += 1
-                    self.m._register(dp)
+                    self.registrar.register(dp)
                 continue
             reason = f"agent {agent.name} {agent.state}"
             if agent.state == AgentState.REMOVED:
                 dp.port = None  # its hosts stop with it
             self._down(dp, reason)
-            self.d.jobs.wake_runners_using(dp.name)
+            self.bus.publish(HOST_LOST, f"driver {dp.name}", driver=dp.name)
 
-    def _down(self, dp: "DriverProc", reason: str) -> None:
+    def _down(self, dp: DriverProc, reason: str) -> None:
         """The driver's components 4xx: no new job starts on them."""
         dp.generation += 1  # late registration or health reports are ignored
         dp.error = reason
         dp.ready_since = None
-        self.m._set_state(dp, DriverState.STARTING)
-        for spec in self.m.components_of(dp.name):
-            row = self.d.store.get_component(spec.name)
+        self.table.set_state(dp, DriverState.STARTING)
+        for spec in self.table.components_of(dp.name):
+            row = self.rt.store.get_component(spec.name)
             if row is None:
-                self.d.store.upsert_component(
+                self.rt.store.upsert_component(
                     spec.name, driver=spec.driver, device=spec.device, address=spec.address,
                     channel=spec.channel, pollrate=spec.pollrate, capabilities=(),
                     state=ComponentState.REGISTERING,
                 )  # fmt: skip
             elif row.state != ComponentState.REGISTERING:
-                self.d.store.set_component_state(spec.name, ComponentState.REGISTERING)
-            self.m._health(spec.name, StatusCode.AGENT_LOST, reason)
+                self.rt.store.set_component_state(spec.name, ComponentState.REGISTERING)
+            self.health.set_code(spec.name, StatusCode.AGENT_LOST, reason)
 
     def _tick(self) -> None:
         """Every HEALTH_EVERY s: the health of the components of reachable
@@ -128,9 +147,9 @@ class RemoteDrivers:
         self._ticking = True
 
         def tick() -> None:
-            if self.m._stopping:
+            if self.table.stopping:
                 return
-            for dp in list(self.m.procs.values()):
+            for dp in list(self.table.procs.values()):
                 ep = dp.endpoint
                 if (
                     dp.agent is None or ep is None or dp.state != DriverState.READY
@@ -138,10 +157,7 @@ class RemoteDrivers:
                 ):  # fmt: skip
                     continue
                 dp.health_busy.set()
-                threading.Thread(
-                    target=self.m._check_health, args=(dp, dp.generation, ep), daemon=True,
-                    name=f"health-{dp.name}",
-                ).start()  # fmt: skip
-            self.d.loop.call_later(HEALTH_EVERY, tick)
+                self.watch.check_in_thread(dp, dp.generation, ep)
+            self.rt.loop.call_later(HEALTH_EVERY, tick)
 
-        self.d.loop.call_later(HEALTH_EVERY, tick)
+        self.rt.loop.call_later(HEALTH_EVERY, tick)

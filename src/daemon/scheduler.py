@@ -3,8 +3,8 @@
 ``can_run`` answers "could this pipeline ever run this payload" from the
 components' capabilities; the scheduler starts, in submission order, every job
 whose pipeline is ready now. It runs on the loop thread whenever something that
-matters happens (``kick``): submit, pipeline ready, job end, components up, a
-component's health code changing.
+matters happens: it reacts to the events of ``KICK_ON`` on the bus (submit,
+pipeline ready, job end, components up, a component's health code changing).
 
 ``why_not`` says why a pipeline that could run a job cannot take it now; the
 same function decides whether the scheduler starts the job, so what `sugo jobs
@@ -16,12 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sugo.daemon.store import ComponentRow, JobRow, PipelineRow
+from sugo.daemon.bus import DRIVER_READY, RELOADED, Bus
+from sugo.daemon.payloads import PayloadCache
+from sugo.daemon.store import ComponentRow, JobRow, PipelineRow, retryable
+from sugo.errors import StoreError
 from sugo.protocol.states import ComponentState, JobStatus
 
 if TYPE_CHECKING:
     from sugo.config.payload import Payload
-    from sugo.daemon.core import Daemon
+    from sugo.daemon.runtime import Runtime
+    from sugo.daemon.store import Store
 
 log = logging.getLogger("sugo.daemon.scheduler")
 
@@ -113,76 +117,92 @@ def summary(reasons: dict[str, str]) -> str:
     return "; ".join(items)
 
 
+#: Events after which a queued job may start (or must wait elsewhere): each
+#: makes the scheduler run a pass (coalesced).
+KICK_ON = (
+    "daemon.started", "job.queued", "job.ended", "pipeline.freed", "pipeline.ready",
+    "pipeline.ejected", "maintenance.done", "component.status", "component.registered",
+    "component.failed", DRIVER_READY, RELOADED,
+)  # fmt: skip
+STORE_RETRY = 1.0  # seconds before a pass the locked database cut short runs again
+
+#: Why no job may start on a pipeline now (maintenance due), or None.
+Blocking = Callable[[PipelineRow], str | None]
+
+
+def world_of(store: "Store") -> World:
+    """What a scheduling pass looks at, read once from ``store``."""
+    pipelines = store.list_pipelines()
+    busy = {
+        name: p.jobid for p in pipelines if p.jobid is not None for name in p.components.values()
+    }
+    return World(
+        pipelines=pipelines,
+        components={c.name: c for c in store.list_components()},
+        health=store.all_health(),
+        busy=busy,
+    )
+
+
+def reasons(job: JobRow, payload: "Payload", world: World, blocking: Blocking) -> dict[str, str]:
+    """Why a queued job waits, for each pipeline that could run it
+    (pipeline name -> reason); empty when none could."""
+    out: dict[str, str] = {}
+    for p in world.pipelines:
+        if can_run(payload, p, world.components) is not None:
+            continue
+        why = why_not(job, p, world, blocking)
+        # A pipeline that is free now starts the job at the next pass.
+        out[p.name] = why or "free: the job starts at the next scheduling pass"
+    return out
+
+
 class Scheduler:
-    def __init__(self, daemon: "Daemon") -> None:
-        self.d = daemon
+    """Starts queued jobs (``start``, the job manager's) on the pipelines
+    free for them, in a pass run after every event of ``KICK_ON``."""
+
+    def __init__(
+        self,
+        rt: "Runtime",
+        bus: Bus,
+        payloads: PayloadCache,
+        blocking: Blocking,
+        start: Callable[[JobRow, PipelineRow], None],
+    ) -> None:
+        self.rt = rt
+        self.payloads = payloads
+        self.blocking = blocking
+        self.start = start
         self._pending = False
-        self._payloads: dict[int, Payload] = {}
+        bus.subscribe(KICK_ON, lambda _event: self.kick())
 
     def kick(self) -> None:
         """Schedule one matching pass on the loop (coalesced)."""
         if not self._pending:
             self._pending = True
-            self.d.loop.post(self._run)
-
-    def payload_of(self, job: JobRow) -> "Payload":
-        cached = self._payloads.get(job.id)
-        if cached is None:
-            from sugo.config.payload import Payload
-
-            cached = Payload.model_validate_json(job.payload)
-            self._payloads[job.id] = cached
-        return cached
-
-    def forget(self, jobid: int) -> None:
-        self._payloads.pop(jobid, None)
-
-    def world(self) -> World:
-        store = self.d.store
-        pipelines = store.list_pipelines()
-        busy = {
-            name: p.jobid
-            for p in pipelines
-            if p.jobid is not None
-            for name in p.components.values()
-        }
-        return World(
-            pipelines=pipelines,
-            components={c.name: c for c in store.list_components()},
-            health=store.all_health(),
-            busy=busy,
-        )
-
-    def reasons(self, job: JobRow, world: World | None = None) -> dict[str, str]:
-        """Why a queued job waits, for each pipeline that could run it
-        (pipeline name -> reason); empty when none could."""
-        world = world or self.world()
-        payload = self.payload_of(job)
-        out: dict[str, str] = {}
-        for p in world.pipelines:
-            if can_run(payload, p, world.components) is not None:
-                continue
-            why = why_not(job, p, world, self.d.maintenance.blocking_reason)
-            # A pipeline that is free now starts the job at the next pass.
-            out[p.name] = why or "free: the job starts at the next scheduling pass"
-        return out
+            self.rt.loop.post(self._run)
 
     def _run(self) -> None:
         self._pending = False
-        if self.d.stopping:
+        if self.rt.stopping:
             return
-        store = self.d.store
-        world = self.world()
+        store = self.rt.store
+        world = world_of(store)
         for job in store.queued_jobs():
-            payload = self.payload_of(job)
+            payload = self.payloads.payload_of(job)
             matching = [p for p in world.pipelines if can_run(payload, p, world.components) is None]
             if matching and job.status == JobStatus.Q:
                 store.set_job_status(job.id, JobStatus.QW)
             elif not matching and job.status == JobStatus.QW:
                 store.set_job_status(job.id, JobStatus.Q)
             for p in matching:
-                if why_not(job, p, world, self.d.maintenance.blocking_reason) is not None:
+                if why_not(job, p, world, self.blocking) is not None:
                     continue
-                self.d.jobs.start(job, p)
-                world = self.world()
+                try:
+                    self.start(job, p)
+                except StoreError as e:
+                    if retryable(e):  # nothing changed: try again later
+                        self.rt.loop.call_later(STORE_RETRY, self.kick)
+                    raise
+                world = world_of(store)
                 break

@@ -18,7 +18,8 @@ from sugo.platform import oslock
 from sugo.protocol.states import ComponentState, JobStatus
 
 if TYPE_CHECKING:
-    from sugo.daemon.core import Daemon
+    from sugo.daemon.events import Events
+    from sugo.daemon.runtime import Runtime
 
 log = logging.getLogger("sugo.daemon")
 
@@ -69,7 +70,7 @@ def open_store(dbpath: Path, storage: Path) -> Store:
         raise
 
 
-def first_write(d: "Daemon") -> None:
+def first_write(d: "Runtime") -> None:
     """The daemon's first write (its pid and port): a database that refuses it
     is said in one line before anything is started (`DatabaseRefused`)."""
     try:
@@ -91,7 +92,7 @@ def rebuild(store: Store, storage: Path) -> jobrecords.Rebuilt:
     return report
 
 
-def restore_if_lost(d: "Daemon") -> str | None:
+def restore_if_lost(d: "Runtime", events: "Events") -> str | None:
     """When the jobs table is empty but job folders exist (a lost or replaced
     database), restore the jobs from them; returns the notice, if any."""
     storage = d.settings.jobs.storage
@@ -103,14 +104,14 @@ def restore_if_lost(d: "Daemon") -> str | None:
         f" (database lost?): {report.summary()}"
     )
     log.warning("daemon: %s", notice)
-    d.events.emit(
+    events.emit(
         "database.rebuilt", str(d.store.path), restored=len(report.restored),
         skipped=sorted(report.skipped), at=time.time(),
     )  # fmt: skip
     return notice
 
 
-def repair_holds(d: "Daemon") -> list[str]:
+def repair_holds(d: "Runtime", events: "Events") -> list[str]:
     """Free pipelines (and their components) still held by a job that has
     ended or is gone, which a database write lost at the job's end would
     leave for good; hold again the pipeline of a running job that lost its
@@ -135,7 +136,7 @@ def repair_holds(d: "Daemon") -> list[str]:
         store.set_pipeline(p.name, jobid=None, ready=ready)
         why = f"job {p.jobid} has ended ({ended.status})" if ended else f"job {p.jobid} is gone"
         repaired.append(f"pipeline {p.name} freed: {why}")
-        d.events.emit("pipeline.freed", p.name, jobid=p.jobid, ready=ready, repaired=True)
+        events.emit("pipeline.freed", p.name, jobid=p.jobid, ready=ready, repaired=True)
     for c in store.list_components():
         if c.state == ComponentState.BUSY and c.name not in held:
             store.set_component_state(c.name, ComponentState.IDLE)

@@ -10,14 +10,23 @@ from sugo.protocol import daemon_api as api
 from sugo.protocol.states import ComponentState, DriverState
 
 if TYPE_CHECKING:
-    from sugo.daemon.core import Daemon
+    from sugo.daemon.driverprocs import DriverProc
+    from sugo.daemon.runtime import Runtime
 
 
-def status_info(d: "Daemon") -> api.StatusInfo:
+def status_info(
+    d: "Runtime",
+    procs: "dict[str, DriverProc]",
+    overlay: dict[str, str],
+    notices: list[str],
+    web: str | None,
+) -> api.StatusInfo:
+    """``procs``: the driver hosts; ``overlay``: device -> maintenance due;
+    ``notices``: what start-up repaired; ``web``: the web server's URL."""
     store = d.store
     drivers = []
     for row in store.list_drivers():
-        dp = d.drivers.procs.get(row.name)
+        dp = procs.get(row.name)
         drivers.append(
             api.DriverInfo(
                 name=row.name,
@@ -32,7 +41,6 @@ def status_info(d: "Daemon") -> api.StatusInfo:
             )
         )
     health = store.all_health()
-    overlay = d.maintenance.overlay()
     components = []
     for c in store.list_components():
         h = health.get(c.name, {})
@@ -82,11 +90,11 @@ def status_info(d: "Daemon") -> api.StatusInfo:
     # Components of an absent agent (4xx) do not hold the daemon up: it starts
     # without waiting for agents (docs/network.md).
     away = {n for n, h in health.items() if h.get("code") == StatusCode.AGENT_LOST}
-    remote = {n for n, dp in d.drivers.procs.items() if dp.agent is not None}
+    remote = {n for n, dp in procs.items() if dp.agent is not None}
     ready = all(r.state in settled or r.name in remote for r in store.list_drivers()) and all(
         c.state != ComponentState.REGISTERING or c.name in away for c in store.list_components()
     )
-    notices = list(d.notices)
+    notices = list(notices)
     if store.write_problem is not None:
         error, since = store.write_problem
         notices.append(
@@ -105,5 +113,5 @@ def status_info(d: "Daemon") -> api.StatusInfo:
         components=components,
         ready=ready and not d.stopping,
         notices=notices,
-        web=d.web.url,
+        web=web,
     )

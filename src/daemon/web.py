@@ -10,10 +10,12 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
+from sugo.platform.logfiles import web_log
 from sugo.platform.procs import Tracked, spawn_python
 
 if TYPE_CHECKING:
-    from sugo.daemon.core import Daemon
+    from sugo.daemon.events import Events
+    from sugo.daemon.runtime import Runtime
 
 log = logging.getLogger("sugo.daemon.web")
 
@@ -22,9 +24,10 @@ STABLE_AFTER = 60.0  # a run this long resets the pauses
 
 
 class WebSupervisor:
-    def __init__(self, daemon: "Daemon") -> None:
-        self.d = daemon
-        self.listen = daemon.settings.web.listen
+    def __init__(self, rt: "Runtime", events: "Events") -> None:
+        self.rt = rt
+        self.events = events
+        self.listen = rt.settings.web.listen
         self.proc: Tracked | None = None
         self._deaths = 0
         self._stopping = threading.Event()
@@ -38,14 +41,14 @@ class WebSupervisor:
         return url_of(*parse_listen(self.listen))
 
     def start(self) -> None:
-        if not self.listen or self._stopping.is_set() or self.d.stopping:
+        if not self.listen or self._stopping.is_set() or self.rt.stopping:
             return
-        argv = ["web", "--listen", self.listen, "--port", str(self.d.port),
-                "--appdir", str(self.d.appdir)]  # fmt: skip
-        logfile = self.d.settings.logdir / f"web-{self.d.port}.log"
+        argv = ["web", "--listen", self.listen, "--port", str(self.rt.port),
+                "--appdir", str(self.rt.appdir)]  # fmt: skip
+        logfile = web_log(self.rt.settings.logdir, self.rt.port)
         self.proc = spawn_python("sugo.cli", argv, logfile)
         log.info("web: pid %d serving %s", self.proc.pid, self.url)
-        self.d.events.emit("web.started", self.url or "", pid=self.proc.pid)
+        self.events.emit("web.started", self.url or "", pid=self.proc.pid)
         threading.Thread(
             target=self._watch, args=(self.proc,), name="web-watch", daemon=True
         ).start()
@@ -61,11 +64,11 @@ class WebSupervisor:
         self._deaths = 0 if time.monotonic() - started > STABLE_AFTER else self._deaths + 1
         pause = RESTART_PAUSES[min(self._deaths, len(RESTART_PAUSES)) - 1] if self._deaths else 0.5
         log.error("web: pid %d exited (code %s); restarting in %g s", proc.pid, code, pause)
-        self.d.loop.post(lambda: self._died(proc, code, pause))
+        self.rt.loop.post(lambda: self._died(proc, code, pause))
 
     def _died(self, proc: Tracked, code: int | None, pause: float) -> None:
-        self.d.events.emit("web.died", self.url or "", pid=proc.pid, code=code)
-        self.d.loop.call_later(pause, self.start)
+        self.events.emit("web.died", self.url or "", pid=proc.pid, code=code)
+        self.rt.loop.call_later(pause, self.start)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -16,17 +16,14 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sugo.jobs import RUNNER_MODULE, WRITE_PRELOAD
 from sugo.jobs.folder import job_log
 from sugo.platform.launcher import Launcher
+from sugo.platform.logfiles import writer_log
 from sugo.platform.procs import Tracked
 from sugo.protocol.client import endpoint
 from sugo.protocol.server import Call
-
-if TYPE_CHECKING:
-    from sugo.daemon.core import Daemon
 
 log = logging.getLogger("sugo.daemon.writes")
 
@@ -43,10 +40,9 @@ class _Write:
 
 
 class ResultWriter:
-    def __init__(self, daemon: "Daemon") -> None:
-        self.d = daemon
-        logfile = daemon.settings.logdir / f"writer-{daemon.port}.log"
-        self.launcher = Launcher(logfile, RUNNER_MODULE, WRITE_PRELOAD, "write")
+    def __init__(self, logdir: Path, port: int) -> None:
+        self.port = port  # the daemon's: the writers report to it
+        self.launcher = Launcher(writer_log(logdir, port), RUNNER_MODULE, WRITE_PRELOAD, "write")
         workers = max(1, min(MAX_WRITERS, os.cpu_count() or 1))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="writer")
         self._inflight: dict[tuple[int, str], _Write] = {}
@@ -93,7 +89,7 @@ class ResultWriter:
             "write",
             str(jobid),
             "--daemon",
-            endpoint("127.0.0.1", self.d.port),
+            endpoint("127.0.0.1", self.port),
             f"--path={path}",
             f"--status={status}",
         ]

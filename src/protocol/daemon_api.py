@@ -149,6 +149,9 @@ class Submit(Request, tag="submit"):
     cwd: str  # where relative output paths resolve
     jobname: str | None = None
     user: str | None = None
+    # Check only (`sugo check`): every check of a submit, nothing queued; the
+    # reply names each pipeline and why it cannot run the payload (None: it can).
+    dry_run: bool = False
 
 
 class Jobs(Request, tag="jobs"):

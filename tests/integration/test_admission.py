@@ -70,6 +70,29 @@ def test_a_second_queued_job_with_the_same_results_file_is_refused(
     assert code == 0, err
 
 
+def test_check_refuses_what_submit_refuses_and_queues_nothing(
+    daemon: DaemonHarness, tmp_path: Path
+) -> None:
+    """`sugo check` asks the daemon for a dry run of submit: a payload whose
+    results file a queued job will write fails the check as it fails a
+    submit (before issue 15 the check passed it), and a check queues nothing."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "p.toml").write_text(payload("run"))
+    got = daemon.cli("check", "p.toml", cwd=folder)
+    assert got.returncode == 0, got.stderr
+    assert job_ids(daemon) == []  # a check queues nothing
+    code, out, _ = cli_submit(daemon, folder, payload("run"))
+    assert code == 0
+    first = int(out.strip())
+    got = daemon.cli("check", "p.toml", cwd=folder)
+    assert got.returncode == 1, got.stdout
+    [line] = got.stderr.strip().splitlines()
+    assert line.startswith("sugo: p.toml not queued: output.prefix: "), line
+    assert f"job {first} (qw) writes its results there" in line
+    assert job_ids(daemon) == [first]
+
+
 def test_the_results_of_an_earlier_job_are_not_overwritten(
     daemon: DaemonHarness, tmp_path: Path
 ) -> None:

@@ -48,16 +48,15 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Any:
         devices=[SimpleNamespace(name="furnace", host="pc1")],
         driver_hosts=lambda: {"counter": "pc1", "psutil": None},
     )
-    d = SimpleNamespace(
+    rt = SimpleNamespace(
         loop=Loop(clock),
-        events=SimpleNamespace(emit=lambda kind, subject, **data: events.append((kind, data))),
         devices=devices,
         settings=SimpleNamespace(driver_settings=lambda name: {"x": 1}),
-        drivers=SimpleNamespace(
-            remote=SimpleNamespace(known=lambda name: [], forget=lambda name: None)
-        ),
     )
-    reg = registry.AgentRegistry(d)  # type: ignore[arg-type]
+    emitter = SimpleNamespace(emit=lambda kind, subject, **data: events.append((kind, data)))
+    reg = registry.AgentRegistry(rt, emitter)  # type: ignore[arg-type]
+    reg.hosts = SimpleNamespace(known=lambda name: [], forget=lambda name: None)  # type: ignore[assignment]
+    d = rt
     return SimpleNamespace(reg=reg, loop=d.loop, events=events, clock=clock)
 
 

@@ -1,5 +1,6 @@
-"""`sugo check` and `sugo schema` without a daemon, the client-side pipeline
-match, and the generated reference documents being current."""
+"""`sugo check` and `sugo schema` without a daemon, the pipeline match (the
+daemon's, which `sugo check` asks for in a dry run of submit), and the
+generated reference documents being current."""
 
 import json
 import socket
@@ -9,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from sugo.cli.check import missing
 from sugo.cli.main import main
 from sugo.config.payload import parse_payload
-from sugo.protocol import daemon_api as api
+from sugo.daemon.scheduler import can_run as missing
+from sugo.daemon.store import ComponentRow, PipelineRow
+from sugo.protocol.states import ComponentState
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -73,15 +75,15 @@ def test_an_invalid_payload_as_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert "cannot trigger itself" in json.loads(capsys.readouterr().out)["error"]
 
 
-def _pipeline(name: str, **components: str) -> api.PipelineInfo:
-    return api.PipelineInfo(name=name, ready=True, sample=None, jobid=None, components=components)
+def _pipeline(name: str, **components: str) -> PipelineRow:
+    return PipelineRow(name=name, ready=True, sample=None, jobid=None, components=components)
 
 
-def _component(name: str, capabilities: list[str], state: str = "idle") -> api.ComponentInfo:
+def _component(name: str, capabilities: list[str], state: str = "idle") -> ComponentRow:
     driver = name.partition(":")[0]
-    return api.ComponentInfo(
+    return ComponentRow(
         name=name, driver=driver, device="d", address="a", channel="1",
-        capabilities=capabilities, state=state, pollrate=1.0,
+        capabilities=tuple(capabilities), state=ComponentState(state), pollrate=1.0,
     )  # fmt: skip
 
 

@@ -21,8 +21,7 @@ class FakeCall:
 
 
 def writer(tmp_path: Path) -> tuple[ResultWriter, list[tuple[Any, ...]]]:
-    daemon: Any = SimpleNamespace(settings=SimpleNamespace(logdir=tmp_path), port=1)
-    w = ResultWriter(daemon)
+    w = ResultWriter(tmp_path, 1)
     started: list[tuple[Any, ...]] = []
     w._pool = SimpleNamespace(submit=lambda fn, *args: started.append(args))  # type: ignore[assignment]
     return w, started
