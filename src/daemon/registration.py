@@ -92,6 +92,11 @@ class Registrar:
             row = store.get_component(name)
             if row is None:
                 continue
+            if row.state != ComponentState.REGISTERING:
+                # Two registrations overlapped (a restart during a reload) and the
+                # other ended first: this one is the newer answer, and a result
+                # only ever lands on a component that is registering.
+                store.set_component_state(name, ComponentState.REGISTERING)
             if caps is None:
                 failed += 1
                 log.error("component %s: registration failed: %s", name, error)
