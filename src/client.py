@@ -166,6 +166,18 @@ class SugoClient(DaemonConnection):
         info: api.JobInfo = self.ask(req)
         return info
 
+    def dry_run(self, req: api.Submit, timeout: float | None = None) -> api.DryRunReply:
+        """What submitting ``req`` would meet, with nothing queued: each
+        pipeline and why it cannot run the payload. A RequestFailed says why
+        the submit would be refused outright (an output file that clashes, an
+        unknown repository, a payload over the size limit)."""
+        import msgspec
+
+        req = msgspec.structs.replace(req, dry_run=True)
+        self._check_size(req, req.source)  # as a submit: refused before it is sent
+        reply: api.DryRunReply = self._call(req, api.DryRunReply, timeout=timeout)
+        return reply
+
     def jobs(self, ids: Iterable[int] = (), recent: int | None = None) -> list[api.JobInfo]:
         """The named jobs, or every job the daemon knows when ``ids`` is empty;
         with ``recent`` = N (and no ids), every unfinished job and the N newest others."""

@@ -59,17 +59,13 @@ def verdicts(client: "SugoClient", path: Path, status: api.StatusInfo) -> list[V
         source=str(path),
         cwd=os.getcwd(),
         user=getpass.getuser(),
-        dry_run=True,
     )
-    client._check_size(req, str(path))  # as a submit: refused before it is sent
-    reply = client._call(req, timeout=DRY_RUN_TIMEOUT)
+    reply = client.dry_run(req, timeout=DRY_RUN_TIMEOUT)
     pipelines = {p.name: p for p in status.pipelines}
     out = []
-    for v in reply["pipelines"]:
-        p = pipelines.get(v["name"])
-        out.append(
-            Verdict(v["name"], v["reason"], p.ready if p else False, p.sample if p else None)
-        )
+    for v in reply.pipelines:
+        p = pipelines.get(v.name)
+        out.append(Verdict(v.name, v.reason, p.ready if p else False, p.sample if p else None))
     return out
 
 

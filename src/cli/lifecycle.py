@@ -21,6 +21,7 @@ from sugo.cli.context import OK, Context
 from sugo.cli.output import CliError, Output
 from sugo.errors import RequestFailed, RequestTimeout, SugoError
 from sugo.paths import settings_path
+from sugo.platform.logfiles import daemon_log, daemon_output
 from sugo.platform.procs import can_pass_fds, detached
 
 if TYPE_CHECKING:
@@ -191,8 +192,7 @@ def start_daemon(
     _check_port_unused(port, bind, appdir)
 
     logdir.mkdir(parents=True, exist_ok=True)
-    outfile = logdir / f"daemon-{port}.out"
-    logfile = logdir / f"daemon-{port}.log"
+    outfile, logfile = daemon_output(logdir, port), daemon_log(logdir, port)
     log_start = logfile.stat().st_size if logfile.exists() else 0
     # The daemon writes a line on this pipe once every driver host is up or
     # has failed; its end closes when it exits. Nothing to poll meanwhile.

@@ -20,6 +20,11 @@ def daemon_log(logdir: Path, port: int) -> Path:
     return logdir / f"daemon-{port}.log"
 
 
+def daemon_output(logdir: Path, port: int) -> Path:
+    """What the daemon process prints (before its log is set up, and crashes)."""
+    return logdir / f"daemon-{port}.out"
+
+
 def web_log(logdir: Path, port: int) -> Path:
     """The log of the web server the daemon supervises."""
     return logdir / f"web-{port}.log"

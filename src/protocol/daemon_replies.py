@@ -268,6 +268,20 @@ class JobControlReply(msgspec.Struct, kw_only=True):
     actions: list[str] = []
 
 
+class PipelineVerdict(msgspec.Struct):
+    """One pipeline in a dry run of submit: why it cannot run the payload (None: it can)."""
+
+    name: str
+    reason: str | None
+
+
+class DryRunReply(msgspec.Struct):
+    """``submit`` with ``dry_run``: every check a submit makes, nothing queued."""
+
+    dry_run: bool
+    pipelines: list[PipelineVerdict]
+
+
 class JobWriteReply(msgspec.Struct):
     """``job_write``: sent once the file is written."""
 

@@ -173,12 +173,15 @@ async def check(
 ) -> Response:
     text, fmt = await _payload_text(request, format)
     payload = await run_in_threadpool(_parse, text, fmt, source)
+    # The submit this API would send, as a dry run: what it checks is what submit checks.
+    req = api.Submit(payload=text, fmt=fmt, source=source, cwd=str(cfg.datadir),
+                     user=payload.user.identifier or who.name, by=who.actor)  # fmt: skip
 
     def judge() -> list[dict[str, Any]]:
         from sugo.web.check import verdicts
 
         try:
-            return verdicts(cfg.daemon.client(), payload)
+            return verdicts(cfg.daemon.client(), req)
         except SugoError as e:
             raise refusal(e) from None
 
