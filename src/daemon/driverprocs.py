@@ -108,7 +108,4 @@ class HostTable:
         store = self.rt.store
         row = store.get_driver(dp.name)
         if row is not None and row.state != state:
-            store.upsert_driver(
-                dp.name, state=state, pid=row.pid, port=row.port, version=row.version,
-                settings=row.settings, started_at=row.started_at, create_time=row.create_time,
-            )  # fmt: skip
+            store.set_driver_state(dp.name, state)
