@@ -11,10 +11,10 @@ import pytest
 from sugo.driverinterface import Task
 from sugo.drivers.counter import CounterManager, DriverInterface
 
-# Scheduling noise on a loaded 2-core box (a CI run beside other suites):
-# most points must be within the 5 ms target, none far off. A drift or a
-# missed slot is a whole interval (50 ms or more) and still fails; the
-# precise figures are the benchmark's (bench: spacing).
+# Scheduling noise on a loaded 2-core box (a CI run beside other suites): no
+# point far off. A drift or a missed slot is a whole interval (50 ms or more)
+# and still fails; how close points are to the 5 ms target is the
+# benchmark's figure (bench: spacing).
 WORST = 0.045
 
 
