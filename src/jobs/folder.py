@@ -4,7 +4,13 @@ The daemon, the runner, the writer, the CLI and the web API all read or write
 these files; each takes the names from here.
 """
 
+import json
+import logging
+import os
 from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("sugo.job")
 
 RECORD_FILE = "job.json"  # the daemon's record of the job, rewritten after every change
 FINAL_FILE = "final.json"  # the runner's own record of how its job ended
@@ -21,3 +27,27 @@ def staging_dir(jobdir: str | Path) -> Path:
 
 def job_log(jobdir: str | Path) -> Path:
     return Path(jobdir) / JOB_LOG
+
+
+def write_json(path: Path, record: dict[str, Any]) -> None:
+    """Replace ``path`` with ``record`` at once (a temporary file renamed)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, path)
+
+
+def save_constants(jobdir: Path, constants: dict[str, Any]) -> None:
+    """Keep the components' constants beside the staging store, so whoever
+    writes the results file (the runner, or the daemon after a crash) has them."""
+    try:
+        write_json(jobdir / CONSTANTS_FILE, constants)
+    except (OSError, TypeError, ValueError) as e:
+        log.warning("constants not kept in %s: %s", jobdir, e)
+
+
+def load_constants(jobdir: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((jobdir / CONSTANTS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
