@@ -38,7 +38,7 @@ from typing import Any
 from sugo.driverinterface.host import DriverHost
 from sugo.driverinterface.loader import load_driver
 from sugo.jobs import roles
-from sugo.jobs.records import StagingWriter
+from sugo.jobs.staging_writer import StagingWriter
 from sugo.protocol import host_api
 from sugo.protocol.client import Client
 from sugo.protocol.keys import (

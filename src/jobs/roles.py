@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from sugo.errors import RequestFailed, RequestTimeout, SugoError
 from sugo.jobs.hostcalls import HOST_RETRIES, HOST_TIMEOUT, patient_request
 from sugo.jobs.progress import Reporter
-from sugo.jobs.records import StagingWriter
+from sugo.jobs.staging_writer import StagingWriter
 from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
 from sugo.protocol.client import Client

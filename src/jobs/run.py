@@ -20,9 +20,9 @@ from sugo.jobs.controls import Controls
 from sugo.jobs.folder import FINAL_FILE, save_constants, staging_dir, write_json
 from sugo.jobs.hostcalls import HOST_TIMEOUT, patient_request
 from sugo.jobs.progress import DAEMON_TIMEOUT, Reporter
-from sugo.jobs.records import StagingWriter
 from sugo.jobs.results import reason, write_job_file
 from sugo.jobs.roles import RoleRunner
+from sugo.jobs.staging_writer import StagingWriter
 from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
 from sugo.protocol.client import Client, request_id
