@@ -18,11 +18,20 @@ PENDING_FILE = "finalize.pending"  # the daemon's note that the job's results ar
 CONSTANTS_FILE = "constants.json"  # the components' constants, kept at the job's start
 JOB_LOG = "job.log"  # the runner's (and a finalize process's) log
 STAGING_DIR = "staging"  # the staged records, one file per role
+STAGED_SUFFIX = ".rec"  # of a role's file in STAGING_DIR (`sugo.jobs.records.role_file`)
 LAST_ID_FILE = "last-id"  # in the storage folder: the highest job id ever given out
 
 
 def staging_dir(jobdir: str | Path) -> Path:
     return Path(jobdir) / STAGING_DIR
+
+
+def staged_files(jobdir: str | Path) -> list[Path]:
+    """The job's staging files (one per role), sorted; none without a staging folder."""
+    folder = staging_dir(jobdir)
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob(f"*{STAGED_SUFFIX}"))
 
 
 def job_log(jobdir: str | Path) -> Path:

@@ -43,7 +43,7 @@ from urllib.parse import quote
 import msgspec
 
 from sugo.errors import SugoError
-from sugo.jobs.folder import staging_dir
+from sugo.jobs.folder import STAGED_SUFFIX, staging_dir
 from sugo.protocol.host_api import ChunkHeader
 
 log = logging.getLogger("sugo.jobs.staging")
@@ -68,7 +68,7 @@ def role_file(jobdir: Path, role: str) -> Path:
     name = quote(role, safe="")
     if len(name) > MAX_FILENAME:
         name = "h-" + hashlib.sha256(role.encode()).hexdigest()
-    return staging_dir(jobdir) / f"{name}.rec"
+    return staging_dir(jobdir) / f"{name}{STAGED_SUFFIX}"
 
 
 def pad(n: int) -> int:

@@ -17,7 +17,7 @@ import msgspec
 
 from sugo.errors import RequestFailed, RequestTimeout, SugoError
 from sugo.jobs.controls import Controls
-from sugo.jobs.folder import FINAL_FILE, save_constants, staging_dir, write_json
+from sugo.jobs.folder import FINAL_FILE, save_constants, staged_files, staging_dir, write_json
 from sugo.jobs.hostcalls import HOST_TIMEOUT, patient_request
 from sugo.jobs.progress import DAEMON_TIMEOUT, Reporter
 from sugo.jobs.results import reason, write_job_file
@@ -83,7 +83,7 @@ class JobRunner:
             staged = staging_dir(self.jobdir)
             # Say the data is kept only where it is: the job folder may have
             # been deleted under the job, taking the staged data with it.
-            if any(staged.glob("*.rec")):
+            if staged_files(self.jobdir):
                 kept = f"the data is kept in {staged} ('sugo job rebuild {self.jobid}')"
             else:
                 kept = f"no staged data is left: the job folder {self.jobdir} was removed"

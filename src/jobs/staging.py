@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from sugo.jobs.chunks import Chunk, encode_record, iter_records
-from sugo.jobs.folder import staging_dir
+from sugo.jobs.folder import staged_files
 from sugo.jobs.records import MAGIC, StagingError, role_file
 from sugo.jobs.staging_writer import StagingWriter
 
@@ -82,20 +82,13 @@ class RoleSummary:
     coords_changed: set[str] = field(default_factory=set)  # differed in a later chunk
 
 
-def _staged_files(jobdir: Path) -> list[Path]:
-    folder = staging_dir(jobdir)
-    if not folder.is_dir():
-        return []
-    return sorted(folder.glob("*.rec"))
-
-
 def read_chunks(jobdir: Path, role: str | None = None) -> Iterator[Chunk]:
     """Every complete record of ``role`` (or of every role) in append order.
 
     Raw records: duplicates are not removed here. A torn or corrupt tail ends
     the file's records without an error. One chunk in memory at a time.
     """
-    files = [role_file(jobdir, role)] if role is not None else _staged_files(jobdir)
+    files = [role_file(jobdir, role)] if role is not None else staged_files(jobdir)
     for path in files:
         for chunk, _end in iter_records(path):
             if role is None or chunk.role == role:
@@ -206,7 +199,7 @@ def summarise(jobdir: Path) -> dict[str, RoleSummary]:
     counted. Roles are keyed by the name kept in the records.
     """
     out: dict[str, RoleSummary] = {}
-    for path in _staged_files(jobdir):
+    for path in staged_files(jobdir):
         summary: RoleSummary | None = None
         last = -np.inf
         for chunk, end in _unique(path, None):
