@@ -23,6 +23,7 @@ from sugo.jobs.progress import DAEMON_TIMEOUT
 from sugo.protocol import daemon_api as api
 from sugo.protocol.client import Client
 from sugo.protocol.states import FINAL
+from sugo.protocol.wire import to_builtins
 
 log = logging.getLogger("sugo.job")
 
@@ -40,7 +41,7 @@ def write_job_file(spec: api.JobSpec, path: Path, status: str, error: str | None
         r.role: GroupInfo(
             attrs={
                 "sugo_component": json.dumps(
-                    {**convert_builtins(r.component), "constants": constants.get(r.role, {})}
+                    {**to_builtins(r.component), "constants": constants.get(r.role, {})}
                 )
             },
             tasks=[
@@ -125,9 +126,3 @@ def finalize(spec: api.JobSpec, report: Path | None) -> int:
     if report is not None:
         write_json(report, outcome)
     return 0 if outcome["ok"] else 1
-
-
-def convert_builtins(obj: Any) -> Any:
-    from sugo.protocol.wire import to_builtins
-
-    return to_builtins(obj)
