@@ -37,8 +37,8 @@ from typing import Any
 
 from sugo.driverinterface.host import DriverHost
 from sugo.driverinterface.loader import load_driver
-from sugo.jobs import runner
-from sugo.jobs.records import StagingWriter
+from sugo.jobs import roles
+from sugo.jobs.staging_writer import StagingWriter
 from sugo.protocol import host_api
 from sugo.protocol.client import Client
 from sugo.protocol.keys import (
@@ -138,17 +138,17 @@ def runner_figure(seconds: float, fsync_interval: float, profile: bool) -> None:
             last_seq=0,
             points=0,
         )
-        role._call = lambda client, req: runner.RoleRunner._call(role, client, req)
-        shared = runner.Shared()
+        role._call = lambda client, req: roles.RoleRunner._call(role, client, req)
+        shared = roles.Shared()
         with Client(endpoint, timeout=1.0) as client:
             for _ in range(20):
-                runner.RoleRunner._poll(role, client, 0)
+                roles.RoleRunner._poll(role, client, 0)
             prof = cProfile.Profile(time.thread_time) if profile else None
             c0, w0, n, seen = cpu_seconds(), time.monotonic(), 0, -1
             if prof:
                 prof.enable()
             while time.monotonic() - w0 < seconds:
-                runner.RoleRunner._poll(role, client, 0)
+                roles.RoleRunner._poll(role, client, 0)
                 n += 1
                 seen = shared.wait(0.005, seen)
             if prof:

@@ -3,5 +3,5 @@
 # What the fork servers of job processes (`sugo.platform.forkserver`) import
 # before they fork: a runner only moves bytes; a writer also needs NetCDF.
 RUNNER_MODULE = "sugo.jobs.runner"
-RUN_PRELOAD = ("zmq", "sugo.jobs.records", "sugo.logs")
+RUN_PRELOAD = ("zmq", "sugo.jobs.staging_writer", "sugo.logs")
 WRITE_PRELOAD = (*RUN_PRELOAD, "h5netcdf", "numpy", "sugo.jobs.staging", "sugo.jobs.writer")

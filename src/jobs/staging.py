@@ -1,57 +1,28 @@
-"""The per-job staging store: every polled chunk on disk at once, append-only.
-
-Layout: ``<jobdir>/staging/<role>.rec``, one append-only file per pipeline
-role. The file name is the role percent-encoded (``urllib.parse.quote`` with no
-safe characters), or ``h-<sha256>`` when that would be too long; the role itself
-is kept inside every record, so nothing is lost by the encoding.
-
-A record is self-describing and framed so that a crash mid-append leaves at
-most one torn record at the tail, which readers detect and ignore::
-
-    magic    4 bytes   b"SGS1"
-    hlen     u32 LE    length of the JSON header (padded so the body is 8-aligned)
-    blen     u64 LE    length of the body
-    header   hlen      JSON: role, task, seq, rows, columns [[name, dtype, shape]], units;
-                       optional dims {name: [dim names]}, coords [[dim, dtype, [n]]]
-                       and coord_units {dim: units}
-    body     blen      the arrays' raw bytes in column order, then the coords',
-                       each padded to 8 bytes
-    crc32    u32 LE    zlib.crc32 of everything before it
-
-Strings are stored as fixed-width unicode (``<U<n>``, UTF-32): simple and
-exact; object arrays of ``str`` are converted to that on append.
+"""The per-job staging store, read back: every polled chunk is on disk at once,
+append-only (`sugo.jobs.staging_writer`), one file per role in the record
+format of `sugo.jobs.records`. This module reads a job's records as arrays
+(`sugo.jobs.chunks`), without duplicates, and summarises them in one
+streaming pass (`summarise`): what the results writer, ``sugo job plot`` and
+the web API need.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from bisect import bisect_right
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sugo.jobs.folder import staging_dir
-from sugo.jobs.records import (
-    ALLOWED_KINDS,
-    CRC,
-    MAGIC,
-    MAX_HEADER,
-    PREFIX,
-    StagingError,
-    StagingWriter,
-    frame,
-    iter_frames,
-    role_file,
-)
+from sugo.jobs.chunks import Chunk, encode_record, iter_records
+from sugo.jobs.folder import staged_files
+from sugo.jobs.records import MAGIC, StagingError, role_file
+from sugo.jobs.staging_writer import StagingWriter
 
 log = logging.getLogger(__name__)
-
-# Kept under their old names for the tests that forge records.
-_PREFIX, _CRC, _MAX_HEADER = PREFIX, CRC, MAX_HEADER
 
 __all__ = [
     "MAGIC",
@@ -67,25 +38,6 @@ __all__ = [
     "summarise",
     "unique_chunks",
 ]
-
-
-@dataclass
-class Chunk:
-    """One polled chunk of one role. Arrays read back from disk are read-only."""
-
-    role: str
-    task_index: int
-    seq: int
-    columns: dict[str, np.ndarray]
-    units: dict[str, str]
-    dims: dict[str, list[str]] = field(default_factory=dict)  # declared dimension names
-    coords: dict[str, np.ndarray] = field(default_factory=dict)  # by dimension name
-    coord_units: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def rows(self) -> int:
-        """Number of points in the chunk."""
-        return len(self.columns["uts"])
 
 
 @dataclass
@@ -130,139 +82,13 @@ class RoleSummary:
     coords_changed: set[str] = field(default_factory=set)  # differed in a later chunk
 
 
-def _normalise(name: str, col: Any) -> np.ndarray:
-    arr = np.asarray(col)
-    if arr.dtype.kind == "O":
-        if not all(isinstance(v, str) for v in arr.flat):
-            raise StagingError(f"column {name!r}: object arrays must hold only str")
-        arr = arr.astype(str)
-    if arr.dtype.kind not in ALLOWED_KINDS:
-        raise StagingError(f"column {name!r}: unsupported dtype {arr.dtype}")
-    if arr.ndim < 1:
-        raise StagingError(f"column {name!r}: must be an array, got a scalar")
-    return np.ascontiguousarray(arr)
-
-
-def encode_record(
-    role: str,
-    task_index: int,
-    seq: int,
-    columns: Mapping[str, Any],
-    units: Mapping[str, str],
-    dims: Mapping[str, Sequence[str]] | None = None,
-    coords: Mapping[str, Any] | None = None,
-    coord_units: Mapping[str, str] | None = None,
-) -> bytes:
-    """One framed record for ``columns`` (validated: ``uts`` present, equal lengths).
-
-    ``dims``: declared names of array columns' dimensions; ``coords``: 1-D
-    values of such dimensions, with ``coord_units``."""
-    if not role:
-        raise StagingError("role must be a non-empty string")
-    if "uts" not in columns:
-        raise StagingError(f"role {role!r}: chunk has no 'uts' column")
-    arrays = {str(k): _normalise(str(k), v) for k, v in columns.items()}
-    uts = arrays["uts"]
-    if uts.dtype.kind == "U" or uts.ndim != 1:
-        raise StagingError(f"role {role!r}: 'uts' must be a 1-D numeric array")
-    arrays["uts"] = np.ascontiguousarray(uts, dtype=np.float64)
-    rows = len(uts)
-    for name, arr in arrays.items():
-        if len(arr) != rows:
-            raise StagingError(
-                f"role {role!r}: column {name!r} has {len(arr)} points, 'uts' has {rows}"
-            )
-    header: dict[str, Any] = {
-        "role": role,
-        "task": int(task_index),
-        "seq": int(seq),
-        "rows": rows,
-        "columns": [[n, a.dtype.str, list(a.shape[1:])] for n, a in arrays.items()],
-        "units": {str(k): str(v) for k, v in units.items() if v},
-    }
-    bodies = [arr.reshape(-1).view(np.uint8) for arr in arrays.values()]
-    named = {}
-    for name, names in (dims or {}).items():
-        col = arrays.get(str(name))
-        if col is None or col.ndim - 1 != len(names):
-            raise StagingError(f"role {role!r}: dimension names {list(names)} do not fit {name!r}")
-        named[str(name)] = [str(n) for n in names]
-    if named:
-        header["dims"] = named
-    if coords:
-        values = {str(k): _normalise(str(k), v) for k, v in coords.items()}
-        if any(v.ndim != 1 for v in values.values()):
-            raise StagingError(f"role {role!r}: coordinates must be 1-D arrays")
-        header["coords"] = [[n, v.dtype.str, list(v.shape)] for n, v in values.items()]
-        header["coord_units"] = {str(k): str(v) for k, v in (coord_units or {}).items() if v}
-        bodies += [v.reshape(-1).view(np.uint8) for v in values.values()]
-    return frame(header, bodies)
-
-
-def _decode(header: dict[str, Any], buf: bytes, offset: int) -> Chunk:
-    columns: dict[str, np.ndarray] = {}
-    rows = int(header["rows"])
-    for name, dtype_str, trailing in header["columns"]:
-        columns[name], offset = _frombuffer(buf, offset, dtype_str, (rows, *trailing))
-    coords: dict[str, np.ndarray] = {}
-    for name, dtype_str, shape in header.get("coords", ()):
-        coords[name], offset = _frombuffer(buf, offset, dtype_str, tuple(shape))
-    dims = header.get("dims") or {}
-    for name, names in dims.items():
-        if name not in columns or columns[name].ndim - 1 != len(names):
-            raise ValueError(f"dimension names {names} do not fit {name!r}")
-    return Chunk(
-        header["role"],
-        int(header["task"]),
-        int(header["seq"]),
-        columns,
-        header["units"],
-        dims,
-        coords,
-        header.get("coord_units") or {},
-    )
-
-
-def _frombuffer(buf: bytes, offset: int, dtype_str: str, shape: tuple[int, ...]) -> Any:
-    dtype = np.dtype(dtype_str)
-    count = math.prod(shape)
-    arr = np.frombuffer(buf, dtype=dtype, count=count, offset=offset).reshape(shape)
-    nbytes = count * dtype.itemsize
-    return arr, offset + nbytes + -nbytes % 8
-
-
-def iter_records(
-    path: Path, limit: int | None = None, offset: int = 0
-) -> Iterator[tuple[Chunk, int]]:
-    """(chunk, end offset) for each complete record of ``path`` from byte
-    ``offset`` (the end of an earlier record) up to ``limit``.
-
-    Stops quietly at the first torn or corrupt record (see `records.iter_frames`):
-    a live writer may be mid-append, and the next call reads that record.
-    """
-    for header, rest, hlen, end in iter_frames(path, limit, offset):
-        try:
-            chunk = _decode(header, rest, hlen)
-        except (KeyError, TypeError, ValueError):
-            log.warning("%s: ignoring the records from the one ending at %d (unusable)", path, end)
-            return
-        yield chunk, end
-
-
-def _staged_files(jobdir: Path) -> list[Path]:
-    folder = staging_dir(jobdir)
-    if not folder.is_dir():
-        return []
-    return sorted(folder.glob("*.rec"))
-
-
 def read_chunks(jobdir: Path, role: str | None = None) -> Iterator[Chunk]:
     """Every complete record of ``role`` (or of every role) in append order.
 
     Raw records: duplicates are not removed here. A torn or corrupt tail ends
     the file's records without an error. One chunk in memory at a time.
     """
-    files = [role_file(jobdir, role)] if role is not None else _staged_files(jobdir)
+    files = [role_file(jobdir, role)] if role is not None else staged_files(jobdir)
     for path in files:
         for chunk, _end in iter_records(path):
             if role is None or chunk.role == role:
@@ -373,7 +199,7 @@ def summarise(jobdir: Path) -> dict[str, RoleSummary]:
     counted. Roles are keyed by the name kept in the records.
     """
     out: dict[str, RoleSummary] = {}
-    for path in _staged_files(jobdir):
+    for path in staged_files(jobdir):
         summary: RoleSummary | None = None
         last = -np.inf
         for chunk, end in _unique(path, None):

@@ -15,6 +15,12 @@ Protocol on stdin/stdout, one JSON object per line (no pickle):
   answer   {"pid": N} or {"error": "..."}
 The server is single-threaded and creates no ZeroMQ context, so forking is safe.
 Children start a new session: they outlive the server and the daemon.
+
+Children start with the signals the daemon sends them (`sugo.platform.control`)
+held: one sent before a child's handlers are in place would kill it (a job
+cancelled in its first milliseconds would end in error). The child's main
+calls `release_held_signals` once its handlers are installed; a held signal
+is delivered then.
 """
 
 import faulthandler
@@ -26,6 +32,18 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable
+
+# SIGTERM, SIGUSR1, SIGUSR2: the control signals (`sugo.platform.control`).
+HELD = frozenset(
+    getattr(signal, name) for name in ("SIGTERM", "SIGUSR1", "SIGUSR2") if hasattr(signal, name)
+)
+
+
+def release_held_signals() -> None:
+    """In a child: receive the signals held since its fork (at once, those
+    that came meanwhile). Does nothing in a process not forked by a server."""
+    if HELD and hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD)
 
 
 def _child(main: Callable[[list[str]], int], argv: list[str], logfile: str | None) -> None:
@@ -88,9 +106,11 @@ def serve(module: str, preload: list[str]) -> int:
         except (ValueError, KeyError, TypeError) as e:
             print(json.dumps({"error": f"bad request: {e}"}), file=out, flush=True)
             continue
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, HELD)
         pid = os.fork()
         if pid == 0:
-            _child(main, argv, logfile)
+            _child(main, argv, logfile)  # held until its main releases them
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         print(json.dumps({"pid": pid}), file=out, flush=True)
     return 0
 

@@ -20,7 +20,7 @@ import zmq
 
 from sugo.driverinterface.host import DriverHost
 from sugo.driverinterface.loader import load_driver
-from sugo.jobs import runner
+from sugo.jobs import hostcalls, results, roles, run
 from sugo.jobs.staging import read_chunks
 from sugo.protocol import daemon_api as api
 from sugo.protocol import wire
@@ -133,7 +133,7 @@ def fake_daemon() -> Iterator[tuple[str, list[api.JobDone]]]:
         return {"ok": True}
 
     def on_write(req: api.JobWrite, call: Any) -> Any:
-        runner.write_job_file(SPECS[req.jobid], Path(req.path), req.status, req.error)
+        results.write_job_file(SPECS[req.jobid], Path(req.path), req.status, req.error)
         return {"respath": req.path}
 
     loop = ServerLoop(
@@ -156,7 +156,8 @@ def fake_daemon() -> Iterator[tuple[str, list[api.JobDone]]]:
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     # A lost reply costs one request timeout; keep the test short.
-    monkeypatch.setattr(runner, "HOST_TIMEOUT", 0.3)
+    for module in (hostcalls, roles, run):  # each uses it under its own name
+        monkeypatch.setattr(module, "HOST_TIMEOUT", 0.3)
 
 
 def job_spec(tmp_path: Path, host: str) -> api.JobSpec:
@@ -202,7 +203,7 @@ def check_exactly_once(spec: api.JobSpec, host: DriverHost) -> int:
 
 def run_job(spec: api.JobSpec, daemon: str) -> threading.Thread:
     SPECS[spec.jobid] = spec
-    job = runner.JobRunner(spec, daemon)
+    job = run.JobRunner(spec, daemon)
     thread = threading.Thread(target=job.run, name="job", daemon=True)
     thread.start()
     thread.job = job  # type: ignore[attr-defined]
@@ -231,7 +232,7 @@ def test_lost_task_stop_reply_on_cancel(
         spec = job_spec(tmp_path, proxy.endpoint)
         thread = run_job(spec, daemon)
         assert proxy.wait_replies("task_data", 3, 5.0)
-        job: runner.JobRunner = thread.job  # type: ignore[attr-defined]
+        job: run.JobRunner = thread.job  # type: ignore[attr-defined]
         job.shared.cancel.set()
         job.shared.notify()
         thread.join(15)

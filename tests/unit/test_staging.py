@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sugo.jobs import records, staging
+from sugo.jobs import records, staging, staging_writer
 from sugo.jobs.staging import (
     StagingError,
     StagingWriter,
@@ -151,7 +151,7 @@ def test_failed_append_leaves_no_partial_record(
         raise OSError("disk gone")
 
     with StagingWriter(tmp_path, fsync=True) as w:
-        monkeypatch.setattr(records.os, "fsync", broken_fsync)
+        monkeypatch.setattr(staging_writer.os, "fsync", broken_fsync)
         with pytest.raises(OSError, match="disk gone"):
             w.append("r", 0, 3, _chunk(100.0, 2), {})
         monkeypatch.undo()
@@ -302,9 +302,9 @@ def test_fsyncs_are_grouped_by_the_interval(
 ) -> None:
     synced: list[int] = []
     real_fsync = os.fsync
-    monkeypatch.setattr(records.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    monkeypatch.setattr(staging_writer.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
     clock = [100.0]
-    monkeypatch.setattr(records.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(staging_writer.time, "monotonic", lambda: clock[0])
     w = StagingWriter(tmp_path, fsync=True, fsync_interval=1.0)
     w.append("r", 0, 1, _chunk(0.0, 2), {})  # the new file's name is flushed (the folder)
     after_open = len(synced)
@@ -335,7 +335,7 @@ def test_fsync_interval_zero_flushes_every_record(
 ) -> None:
     synced: list[int] = []
     real_fsync = os.fsync
-    monkeypatch.setattr(records.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    monkeypatch.setattr(staging_writer.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
     with StagingWriter(tmp_path, fsync=True, fsync_interval=0.0) as w:
         w.append("r", 0, 1, _chunk(0.0, 2), {})
         first = len(synced)

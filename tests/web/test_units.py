@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sugo.jobs.records import StagingWriter
+from sugo.jobs.staging_writer import StagingWriter
 from sugo.web.data import StreamReader, decode_cursor, encode_cursor, staged
 from sugo.web.jobs import job_json, progress
 
