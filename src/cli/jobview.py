@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sugo.errors import RequestFailed
-from sugo.jobs.folder import staging_dir
+from sugo.jobs.folder import staged_files
 from sugo.protocol import daemon_api as api
 from sugo.protocol.client import Client
 
@@ -129,19 +129,18 @@ class StagingTail:
     """
 
     def __init__(self, jobdir: Path) -> None:
-        self.folder = staging_dir(jobdir)
+        self.jobdir = jobdir
         self.roles: dict[str, RoleData] = {}
         self._offsets: dict[Path, int] = {}
         self._seen: set[tuple[str, int, int]] = set()
 
     def poll(self) -> dict[str, RoleData]:
         """Read new records; returns every role's data so far."""
-        if self.folder.is_dir():
-            for path in sorted(self.folder.glob("*.rec")):
-                offset = self._offsets.get(path, 0)
-                for chunk, end in records_from(path, offset):
-                    self._offsets[path] = end
-                    self._add(chunk)
+        for path in staged_files(self.jobdir):
+            offset = self._offsets.get(path, 0)
+            for chunk, end in records_from(path, offset):
+                self._offsets[path] = end
+                self._add(chunk)
         return self.roles
 
     def _add(self, chunk: "Chunk") -> None:

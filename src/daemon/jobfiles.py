@@ -15,7 +15,7 @@ from sugo.daemon.jobqueries import known_job
 from sugo.daemon.store import JobRow
 from sugo.daemon.writes import ResultWriter
 from sugo.errors import SugoError
-from sugo.jobs.folder import job_log, staging_dir
+from sugo.jobs.folder import REBUILD_REPORT, job_log, staging_dir
 from sugo.platform.procs import Tracked
 from sugo.protocol import daemon_api as api
 from sugo.protocol.client import endpoint
@@ -86,7 +86,7 @@ class JobFiles:
             raise SugoError(f"job {job.id}: no staged data in {staging} (pruned or never run)")
         if job.id in self._rebuilding:
             raise SugoError(f"job {job.id}: a rebuild is already running")
-        report = Path(job.jobdir) / "rebuild.json"
+        report = Path(job.jobdir) / REBUILD_REPORT
         report.unlink(missing_ok=True)
         tracked = self.spawn_finalize(job, report)
         self._rebuilding.add(job.id)

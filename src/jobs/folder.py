@@ -19,6 +19,7 @@ CONSTANTS_FILE = "constants.json"  # the components' constants, kept at the job'
 JOB_LOG = "job.log"  # the runner's (and a finalize process's) log
 STAGING_DIR = "staging"  # the staged records, one file per role
 STAGED_SUFFIX = ".rec"  # of a role's file in STAGING_DIR (`sugo.jobs.records.role_file`)
+REBUILD_REPORT = "rebuild.json"  # how the last `sugo job rebuild` of the job went
 LAST_ID_FILE = "last-id"  # in the storage folder: the highest job id ever given out
 
 
