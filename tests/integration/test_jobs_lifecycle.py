@@ -77,7 +77,7 @@ def test_submit_to_running_is_fast(daemon: DaemonHarness) -> None:
     t0 = time.monotonic()
     job = daemon.submit(payload("fast", ("counter", 0.5, 0.1)))
     daemon.wait_job(job["id"], ("r", "c"), timeout=5)
-    assert time.monotonic() - t0 < 1.0  # the benchmark holds the real target (100 ms)
+    assert time.monotonic() - t0 < 3.0  # no timer waited out; bench holds the target (100 ms)
     assert daemon.wait_job(job["id"])["status"] == "c"
 
 

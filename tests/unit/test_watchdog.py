@@ -119,7 +119,7 @@ def test_a_stop_the_driver_ignores_is_forced(make) -> None:
     assert dm.stop_task(timeout=0.2) is False and dm.status()["running"]
     t0 = time.monotonic()
     assert dm.abort_task(2.0)
-    assert time.monotonic() - t0 < 0.5 and dm.wait_task(seq, 0)
+    assert time.monotonic() - t0 < 1.5 and dm.wait_task(seq, 0)  # not the task's 60 s
     assert len(dm.get_data()["uts"]) >= 3  # a forced stop keeps the data
     # A reset escalates the same way: it does not wait out the max_duration.
     dm.submit(task(60, 0.02))
