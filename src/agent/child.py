@@ -7,20 +7,10 @@ parent-death settings, which Windows lacks.
 """
 
 import sys
-import threading
 
 from sugo.driverinterface.host import exit_now, main
-
-
-def _exit_with_agent() -> None:
-    try:
-        while sys.stdin.buffer.read(1):
-            pass
-    except (OSError, ValueError):
-        pass
-    exit_now(0)
-
+from sugo.platform.procs import exit_with_parent
 
 if __name__ == "__main__":
-    threading.Thread(target=_exit_with_agent, name="agent-tie", daemon=True).start()
+    exit_with_parent(lambda: exit_now(0))
     exit_now(main(sys.argv[1:]))

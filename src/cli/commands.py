@@ -5,6 +5,7 @@ records its handler as ``"module:function"`` (relative to ``sugo.cli``), so
 that `main` imports only the code of the command it runs.
 """
 
+import argparse
 from collections.abc import Callable
 
 from sugo.cli.argtypes import count, job_id, job_or_file, path, pixels, seconds
@@ -269,6 +270,8 @@ def _web(add: Adder) -> None:
         help="where to listen (default: settings [web] listen, else 127.0.0.1:9280);"
         " beyond loopback needs tokens",
     )  # fmt: skip
+    # The daemon's own: end when the daemon that started it ends (its stdin closes).
+    p.add_argument("--tied", action="store_true", help=argparse.SUPPRESS)
     wadd = Adder(p.add_subparsers(dest="verb", metavar="VERB"), add.common)
     t = wadd("token", None, "the tokens that let clients in beyond loopback")
     tadd = add.verbs(t)

@@ -50,7 +50,7 @@ def cmd_web(ctx: Context) -> int:
         host, port = parse_listen(_listen(ctx))
     except ValueError as e:
         raise SugoError(str(e)) from None
-    return serve(host, port, ctx.port, ctx.appdir)
+    return serve(host, port, ctx.port, ctx.appdir, tied=ctx.args.tied)
 
 
 def cmd_token_new(ctx: Context) -> int:

@@ -11,7 +11,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from sugo.platform.logfiles import web_log
-from sugo.platform.procs import Tracked, spawn_python
+from sugo.platform.procs import Tracked, spawn_tied
 
 if TYPE_CHECKING:
     from sugo.daemon.events import Events
@@ -44,9 +44,11 @@ class WebSupervisor:
         if not self.listen or self._stopping.is_set() or self.rt.stopping:
             return
         argv = ["web", "--listen", self.listen, "--port", str(self.rt.port),
-                "--appdir", str(self.rt.appdir)]  # fmt: skip
+                "--appdir", str(self.rt.appdir), "--tied"]  # fmt: skip
         logfile = web_log(self.rt.settings.logdir, self.rt.port)
-        self.proc = spawn_python("sugo.cli", argv, logfile)
+        # Tied by its stdin: when this daemon ends, even by SIGKILL, the web
+        # server ends too, and the next daemon's own finds its port free.
+        self.proc = spawn_tied("sugo.cli", argv, logfile)
         log.info("web: pid %d serving %s", self.proc.pid, self.url)
         self.events.emit("web.started", self.url or "", pid=self.proc.pid)
         threading.Thread(

@@ -8,6 +8,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -192,6 +193,33 @@ def spawn_python(module: str, args: list[str], logfile: Path | None) -> Tracked:
     return tracked
 
 
+def spawn_tied(module: str, args: list[str], logfile: Path | None) -> Tracked:
+    """Start ``python -m module args`` tied to this process by its stdin: a
+    pipe that closes when this process ends, however it ends (the child
+    watches it with `exit_with_parent`). Portable: no signals, sessions or
+    parent-death settings, which Windows lacks. Keep the returned
+    ``popen.stdin`` open for as long as the child should live."""
+    popen = _popen(module, args, logfile, stdin=subprocess.PIPE)
+    tracked = Tracked.attach(popen.pid) or Tracked(popen.pid, time.time())
+    tracked.popen = popen
+    return tracked
+
+
+def exit_with_parent(on_gone: Callable[[], None]) -> None:
+    """In a child started with `spawn_tied`: call ``on_gone`` (from a thread of
+    its own) once the parent's end of stdin closes."""
+
+    def wait() -> None:
+        try:
+            while sys.stdin.buffer.read(1):
+                pass
+        except (OSError, ValueError):
+            pass
+        on_gone()
+
+    threading.Thread(target=wait, name="parent-tie", daemon=True).start()
+
+
 def can_pass_fds() -> bool:
     """Whether a child can inherit a file descriptor (`Popen`'s ``pass_fds``,
     a pipe to hear from it): POSIX only."""
@@ -208,12 +236,14 @@ def detached() -> dict[str, Any]:
     return {"start_new_session": True}
 
 
-def _popen(module: str, args: list[str], logfile: Path | None) -> "subprocess.Popen[bytes]":
+def _popen(
+    module: str, args: list[str], logfile: Path | None, stdin: int = subprocess.DEVNULL
+) -> "subprocess.Popen[bytes]":
     out = open(logfile, "ab") if logfile else subprocess.DEVNULL  # noqa: SIM115
     try:
         return subprocess.Popen(
             [sys.executable, "-m", module, *args],
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             stdout=out,
             stderr=out,
             close_fds=True,

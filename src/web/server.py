@@ -46,8 +46,9 @@ def build(host: str, port: int, daemon_port: int, appdir: Path) -> tuple[FastAPI
     return create_app(cfg, pump), pump
 
 
-def serve(host: str, port: int, daemon_port: int, appdir: Path) -> int:
-    """Serve until SIGINT/SIGTERM; returns the exit code."""
+def serve(host: str, port: int, daemon_port: int, appdir: Path, tied: bool = False) -> int:
+    """Serve until SIGINT/SIGTERM (or, ``tied``, until the daemon that started
+    it ends: `sugo.platform.procs.spawn_tied`); returns the exit code."""
     import uvicorn
 
     app, pump = build(host, port, daemon_port, appdir)
@@ -63,6 +64,14 @@ def serve(host: str, port: int, daemon_port: int, appdir: Path) -> int:
         timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)
+    if tied:
+        from sugo.platform.procs import exit_with_parent
+
+        def parent_gone() -> None:
+            log.warning("sugo web: the daemon that started it is gone: stopping")
+            server.should_exit = True
+
+        exit_with_parent(parent_gone)
     print(f"sugo web: serving {url_of(host, port)} (daemon port {daemon_port})", flush=True)
     try:
         server.run(sockets=[sock])

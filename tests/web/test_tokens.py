@@ -155,6 +155,30 @@ def test_the_daemon_starts_supervises_and_stops_its_web_server(tmp_path: Path) -
     assert not process_alive(new)
 
 
+@pytest.mark.integration
+def test_the_web_server_ends_with_a_killed_daemon_and_the_next_one_serves(tmp_path: Path) -> None:
+    from tests.integration.harness import wait_for
+
+    port = free_port()
+    h = DaemonHarness(tmp_path, extra_settings=f'\n[web]\nlisten = "127.0.0.1:{port}"\n')
+    h.start()
+    web = WebServer(h)
+    web.port = port
+    try:
+        wait_for(lambda: _answers(web), 30, "the supervised web server")
+        [first] = [e["data"]["pid"] for e in _events(h) if e["kind"] == "web.started"]
+        assert h.proc is not None
+        h.proc.kill()  # no `sugo stop`: nothing tells the web server
+        h.proc.wait(5)
+        wait_for(lambda: not process_alive(first), 10, "the orphaned web server to end")
+        h.start()  # re-attaches the driver hosts; its web server gets the port
+        wait_for(lambda: _answers(web), 30, "the next daemon's web server")
+        later = [e["data"]["pid"] for e in _events(h) if e["kind"] == "web.started"]
+        assert later[-1] != first
+    finally:
+        h.stop()
+
+
 def _answers(web: WebServer) -> bool:
     try:
         return web.get("/api/v1/status").status == 200
