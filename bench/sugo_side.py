@@ -75,7 +75,11 @@ class SugoSystem:
         settings = render_settings(self.appdir, self.root / "data", self.root / "logs")
         (self.appdir / "settings.toml").write_text(settings + extra_settings)
         (self.appdir / "devices.toml").write_text(devices_text or render_devices())
-        self.env = {**os.environ, "SUGO_PORT": str(self.port), "SUGO_APPDIR": str(self.appdir)}
+        # sugo's own drivers: where a tomato driver package is installed too (the
+        # test extra installs tomato-psutil), it would win, and the figures would
+        # time tomato's driver and its imports instead.
+        self.env = {**os.environ, "SUGO_PORT": str(self.port), "SUGO_APPDIR": str(self.appdir),
+                    "SUGO_BUILTIN_DRIVERS": "counter,psutil"}  # fmt: skip
         self.daemon_pid: int | None = None
         self.seen: set[int] = set()
         self._client: Client | None = None
