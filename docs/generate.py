@@ -339,7 +339,7 @@ def _usage(parser: argparse.ArgumentParser) -> str:
     """The usage line without the common options (listed once at the top)."""
     parts = [parser.prog]
     for action in parser._actions:
-        if _is_common(action):
+        if _is_common(action) or action.help == argparse.SUPPRESS:
             continue
         if isinstance(action, argparse._SubParsersAction):
             parts.append("VERB ...")

@@ -69,8 +69,8 @@ class ComponentCommands:
 
         def work() -> None:
             try:
-                with client:
-                    reply, frames = client.request(msg)
+                with client as host:
+                    reply, frames = host.request(msg)
                 if reply.ok:
                     call.reply(reply.data, frames)
                 else:

@@ -27,12 +27,12 @@ from sugo.daemon.driverprocs import (  # noqa: F401 (re-exported: tests import t
     DriverProc,
     HostTable,
 )
+from sugo.daemon.hostclients import HostClients, Lease
 from sugo.daemon.hostprocs import HostProcesses
 from sugo.daemon.hostwatch import ComponentHealth
 from sugo.daemon.registration import Registrar
 from sugo.errors import SugoError
 from sugo.protocol import daemon_api as api
-from sugo.protocol.client import Client
 from sugo.protocol.server import Call
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ class DriverManager:
         self.stop = self.hosts.stop
         self.detach = self.hosts.detach
         self.reregister = self.registrar.reregister
+        self.clients = HostClients()
 
     @property
     def procs(self) -> dict[str, DriverProc]:
@@ -76,11 +77,13 @@ class DriverManager:
 
     # -- what others ask (sugo.daemon.runtime.Hosts) ------------------------------------
 
-    def client_for(self, driver: str, timeout: float = 5.0) -> Client:
+    def client_for(self, driver: str, timeout: float = 5.0) -> Lease:
+        """``with client_for(driver) as client:`` a connection to its host,
+        kept for the thread's next request (`sugo.daemon.hostclients`)."""
         dp = self.table.procs.get(driver)
         if dp is None or dp.endpoint is None:
             raise SugoError(f"driver {driver} is not running")
-        return Client(dp.endpoint, timeout=timeout)
+        return self.clients.lease(driver, dp.endpoint, timeout)
 
     def endpoint_of(self, driver: str) -> str | None:
         dp = self.table.procs.get(driver)

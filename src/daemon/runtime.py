@@ -19,8 +19,8 @@ from sugo.errors import StoreError
 if TYPE_CHECKING:
     from sugo.config.devices import DevicesConfig
     from sugo.config.settings import Settings
+    from sugo.daemon.hostclients import Lease
     from sugo.daemon.store import Store
-    from sugo.protocol.client import Client
 
 log = logging.getLogger("sugo.daemon")
 
@@ -61,7 +61,7 @@ class LoopRef:
 class Hosts(Protocol):
     """The driver hosts as others reach them (``DriverManager``)."""
 
-    def client_for(self, driver: str, timeout: float = 5.0) -> "Client": ...
+    def client_for(self, driver: str, timeout: float = 5.0) -> "Lease": ...
 
     def endpoint_of(self, driver: str) -> str | None: ...
 
