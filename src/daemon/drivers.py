@@ -27,7 +27,7 @@ from sugo.daemon.driverprocs import (  # noqa: F401 (re-exported: tests import t
     DriverProc,
     HostTable,
 )
-from sugo.daemon.hostclients import HostClients, Lease
+from sugo.daemon.hostclients import HostClients
 from sugo.daemon.hostprocs import HostProcesses
 from sugo.daemon.hostwatch import ComponentHealth
 from sugo.daemon.registration import Registrar
@@ -36,8 +36,11 @@ from sugo.protocol import daemon_api as api
 from sugo.protocol.server import Call
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from sugo.daemon.events import Events
     from sugo.daemon.runtime import Runtime
+    from sugo.protocol.client import Client
 
 
 class DriverManager:
@@ -77,7 +80,7 @@ class DriverManager:
 
     # -- what others ask (sugo.daemon.runtime.Hosts) ------------------------------------
 
-    def client_for(self, driver: str, timeout: float = 5.0) -> Lease:
+    def client_for(self, driver: str, timeout: float = 5.0) -> "AbstractContextManager[Client]":
         """``with client_for(driver) as client:`` a connection to its host,
         kept for the thread's next request (`sugo.daemon.hostclients`)."""
         dp = self.table.procs.get(driver)

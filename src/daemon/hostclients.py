@@ -7,8 +7,9 @@ thread-safe, so each thread keeps its own, one per driver; a host replaced on
 a new endpoint gets a new one and the old one is closed.
 """
 
+import contextlib
 import threading
-from types import TracebackType
+from collections.abc import Iterator
 
 from sugo.protocol.client import Client
 
@@ -17,13 +18,13 @@ class HostClients:
     def __init__(self) -> None:
         self._local = threading.local()
 
-    def lease(self, driver: str, endpoint: str, timeout: float) -> "Lease":
+    @contextlib.contextmanager
+    def lease(self, driver: str, endpoint: str, timeout: float) -> Iterator[Client]:
         """``with lease as client:`` this thread's client of ``driver`` at
-        ``endpoint`` (its requests wait ``timeout`` s). Taken when entered, so a
-        lease made on the loop thread may be used in a worker."""
-        return Lease(self, driver, endpoint, timeout)
-
-    def _client(self, driver: str, endpoint: str) -> Client:
+        ``endpoint`` (its requests wait ``timeout`` s), kept for the next
+        request (a timed-out one reset its socket). The client is picked when
+        the ``with`` is entered, so a lease made on the loop thread may be used
+        in a worker."""
         mine: dict[str, Client] | None = getattr(self._local, "clients", None)
         if mine is None:
             mine = self._local.clients = {}
@@ -33,22 +34,5 @@ class HostClients:
             client = None
         if client is None:
             client = mine[driver] = Client(endpoint)
-        return client
-
-
-class Lease:
-    def __init__(self, pool: HostClients, driver: str, endpoint: str, timeout: float) -> None:
-        self.pool, self.driver, self.endpoint, self.timeout = pool, driver, endpoint, timeout
-
-    def __enter__(self) -> Client:
-        client = self.pool._client(self.driver, self.endpoint)
-        client.timeout = self.timeout
-        return client
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None  # kept for the next request (a timed-out one reset its socket)
+        client.timeout = timeout
+        yield client

@@ -9,7 +9,8 @@ from sugo.daemon.admission import respath_for, snappath_of
 from sugo.daemon.payloads import PayloadCache
 from sugo.daemon.registry_tables import TaskRow
 from sugo.daemon.scheduler import Blocking, World, reasons, summary, world_of
-from sugo.daemon.store import ComponentRow, JobRow
+from sugo.daemon.status import component_info
+from sugo.daemon.store import JobRow
 from sugo.errors import SugoError
 from sugo.jobs.folder import job_log
 from sugo.platform import logfiles
@@ -122,7 +123,7 @@ class JobQueries:
             roles.append(
                 api.RoleSpec(
                     role=role,
-                    component=_component_info(comp),
+                    component=component_info(comp),
                     host=self.hosts.endpoint_of(comp.driver) or "",
                     tasks=tasks,
                     verb_timeout=waits.verb_timeout,
@@ -178,16 +179,3 @@ def _task_json(t: TaskRow) -> dict[str, Any]:
     out: dict[str, Any] = to_builtins(t)
     del out["jobid"]
     return out
-
-
-def _component_info(comp: ComponentRow) -> api.ComponentInfo:
-    return api.ComponentInfo(
-        name=comp.name,
-        driver=comp.driver,
-        device=comp.device,
-        address=comp.address,
-        channel=comp.channel,
-        capabilities=list(comp.capabilities),
-        state=str(comp.state),
-        pollrate=comp.pollrate,
-    )

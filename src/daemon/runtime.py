@@ -17,10 +17,12 @@ from sugo.daemon.store import retryable
 from sugo.errors import StoreError
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from sugo.config.devices import DevicesConfig
     from sugo.config.settings import Settings
-    from sugo.daemon.hostclients import Lease
     from sugo.daemon.store import Store
+    from sugo.protocol.client import Client
 
 log = logging.getLogger("sugo.daemon")
 
@@ -61,7 +63,7 @@ class LoopRef:
 class Hosts(Protocol):
     """The driver hosts as others reach them (``DriverManager``)."""
 
-    def client_for(self, driver: str, timeout: float = 5.0) -> "Lease": ...
+    def client_for(self, driver: str, timeout: float = 5.0) -> "AbstractContextManager[Client]": ...
 
     def endpoint_of(self, driver: str) -> str | None: ...
 

@@ -4,6 +4,8 @@ import os
 import time
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from sugo import __version__
 from sugo.driverinterface.health import StatusCode, label
 from sugo.protocol import daemon_api as api
@@ -11,7 +13,22 @@ from sugo.protocol.states import ComponentState, DriverState
 
 if TYPE_CHECKING:
     from sugo.daemon.driverprocs import DriverProc
+    from sugo.daemon.rows import ComponentRow
     from sugo.daemon.runtime import Runtime
+
+
+def component_info(comp: "ComponentRow") -> api.ComponentInfo:
+    """A component as `sugo status` and `sugo jobs ID` show it (health aside)."""
+    return api.ComponentInfo(
+        name=comp.name,
+        driver=comp.driver,
+        device=comp.device,
+        address=comp.address,
+        channel=comp.channel,
+        capabilities=list(comp.capabilities),
+        state=str(comp.state),
+        pollrate=comp.pollrate,
+    )
 
 
 def status_info(
@@ -51,15 +68,8 @@ def status_info(
         if c.state == ComponentState.BUSY and code == StatusCode.CONNECTED:
             code = int(StatusCode.RUNNING)
         components.append(
-            api.ComponentInfo(
-                name=c.name,
-                driver=c.driver,
-                device=c.device,
-                address=c.address,
-                channel=c.channel,
-                capabilities=list(c.capabilities),
-                state=str(c.state),
-                pollrate=c.pollrate,
+            msgspec.structs.replace(
+                component_info(c),
                 code=code,
                 label=label(code),
                 text=text,

@@ -156,9 +156,7 @@ class Launcher:
                 return spawn_python(self.module, argv, logfile)
             if not self._closed:
                 self._spare = self._new_spare()
-        tracked = Tracked.attach(proc.pid) or Tracked(proc.pid, time.time())
-        tracked.popen = proc
-        return tracked
+        return Tracked.of_popen(proc)
 
     def close(self) -> None:
         """Stop the fork server (or spare) for good (the processes it started live on)."""

@@ -42,6 +42,13 @@ class Tracked:
             return None
         return cls(pid, ct)
 
+    @classmethod
+    def of_popen(cls, popen: "subprocess.Popen[bytes]") -> "Tracked":
+        """The child ``popen`` just started, tracked with its create time."""
+        tracked = cls.attach(popen.pid) or cls(popen.pid, time.time())
+        tracked.popen = popen
+        return tracked
+
     def alive(self) -> bool:
         if self.popen is not None:
             return self.popen.poll() is None
@@ -188,9 +195,7 @@ def spawn_python(module: str, args: list[str], logfile: Path | None) -> Tracked:
         log.info("pid %d: started early, adopted", popen.pid)
     else:
         popen = _popen(module, args, logfile)
-    tracked = Tracked.attach(popen.pid) or Tracked(popen.pid, time.time())
-    tracked.popen = popen
-    return tracked
+    return Tracked.of_popen(popen)
 
 
 def spawn_tied(module: str, args: list[str], logfile: Path | None) -> Tracked:
@@ -199,10 +204,7 @@ def spawn_tied(module: str, args: list[str], logfile: Path | None) -> Tracked:
     watches it with `exit_with_parent`). Portable: no signals, sessions or
     parent-death settings, which Windows lacks. Keep the returned
     ``popen.stdin`` open for as long as the child should live."""
-    popen = _popen(module, args, logfile, stdin=subprocess.PIPE)
-    tracked = Tracked.attach(popen.pid) or Tracked(popen.pid, time.time())
-    tracked.popen = popen
-    return tracked
+    return Tracked.of_popen(_popen(module, args, logfile, stdin=subprocess.PIPE))
 
 
 def exit_with_parent(on_gone: Callable[[], None]) -> None:
