@@ -173,9 +173,9 @@ class SugoClient(DaemonConnection):
         unknown repository, a payload over the size limit)."""
         import msgspec
 
-        req = msgspec.structs.replace(req, dry_run=True)
-        self._check_size(req, req.source)  # as a submit: refused before it is sent
-        reply: api.DryRunReply = self._call(req, api.DryRunReply, timeout=timeout)
+        check = api.SubmitCheck(**msgspec.structs.asdict(req))
+        self._check_size(check, req.source)  # as a submit: refused before it is sent
+        reply: api.DryRunReply = self.ask(check, timeout)
         return reply
 
     def jobs(self, ids: Iterable[int] = (), recent: int | None = None) -> list[api.JobInfo]:

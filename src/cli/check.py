@@ -4,7 +4,7 @@
 syntax, the schema, durations with units, task names and start/stop
 triggers, tomato versions upgraded), then, when a daemon answers, against its
 pipelines: which could run the job and why each other one cannot. The daemon
-decides, in a dry run of `submit` (``Submit.dry_run``): every check a submit
+decides, in a dry run of `submit` (``SubmitCheck``): every check a submit
 makes (output files, repositories, a pipeline with every role and technique,
 its drivers accepting every task), nothing queued. So `check` passes exactly
 what `submit` accepts.
@@ -14,7 +14,6 @@ import getpass
 import math
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ from sugo.cli.context import FAILED, OK, Context
 from sugo.cli.output import clean, to_json_text
 from sugo.errors import RequestTimeout, SugoError
 from sugo.protocol import daemon_api as api
+from sugo.protocol.wire import to_builtins
 
 if TYPE_CHECKING:
     from sugo.client import SugoClient
@@ -32,21 +32,7 @@ DRY_RUN_TIMEOUT = 30.0  # the daemon asks a driver host of each kind of pipeline
 SCHEMA_KINDS = ("payload", "devices", "settings")
 
 
-@dataclass
-class Verdict:
-    """Whether one pipeline could run the payload, and why not."""
-
-    pipeline: str
-    reason: str | None  # None: it can
-    ready: bool
-    sample: str | None
-
-    @property
-    def can_run(self) -> bool:
-        return self.reason is None
-
-
-def verdicts(client: "SugoClient", path: Path, status: api.StatusInfo) -> list[Verdict]:
+def verdicts(client: "SugoClient", path: Path) -> list[api.PipelineVerdict]:
     """One verdict per pipeline of the daemon, from a dry run of submitting
     ``path``; a RequestFailed (a SugoError) says why a submit would be
     refused outright (an output file that clashes, an unknown repository,
@@ -60,13 +46,7 @@ def verdicts(client: "SugoClient", path: Path, status: api.StatusInfo) -> list[V
         cwd=os.getcwd(),
         user=getpass.getuser(),
     )
-    reply = client.dry_run(req, timeout=DRY_RUN_TIMEOUT)
-    pipelines = {p.name: p for p in status.pipelines}
-    out = []
-    for v in reply.pipelines:
-        p = pipelines.get(v.name)
-        out.append(Verdict(v.name, v.reason, p.ready if p else False, p.sample if p else None))
-    return out
+    return client.dry_run(req, timeout=DRY_RUN_TIMEOUT).pipelines
 
 
 def _describe(payload: "Payload") -> str:
@@ -92,7 +72,7 @@ def _original_version(path: Path) -> str | None:
     return None if version is None else str(version)
 
 
-def _next_step(v: Verdict, sample: str) -> str:
+def _next_step(v: api.PipelineVerdict, sample: str) -> str:
     if v.sample == sample and v.ready:
         return "can run it now"
     if v.sample == sample:
@@ -122,7 +102,7 @@ def cmd_check(ctx: Context) -> int:
     out.line(clean(f"{path}: valid payload{note}: {_describe(payload)}"))
     client = ctx.client(timeout=3.0)
     try:
-        status = client.status()
+        client.ping()
     except RequestTimeout as e:
         doc.update(daemon=False, pipelines=[])
         if out.json_mode:
@@ -131,7 +111,7 @@ def cmd_check(ctx: Context) -> int:
             out.line(f"no daemon answers on port {ctx.port} ({e}): checked offline only")
         return OK
     try:
-        found = verdicts(client, path, status)
+        found = verdicts(client, path)
     except RequestTimeout:
         raise
     except SugoError as e:  # submit would refuse it, whatever the pipelines
@@ -142,26 +122,22 @@ def cmd_check(ctx: Context) -> int:
         return FAILED
     sample = payload.sample.identifier
     doc["daemon"] = True
-    doc["pipelines"] = [
-        {"name": v.pipeline, "can_run": v.can_run, "reason": v.reason, "ready": v.ready,
-         "sample": v.sample}
-        for v in found
-    ]  # fmt: skip
+    doc["pipelines"] = to_builtins(found)
     able = [v for v in found if v.can_run]
     problem = None
     if not able:
-        why = "; ".join(f"{v.pipeline}: {v.reason}" for v in found) or "no pipelines configured"
+        why = "; ".join(f"{v.name}: {v.reason}" for v in found) or "no pipelines configured"
         problem = f"no pipeline of the daemon on port {ctx.port} can run {path}: {why}"
         doc["error"] = problem
     if out.json_mode:
         out.json(doc)
     else:
         out.line(f"pipelines of the daemon on port {ctx.port}:")
-        width = max((len(v.pipeline) for v in found), default=0)
+        width = max((len(v.name) for v in found), default=0)
         for v in found:
             text = _next_step(v, sample) if v.can_run else f"cannot: {v.reason}"
             style = "green" if v.can_run else "dim"
-            out.line(f"  {v.pipeline.ljust(width)}  {out.paint(clean(text), style)}")
+            out.line(f"  {v.name.ljust(width)}  {out.paint(clean(text), style)}")
     if problem:
         out.reason(problem)
         return FAILED

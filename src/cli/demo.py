@@ -74,9 +74,8 @@ def _live_points(client: "SugoClient", components: dict[str, str]) -> dict[str, 
 def _progress(job: api.JobInfo, live: dict[str, int], expected: dict[str, int], t0: float) -> str:
     parts = []
     for t in job.tasks:
-        role = str(t.get("role", "?"))
-        done = int(t.get("points") or 0) if t.get("state") != "running" else live.get(role, 0)
-        parts.append(f"{role} {t.get('state', '?')} {done}/{expected.get(role, '?')}")
+        done = t.points if t.state != "running" else live.get(t.role, 0)
+        parts.append(f"{t.role} {t.state} {done}/{expected.get(t.role, '?')}")
     return f"  {time.monotonic() - t0:5.1f} s  job {job.id} {job.status}: " + ", ".join(parts)
 
 

@@ -2,7 +2,6 @@
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
 from sugo.cli.commands import RECENT_JOBS
 from sugo.cli.context import FAILED, OK, TIMED_OUT, USAGE, Context
@@ -44,13 +43,13 @@ def show_jobs(out: Output, jobs: Sequence[api.JobInfo], details: bool = False) -
         show_waiting(out, j)
         for t, (no, of) in zip(j.tasks, role_positions(j.tasks), strict=True):
             took = ""
-            if t.get("started_at"):
-                took = f"  {fmt_time(t['started_at'])} → {fmt_time(t.get('ended_at'))}"
+            if t.started_at:
+                took = f"  {fmt_time(t.started_at)} → {fmt_time(t.ended_at)}"
             out.line(
-                f"  job {j.id}: {clean(str(t['role']))} task {no}/{of} {clean(str(t['technique']))}"
-                f"  {out.paint(t['state'], TASK_STYLES.get(t['state'], ''))}"
-                f"  {t.get('points', 0)} points{took}"
-                + (f"  {out.paint(clean(t['error']), 'red')}" if t.get("error") else "")
+                f"  job {j.id}: {clean(t.role)} task {no}/{of} {clean(t.technique)}"
+                f"  {out.paint(t.state, TASK_STYLES.get(t.state, ''))}"
+                f"  {t.points} points{took}"
+                + (f"  {out.paint(clean(t.error), 'red')}" if t.error else "")
             )
         if j.respath:
             out.line(f"  job {j.id}: results {clean(j.respath)}")
@@ -60,14 +59,14 @@ def show_jobs(out: Output, jobs: Sequence[api.JobInfo], details: bool = False) -
             out.line(f"  job {j.id}: " + out.paint(f"error: {clean(j.error)}", "red"))
 
 
-def role_positions(tasks: Sequence[dict[str, Any]]) -> list[tuple[int, int]]:
+def role_positions(tasks: Sequence[api.TaskInfo]) -> list[tuple[int, int]]:
     """(i, n) for each task: it is the i-th of the n tasks of its role, counted
     from 1 in the payload's order, as `sugo job watch` numbers them."""
-    totals = Counter(t.get("role") for t in tasks)
-    seen: Counter[Any] = Counter()
+    totals = Counter(t.role for t in tasks)
+    seen: Counter[str] = Counter()
     positions = [(0, 0)] * len(tasks)
-    for i in sorted(range(len(tasks)), key=lambda i: int(tasks[i].get("index") or 0)):
-        role = tasks[i].get("role")
+    for i in sorted(range(len(tasks)), key=lambda i: tasks[i].index):
+        role = tasks[i].role
         seen[role] += 1
         positions[i] = (seen[role], totals[role])
     return positions

@@ -259,7 +259,7 @@ def load(client: Any, job: api.JobInfo) -> tuple[list[RoleSeries], dict[int, str
     roles = [r.role for r in plan.roles] if plan else []
     labels = plan.task_labels() if plan else {}
     for t in job.tasks:
-        labels.setdefault(int(t.get("index", -1)), str(t.get("technique") or "?"))
+        labels.setdefault(t.index, t.technique or "?")
     series = from_staging(jobdir, roles)
     if plan:
         names = {r.role: r.component for r in plan.roles}

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sugo.cli.jobview import RoleData, RolePlan
+from sugo.protocol import daemon_api as api
 
 BAR_WIDTH = 20
 #: Unit spellings worth shortening on screen.
@@ -32,7 +33,7 @@ class RoleProgress:
 
 def role_progress(
     role: RolePlan,
-    states: dict[int, dict[str, Any]],
+    states: dict[int, api.TaskInfo],
     data: RoleData | None,
     now: float,
     running: bool,
@@ -40,8 +41,8 @@ def role_progress(
     """The progress of ``role`` from the daemon's task states (by task index)
     and the staged data."""
     tasks = role.tasks
-    own = [states.get(t.index, {}) for t in tasks]
-    kinds = [str(s.get("state", "pending")) for s in own]
+    own = [states.get(t.index) for t in tasks]
+    kinds = [s.state if s is not None else "pending" for s in own]
     if "running" in kinds:
         at = kinds.index("running")
     elif not any(s for s in own) and data is not None and data.last_task is not None:
@@ -50,13 +51,13 @@ def role_progress(
     elif running and "pending" in kinds:
         at = kinds.index("pending")
     else:
-        started = [i for i, s in enumerate(own) if s.get("started_at") is not None]
+        started = [i for i, s in enumerate(own) if s is not None and s.started_at is not None]
         at = started[-1] if started else 0
     task, state = tasks[at], own[at]
     elapsed: float | None = None
-    if state.get("started_at") is not None:
-        end = state.get("ended_at") or now
-        elapsed = min(max(0.0, float(end) - float(state["started_at"])), task.max_duration)
+    if state is not None and state.started_at is not None:
+        end = state.ended_at or now
+        elapsed = min(max(0.0, end - state.started_at), task.max_duration)
     elif kinds[at] == "pending" and any(own):
         elapsed = 0.0
     remaining = 0.0

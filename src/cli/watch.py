@@ -99,7 +99,7 @@ def _progress(
     if plan is None:
         return []
     data = tail.poll() if tail is not None else {}
-    states = {int(t["index"]): t for t in job.tasks if "index" in t}
+    states = {t.index: t for t in job.tasks}
     running = job.status in RUNNING
     return [role_progress(r, states, data.get(r.role), now, running) for r in plan.roles]
 

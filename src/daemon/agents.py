@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sugo.errors import SugoError
 from sugo.protocol import agent_api as api
 from sugo.protocol.server import Call
-from sugo.protocol.wire import to_builtins
 
 if TYPE_CHECKING:
     from sugo.daemon.events import Events
@@ -108,7 +107,7 @@ class AgentRegistry:
 
     # -- handlers ---------------------------------------------------------------------
 
-    def on_register(self, req: api.AgentRegister, call: Call) -> Any:
+    def on_register(self, req: api.AgentRegister, call: Call[api.Registered]) -> api.Registered:
         if call.peer is None:
             # Only a key proves who an agent is (its hosts' hellos are checked against it).
             raise SugoError("agents register on the daemon's [network] listen endpoint only")
@@ -159,9 +158,9 @@ class AgentRegistry:
             for drv, host in hosts.items()
             if host == agent.name
         ]
-        return to_builtins(api.Registered(agent.name, agent.identity, drivers))
+        return api.Registered(agent.name, agent.identity, drivers)
 
-    def on_alive(self, req: api.AgentAlive, call: Call) -> Any:
+    def on_alive(self, req: api.AgentAlive, call: Call[api.AgentStateReply]) -> api.AgentStateReply:
         agent = self._known(req.identity, call)
         now = time.monotonic()
         silent, agent.last_seen = now - agent.last_seen, now
@@ -170,16 +169,18 @@ class AgentRegistry:
         if agent.state == AgentState.LOST:
             self._set(agent, AgentState.ALIVE, "agent.alive", silent_for=round(silent, 3))
         self._arm(agent)
-        return {"state": str(agent.state)}
+        return api.AgentStateReply(state=str(agent.state))
 
-    def on_unregister(self, req: api.AgentUnregister, call: Call) -> Any:
+    def on_unregister(
+        self, req: api.AgentUnregister, call: Call[api.AgentStateReply]
+    ) -> api.AgentStateReply:
         agent = self._known(req.identity, call)
         self._set(agent, AgentState.REMOVED, "agent.removed", reason="unregistered")
-        return {"state": str(agent.state)}
+        return api.AgentStateReply(state=str(agent.state))
 
-    def on_agents(self, req: api.Agents, call: Call) -> Any:
+    def on_agents(self, req: api.Agents, call: Call[list[api.AgentInfo]]) -> list[api.AgentInfo]:
         rows = [*self.agents.values(), *reversed(self.removed)]
-        return [to_builtins(a.info(self.devices_of(a.name))) for a in rows]
+        return [a.info(self.devices_of(a.name)) for a in rows]
 
     # -- states -------------------------------------------------------------------------
 

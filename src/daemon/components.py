@@ -12,7 +12,7 @@ import msgspec
 from sugo.errors import SugoError
 from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
-from sugo.protocol.server import DEFERRED, Call
+from sugo.protocol.server import DEFERRED, Call, Deferred
 
 if TYPE_CHECKING:
     from sugo.daemon.events import Events
@@ -42,7 +42,8 @@ class ComponentCommands:
     def handlers(self) -> dict[type, Any]:
         return {api.ComponentCall: self.on_call}
 
-    def on_call(self, req: api.ComponentCall, call: Call) -> Any:
+    def on_call(self, req: api.ComponentCall, call: Call[Any]) -> Deferred:
+        # (Call[Any]: the driver host's reply is forwarded as it is; its shape is the verb's.)
         comp = self.rt.store.get_component(req.name)
         if comp is None:
             known = ", ".join(c.name for c in self.rt.store.list_components()) or "none"

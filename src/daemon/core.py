@@ -40,10 +40,10 @@ from sugo.jobs import RUN_PRELOAD, RUNNER_MODULE
 from sugo.platform import procs
 from sugo.platform.launcher import Launcher
 from sugo.platform.logfiles import forkserver_log
+from sugo.protocol import agent_api
 from sugo.protocol import daemon_api as api
-from sugo.protocol.server import DEFERRED, Call, ServerLoop
+from sugo.protocol.server import DEFERRED, STRICT_REPLIES_ENV, Call, Deferred, ServerLoop
 from sugo.protocol.states import DriverState
-from sugo.protocol.wire import to_builtins
 
 log = logging.getLogger("sugo.daemon")
 
@@ -129,6 +129,8 @@ class Daemon:
                 port=port,
                 max_bytes=settings.daemon.max_message_bytes,
                 curve=pair,
+                replies={**api.DAEMON_REPLIES, **agent_api.AGENT_REPLIES},
+                strict_replies=os.environ.get(STRICT_REPLIES_ENV) == "1",
             )
         except BaseException:
             guard.stop()
@@ -262,25 +264,21 @@ class Daemon:
 
     # -- handlers -------------------------------------------------------------------
 
-    def on_ping(self, req: api.Ping, call: Call) -> Any:
-        return to_builtins(
-            api.PingInfo(
-                pid=os.getpid(),
-                port=self.port,
-                version=__version__,
-                appdir=str(self.appdir),
-                max_message_bytes=self.settings.daemon.max_message_bytes,
-            )
+    def on_ping(self, req: api.Ping, call: Call[api.PingInfo]) -> api.PingInfo:
+        return api.PingInfo(
+            pid=os.getpid(),
+            port=self.port,
+            version=__version__,
+            appdir=str(self.appdir),
+            max_message_bytes=self.settings.daemon.max_message_bytes,
         )
 
-    def on_status(self, req: api.Status, call: Call) -> Any:
-        return to_builtins(
-            status_info(
-                self.rt, self.drivers.procs, self.maintenance.overlay(), self.notices, self.web.url
-            )
+    def on_status(self, req: api.Status, call: Call[api.StatusInfo]) -> api.StatusInfo:
+        return status_info(
+            self.rt, self.drivers.procs, self.maintenance.overlay(), self.notices, self.web.url
         )
 
-    def on_reload(self, req: api.Reload, call: Call) -> Any:
+    def on_reload(self, req: api.Reload, call: Call[api.ReloadReply]) -> Deferred:
         settings = load_settings(self.appdir / "settings.toml")
         devices = load_devices(settings.devices.config)
         reloading.check(self.rt, settings, devices)
@@ -307,7 +305,7 @@ class Daemon:
         self.pool.submit(check_drivers)
         return DEFERRED
 
-    def on_stop(self, req: api.Stop, call: Call) -> Any:
+    def on_stop(self, req: api.Stop, call: Call[api.StopReply]) -> Deferred:
         running = self.store.running_jobs()
         if running and not req.force:
             names = ", ".join(str(j.id) for j in running)
@@ -323,7 +321,7 @@ class Daemon:
                 return
             if self.store.running_jobs():
                 self.jobs.kill_all_runners()
-            call.reply({"stopped": True, "cancelled": ids, "pid": os.getpid()})
+            call.reply(api.StopReply(stopped=True, cancelled=ids, pid=os.getpid()))
             # Let the reply leave before the loop ends.
             self.loop.call_later(0.05, self.loop.stop)
 

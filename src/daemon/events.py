@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sugo.daemon.bus import Bus, Event
 from sugo.daemon.store import EventRow
 from sugo.protocol import daemon_api as api
-from sugo.protocol.server import ACTOR, DEFERRED, Call
+from sugo.protocol.server import ACTOR, DEFERRED, Call, Deferred
 
 if TYPE_CHECKING:
     from sugo.config.settings import HookSettings
@@ -30,7 +30,7 @@ class Events:
     def __init__(self, rt: "Runtime", bus: Bus) -> None:
         self.rt = rt
         self.bus = bus
-        self._waiters: list[tuple[Call, int, int]] = []
+        self._waiters: list[tuple[Call[api.EventsReply], int, int]] = []
 
     def handlers(self) -> dict[type, Any]:
         return {api.Events: self.on_events}
@@ -59,10 +59,10 @@ class Events:
                 except RuntimeError:  # the pool is gone: the daemon is stopping
                     log.warning("hook for %s not run: daemon stopping", kind)
 
-    def on_events(self, req: api.Events, call: Call) -> Any:
+    def on_events(self, req: api.Events, call: Call[api.EventsReply]) -> api.EventsReply | Deferred:
         rows = self.rt.store.list_events(req.after, max(1, min(req.limit, 10000)))
         if rows or req.wait <= 0:
-            return {"events": [_event(r) for r in rows]}
+            return api.EventsReply(events=[_event(r) for r in rows])
         self._waiters.append((call, req.after, req.limit))
         self.rt.loop.call_later(min(req.wait, MAX_WAIT), lambda: self._expire(call))
         return DEFERRED
@@ -72,20 +72,20 @@ class Events:
         for call, after, limit in waiters:
             rows = self.rt.store.list_events(after, max(1, min(limit, 10000)))
             if rows:
-                call.reply({"events": [_event(r) for r in rows]})
+                call.reply(api.EventsReply(events=[_event(r) for r in rows]))
             else:
                 self._waiters.append((call, after, limit))
 
-    def _expire(self, call: Call) -> None:
+    def _expire(self, call: Call[api.EventsReply]) -> None:
         for i, (c, _, _) in enumerate(self._waiters):
             if c is call:
                 del self._waiters[i]
-                call.reply({"events": []})
+                call.reply(api.EventsReply(events=[]))
                 return
 
 
-def _event(row: EventRow) -> dict[str, Any]:
-    return row.to_json()
+def _event(row: EventRow) -> api.EventInfo:
+    return api.EventInfo(row.id, row.time, row.kind, row.subject, row.data)
 
 
 def _matches(hook: "HookSettings", kind: str, data: dict[str, Any]) -> bool:

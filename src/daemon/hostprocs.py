@@ -6,7 +6,7 @@ start, or it crash-loops), and stop or leave them at the end."""
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sugo import __version__
 from sugo.daemon import hostrecords
@@ -147,7 +147,7 @@ class HostProcesses:
         log.info("driver %s: host spawned (pid %d)", dp.name, dp.proc.pid)
         self.watch.watch(dp)
 
-    def on_hello(self, req: api.HostHello, call: Call) -> Any:
+    def on_hello(self, req: api.HostHello, call: Call[api.HostHelloReply]) -> api.HostHelloReply:
         dp = self.table.procs.get(req.driver)
         if dp is None or self.table.stopping:
             raise SugoError(f"driver {req.driver!r} is not configured on this daemon")
@@ -162,11 +162,11 @@ class HostProcesses:
         log.info("driver %s: host up on port %d", dp.name, req.port)
         # Register once the host has had our reply and serves requests.
         self.rt.loop.call_later(0, lambda: self.registrar.register(dp))
-        return {"settings": self.rt.settings.driver_settings(dp.name)}
+        return api.HostHelloReply(settings=self.rt.settings.driver_settings(dp.name))
 
     # -- failures -----------------------------------------------------------------------
 
-    def on_host_failed(self, req: api.HostFailed, call: Call) -> Any:
+    def on_host_failed(self, req: api.HostFailed, call: Call[api.Ack]) -> api.Ack:
         dp = self.table.procs.get(req.driver)
         if dp is None:
             raise SugoError(f"driver {req.driver}: unexpected host pid {req.pid}")
@@ -176,7 +176,7 @@ class HostProcesses:
         elif dp.proc is None or dp.proc.pid != req.pid:
             raise SugoError(f"driver {req.driver}: unexpected host pid {req.pid}")
         self._give_up(dp, req.error)
-        return {"ok": True}
+        return api.Ack()
 
     def _give_up(self, dp: DriverProc, error: str) -> None:
         """Mark a driver failed for good (until a reload): it is not restarted."""

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from sugo.daemon.admission import respath_for, snappath_of
 from sugo.daemon.jobqueries import known_job
 from sugo.daemon.store import JobRow
@@ -19,7 +21,7 @@ from sugo.jobs.folder import REBUILD_REPORT, job_log, staging_dir
 from sugo.platform.procs import Tracked
 from sugo.protocol import daemon_api as api
 from sugo.protocol.client import endpoint
-from sugo.protocol.server import DEFERRED, Call
+from sugo.protocol.server import DEFERRED, Call, Deferred
 from sugo.protocol.states import FINAL, RUNNING
 
 if TYPE_CHECKING:
@@ -37,7 +39,7 @@ class JobFiles:
         rt: "Runtime",
         events: "Events",
         writer: ResultWriter,
-        info: Callable[[JobRow], dict[str, Any]],
+        info: Callable[[JobRow], api.JobInfo],
     ) -> None:
         self.rt = rt
         self.events = events
@@ -53,7 +55,7 @@ class JobFiles:
             api.JobPrune: self.on_job_prune,
         }
 
-    def on_job_write(self, req: api.JobWrite, call: Call) -> Any:
+    def on_job_write(self, req: api.JobWrite, call: Call[api.JobWriteReply]) -> Deferred:
         job = known_job(self.rt.store, req.jobid)
         if job.status not in RUNNING:
             raise SugoError(f"job {job.id} is not running ({job.status})")
@@ -65,9 +67,9 @@ class JobFiles:
         self.writer.write(job.id, job.jobdir, req.path, req.status, req.error, call)
         return DEFERRED
 
-    def on_job_written(self, req: api.JobWritten, call: Call) -> Any:
+    def on_job_written(self, req: api.JobWritten, call: Call[api.Ack]) -> api.Ack:
         self.writer.written(req.jobid, req.path, req.error)
-        return {"ok": True}
+        return api.Ack()
 
     def spawn_finalize(self, job: JobRow, report: Path | None = None) -> Tracked:
         """Write an ended job's results file from its staging store, in a
@@ -77,7 +79,7 @@ class JobFiles:
             argv += ["--report", str(report)]
         return self.writer.spawn(argv, job_log(job.jobdir))
 
-    def on_job_rebuild(self, req: api.JobRebuild, call: Call) -> Any:
+    def on_job_rebuild(self, req: api.JobRebuild, call: Call[api.JobInfo]) -> Deferred:
         job = known_job(self.rt.store, req.jobid)
         if job.status not in FINAL:
             raise SugoError(f"job {job.id} has not ended ({job.status}); its results come then")
@@ -114,15 +116,18 @@ class JobFiles:
         self.rt.pool.submit(wait)
         return DEFERRED
 
-    def _rebuilt(self, call: Call, jobid: int, respath: str) -> None:
+    def _rebuilt(self, call: Call[api.JobInfo], jobid: int, respath: str) -> None:
         what = f"job {jobid}"
         store = self.rt.store
         self.rt.until_stored(what, lambda: store.update_job(jobid, respath=respath))
         self.rt.until_stored(what, lambda: self.events.emit("job.rebuilt", what, respath=respath))
         job = store.get_job(jobid)
-        call.reply({**self.info(job), "respath": respath} if job else {"respath": respath})
+        if job is None:  # pruned meanwhile
+            call.fail(f"job {jobid}: its record is gone (pruned?); {respath} was written")
+            return
+        call.reply(msgspec.structs.replace(self.info(job), respath=respath))
 
-    def on_job_prune(self, req: api.JobPrune, call: Call) -> Any:
+    def on_job_prune(self, req: api.JobPrune, call: Call[api.PruneReply]) -> api.PruneReply:
         settings, store = self.rt.settings, self.rt.store
         days = req.days if req.days is not None else settings.jobs.retention_days
         if days is None:
@@ -141,4 +146,4 @@ class JobFiles:
                 shutil.rmtree(folder, ignore_errors=True)
         if pruned:
             self.events.emit("job.pruned", f"{len(pruned)} jobs", ids=pruned, days=days)
-        return {"pruned": pruned, "days": days}
+        return api.PruneReply(pruned=pruned, days=days)

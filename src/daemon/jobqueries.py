@@ -17,7 +17,6 @@ from sugo.platform import logfiles
 from sugo.protocol import daemon_api as api
 from sugo.protocol.server import Call
 from sugo.protocol.states import QUEUED, RUNNING
-from sugo.protocol.wire import to_builtins
 
 if TYPE_CHECKING:
     from sugo.daemon.runtime import Hosts, Runtime
@@ -60,30 +59,30 @@ class JobQueries:
 
     def info(
         self, job: JobRow, tasks: list[TaskRow] | None = None, world: World | None = None
-    ) -> dict[str, Any]:
-        out = job.to_json()
+    ) -> api.JobInfo:
+        """The job as `sugo jobs` shows it: its record, its tasks and, while it
+        is queued, why it waits (per pipeline that could run it: scheduler.why_not)."""
         rows = self.rt.store.tasks_of(job.id) if tasks is None else tasks
-        out["tasks"] = [_task_json(t) for t in rows]
+        info = job_info(job, rows)
         if job.status in QUEUED:
-            # Why it waits, per pipeline that could run it (scheduler.why_not).
             why = reasons(
                 job, self.payloads.payload_of(job), world or world_of(self.rt.store), self.blocking
             )
-            out["waiting_for"] = why
-            out["waiting"] = summary(why)
-        return out
+            info.waiting_for = why
+            info.waiting = summary(why)
+        return info
 
-    def infos(self, jobs: list[JobRow], payload: bool = False) -> list[dict[str, Any]]:
+    def infos(self, jobs: list[JobRow], payload: bool = False) -> list[api.JobInfo]:
         tasks = self.rt.store.tasks_of_jobs([j.id for j in jobs])
         queued = any(j.status in QUEUED for j in jobs)
         world = world_of(self.rt.store) if queued else None
         out = [self.info(j, tasks[j.id], world) for j in jobs]
         if payload:  # asked for by id only (the web API's job page): it may be large
             for info, job in zip(out, jobs, strict=True):
-                info["payload"] = json.loads(job.payload)
+                info.payload = json.loads(job.payload)
         return out
 
-    def on_jobs(self, req: api.Jobs, call: Call) -> Any:
+    def on_jobs(self, req: api.Jobs, call: Call[api.JobsInfo]) -> api.JobsInfo:
         store = self.rt.store
         if req.ids:
             jobs = [known_job(store, i) for i in req.ids]
@@ -95,12 +94,12 @@ class JobQueries:
             jobs = [by_id[i] for i in sorted(by_id)]
         else:
             jobs = store.list_jobs()
-        return {"jobs": self.infos(jobs, payload=req.payload and bool(req.ids))}
+        return api.JobsInfo(jobs=self.infos(jobs, payload=req.payload and bool(req.ids)))
 
-    def on_search(self, req: api.Search, call: Call) -> Any:
-        return {"jobs": self.infos(self.rt.store.search_jobs(req.text))}
+    def on_search(self, req: api.Search, call: Call[api.JobsInfo]) -> api.JobsInfo:
+        return api.JobsInfo(jobs=self.infos(self.rt.store.search_jobs(req.text)))
 
-    def on_job_spec(self, req: api.JobSpecRequest, call: Call) -> Any:
+    def on_job_spec(self, req: api.JobSpecRequest, call: Call[api.JobSpec]) -> api.JobSpec:
         store = self.rt.store
         settings = self.rt.settings
         job = store.get_job(req.jobid)
@@ -147,9 +146,9 @@ class JobQueries:
             roles=roles,
             job_json=json.dumps(record),
         )
-        return to_builtins(spec)
+        return spec
 
-    def on_job_log(self, req: api.JobLog, call: Call) -> Any:
+    def on_job_log(self, req: api.JobLog, call: Call[api.JobLogInfo]) -> api.JobLogInfo:
         store = self.rt.store
         job = known_job(store, req.jobid)
         p = store.get_pipeline(job.pipeline) if job.pipeline else None
@@ -161,21 +160,55 @@ class JobQueries:
                 # DeviceManager, "(a,c):"; the colon keeps (a,1) from matching (a,10).
                 drivers.setdefault(comp.driver, []).append(f"({comp.address},{comp.channel}):")
         logdir = Path(self.rt.settings.logdir)
-        return {
-            "jobid": job.id,
-            "status": str(job.status),
-            "job_log": str(job_log(job.jobdir)),
-            "driver_logs": [
-                {"driver": drv, "path": str(logfiles.driver_log(logdir, drv, self.rt.port)),
-                 "match": patterns}
+        return api.JobLogInfo(
+            jobid=job.id,
+            status=str(job.status),
+            job_log=str(job_log(job.jobdir)),
+            driver_logs=[
+                api.DriverLogInfo(
+                    driver=drv,
+                    path=str(logfiles.driver_log(logdir, drv, self.rt.port)),
+                    match=patterns,
+                )
                 for drv, patterns in sorted(drivers.items())
             ],
-            "started_at": job.started_at,
-            "completed_at": job.completed_at,
-        }  # fmt: skip
+            started_at=job.started_at,
+            completed_at=job.completed_at,
+        )
 
 
-def _task_json(t: TaskRow) -> dict[str, Any]:
-    out: dict[str, Any] = to_builtins(t)
-    del out["jobid"]
-    return out
+def job_info(job: JobRow, tasks: list[TaskRow]) -> api.JobInfo:
+    """A job row and its task rows as the protocol's JobInfo (without the payload)."""
+    return api.JobInfo(
+        id=job.id,
+        jobname=job.jobname,
+        status=str(job.status),
+        pipeline=job.pipeline,
+        sample=job.sample,
+        user=job.user,
+        submitted_at=job.submitted_at,
+        started_at=job.started_at,
+        completed_at=job.completed_at,
+        respath=job.respath,
+        snappath=job.snappath,
+        error=job.error,
+        jobdir=job.jobdir,
+        output_dir=job.output_dir,
+        prefix=job.prefix,
+        runner_pid=job.runner_pid,
+        runner_started=job.runner_started,
+        unlock_when_done=job.unlock_when_done,
+        tasks=[
+            api.TaskInfo(
+                index=t.index,
+                role=t.role,
+                technique=t.technique,
+                state=t.state,
+                started_at=t.started_at,
+                ended_at=t.ended_at,
+                points=t.points,
+                error=t.error,
+            )
+            for t in tasks
+        ],
+    )

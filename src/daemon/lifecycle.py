@@ -25,7 +25,7 @@ from sugo.platform import control
 from sugo.platform.launcher import Launcher
 from sugo.protocol import daemon_api as api
 from sugo.protocol.client import endpoint
-from sugo.protocol.server import DEFERRED, Call
+from sugo.protocol.server import DEFERRED, Call, Deferred
 from sugo.protocol.states import FINAL, QUEUED, ComponentState, JobStatus
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class JobLifecycle:
         self.runners = runners
         self.payloads = payloads
         self.launcher = launcher
-        self._snapshot_waiters: dict[int, list[Call]] = {}
+        self._snapshot_waiters: dict[int, list[Call[api.SnapshotReply]]] = {}
         events.bus.subscribe(HOST_LOST, self._host_lost)
 
     def handlers(self) -> dict[type, Any]:
@@ -102,7 +102,7 @@ class JobLifecycle:
 
     # -- progress and end ------------------------------------------------------------
 
-    def on_job_event(self, req: api.JobEvent, call: Call) -> Any:
+    def on_job_event(self, req: api.JobEvent, call: Call[api.Ack]) -> api.Ack:
         store = self.rt.store
         job = known_job(store, req.jobid)
         if req.kind == "snapshot":
@@ -111,8 +111,8 @@ class JobLifecycle:
                 if req.error:
                     waiter.fail(f"job {job.id}: snapshot failed: {req.error}")
                 else:
-                    waiter.reply({"jobid": job.id, "snappath": req.path})
-            return {"ok": True}
+                    waiter.reply(api.SnapshotReply(jobid=job.id, snappath=req.path))
+            return api.Ack()
         if req.kind not in TASK_EVENTS:
             raise SugoError(
                 f"unknown job event {req.kind!r} (known: snapshot, {', '.join(TASK_EVENTS)})"
@@ -136,16 +136,16 @@ class JobLifecycle:
             f"job.{req.kind}", f"job {job.id}", role=req.role, task=req.task_index,
             points=req.points, error=req.error,
         )  # fmt: skip
-        return {"ok": True}
+        return api.Ack()
 
-    def on_job_done(self, req: api.JobDone, call: Call) -> Any:
+    def on_job_done(self, req: api.JobDone, call: Call[api.Ack]) -> api.Ack:
         if req.status not in FINAL:
             raise SugoError(f"job {req.jobid}: {req.status!r} is not a final status (c, ce, cd)")
         job = known_job(self.rt.store, req.jobid)
         if job.status in QUEUED:
             raise SugoError(f"job {job.id} has not started ({job.status})")
         self.finish(req.jobid, JobStatus(req.status), req.error, req.respath, req.tasks)
-        return {"ok": True}
+        return api.Ack()
 
     def finish(
         self,
@@ -215,7 +215,7 @@ class JobLifecycle:
 
     # -- cancel, snapshot and control ----------------------------------------------------
 
-    def on_cancel(self, req: api.Cancel, call: Call) -> Any:
+    def on_cancel(self, req: api.Cancel, call: Call[api.CancelReply]) -> api.CancelReply:
         store = self.rt.store
         refused = []
         done = []
@@ -240,7 +240,7 @@ class JobLifecycle:
                 refused.append(f"job {jobid} has already ended ({job.status})")
         if refused:
             raise SugoError("; ".join(refused))
-        return {"cancelled": done}
+        return api.CancelReply(cancelled=done)
 
     def cancel_all_running(self) -> list[int]:
         store = self.rt.store
@@ -252,13 +252,15 @@ class JobLifecycle:
             self.runners.tell(jobid, control.CANCEL)
         return ids
 
-    def on_job_control(self, req: api.JobControl, call: Call) -> Any:
+    def on_job_control(
+        self, req: api.JobControl, call: Call[api.JobControlReply]
+    ) -> api.JobControlReply | Deferred:
         job = known_job(self.rt.store, req.jobid)
         if job.status in FINAL:  # an error, so the runner pauses before it asks again
             raise SugoError(f"job {job.id} has ended ({job.status})")
         return self.runners.control.on_poll(req, call, cancelling=job.status == JobStatus.RD)
 
-    def on_snapshot(self, req: api.Snapshot, call: Call) -> Any:
+    def on_snapshot(self, req: api.Snapshot, call: Call[api.SnapshotReply]) -> Deferred:
         job = known_job(self.rt.store, req.jobid)
         if job.status not in (JobStatus.R, JobStatus.RD):
             where = f"; its results are in {job.respath}" if job.status in FINAL else ""

@@ -140,7 +140,9 @@ class Maintenance:
 
     # -- handlers -------------------------------------------------------------------
 
-    def on_status(self, req: api.MaintenanceStatus, call: Call) -> Any:
+    def on_status(
+        self, req: api.MaintenanceStatus, call: Call[api.MaintenanceReply]
+    ) -> api.MaintenanceReply:
         rows, now, out = self._rows(), time.time(), []
         for device, item in self.configured():
             row = rows.get((device, item.label))
@@ -148,17 +150,19 @@ class Maintenance:
                 continue
             used = self.used(item, row, now)
             out.append(
-                {
-                    "device": device, "label": item.label, "trigger": item.trigger,
-                    "threshold": item.threshold, "used": round(used, 6),
-                    "remaining": round(max(0.0, item.threshold - used), 6),
-                    "due": row.expired, "blocking": item.blocking, "message": item.message,
-                    "since": row.since,
-                }
+                api.MaintenanceItemInfo(
+                    device=device, label=item.label, trigger=item.trigger,
+                    threshold=item.threshold, used=round(used, 6),
+                    remaining=round(max(0.0, item.threshold - used), 6),
+                    due=row.expired, blocking=item.blocking, message=item.message,
+                    since=row.since,
+                )
             )  # fmt: skip
-        return {"items": out}
+        return api.MaintenanceReply(items=out)
 
-    def on_done(self, req: api.MaintenanceDone, call: Call) -> Any:
+    def on_done(
+        self, req: api.MaintenanceDone, call: Call[api.MaintenanceDoneReply]
+    ) -> api.MaintenanceDoneReply:
         if not any(d == req.device and i.label == req.label for d, i in self.configured()):
             known = ", ".join(f"{d} {i.label}" for d, i in self.configured()) or "none"
             raise SugoError(f"no maintenance item {req.label!r} on device {req.device!r}"
@@ -166,4 +170,4 @@ class Maintenance:
         self.rt.store.reset_maintenance(req.device, req.label)
         self.events.emit("maintenance.done", req.device, label=req.label)
         log.info("device %s: maintenance %r done", req.device, req.label)
-        return {"device": req.device, "label": req.label}
+        return api.MaintenanceDoneReply(device=req.device, label=req.label)

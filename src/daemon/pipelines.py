@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from sugo.daemon.status import pipeline_info
 from sugo.daemon.store import PipelineRow
 from sugo.errors import SugoError
 from sugo.protocol import daemon_api as api
@@ -37,32 +38,32 @@ class PipelineCommands:
         if p.jobid is not None:
             raise SugoError(f"cannot {what} pipeline {p.name}: job {p.jobid} is running on it")
 
-    def on_load(self, req: api.PipelineLoad, call: Call) -> Any:
+    def on_load(self, req: api.PipelineLoad, call: Call[api.PipelineInfo]) -> api.PipelineInfo:
         p = self._get(req.pipeline)
         if not req.sample.strip():
             raise SugoError("the sample name must not be empty")
         if p.sample == req.sample:
-            return p.to_json()  # loading the same sample again changes nothing
+            return pipeline_info(p)  # loading the same sample again changes nothing
         if p.sample is not None:
             raise SugoError(f"pipeline {p.name} already holds sample {p.sample!r}; eject it first")
         self._idle(p, "load")
         p = self.store.set_pipeline(p.name, sample=req.sample, ready=False)
         self.events.emit("pipeline.loaded", p.name, sample=req.sample)
-        return p.to_json()
+        return pipeline_info(p)
 
-    def on_eject(self, req: api.PipelineEject, call: Call) -> Any:
+    def on_eject(self, req: api.PipelineEject, call: Call[api.PipelineInfo]) -> api.PipelineInfo:
         p = self._get(req.pipeline)
         self._idle(p, "eject")
         if p.sample is None and not p.ready:
-            return p.to_json()
+            return pipeline_info(p)
         p = self.store.set_pipeline(p.name, sample=None, ready=False)
         self.events.emit("pipeline.ejected", p.name)
-        return p.to_json()
+        return pipeline_info(p)
 
-    def on_ready(self, req: api.PipelineReady, call: Call) -> Any:
+    def on_ready(self, req: api.PipelineReady, call: Call[api.PipelineInfo]) -> api.PipelineInfo:
         p = self._get(req.pipeline)
         self._idle(p, "mark ready")
         if not p.ready:
             p = self.store.set_pipeline(p.name, ready=True)
             self.events.emit("pipeline.ready", p.name, sample=p.sample)
-        return p.to_json()
+        return pipeline_info(p)

@@ -17,7 +17,7 @@ from sugo.errors import SugoError
 from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
 from sugo.protocol.client import Client
-from sugo.protocol.server import DEFERRED, Call
+from sugo.protocol.server import DEFERRED, Call, Deferred
 from sugo.protocol.states import ComponentState, DriverState
 
 if TYPE_CHECKING:
@@ -124,7 +124,9 @@ class Registrar:
         log.info("driver %s: ready (%d components, %d failed)", dp.name, len(results), failed)
         self.events.bus.publish(DRIVER_READY, f"driver {dp.name}", driver=dp.name)
 
-    def on_component_restart(self, req: api.ComponentRestart, call: Call) -> Any:
+    def on_component_restart(
+        self, req: api.ComponentRestart, call: Call[api.ComponentRestartReply]
+    ) -> Deferred:
         store = self.rt.store
         comp = store.get_component(req.name)
         if comp is None:
@@ -152,7 +154,7 @@ class Registrar:
             if result[1] is None:
                 call.fail(f"component {spec.name}: restart failed: {result[2]}")
             else:
-                call.reply({"name": spec.name, "capabilities": result[1]})
+                call.reply(api.ComponentRestartReply(name=spec.name, capabilities=result[1]))
 
         self.rt.pool.submit(work)
         self.events.emit("component.restarting", req.name)

@@ -14,10 +14,11 @@ import json
 import logging
 import subprocess
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sugo.daemon.bus import RELOADED
 from sugo.errors import SugoError
+from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
 
 if TYPE_CHECKING:
@@ -129,7 +130,7 @@ def apply(
     maintenance: "Maintenance",
     settings: "Settings",
     devices: "DevicesConfig",
-) -> dict[str, Any]:
+) -> api.ReloadReply:
     old_devices = d.devices
     new_drivers = set(devices.drivers())
     added, removed, restarted = changed_drivers(d, settings, devices)
@@ -161,13 +162,13 @@ def apply(
     for name in sorted(changed):
         drivers.reregister(name)
     events.bus.publish(RELOADED)
-    summary = {
-        "drivers_added": added,
-        "drivers_removed": removed,
-        "drivers_restarted": restarted,
-        "components_removed": sorted(c.name for c in gone),
-        "pipelines": sorted(p.name for p in devices.pipelines()),
-    }
+    summary = api.ReloadReply(
+        drivers_added=added,
+        drivers_removed=removed,
+        drivers_restarted=restarted,
+        components_removed=sorted(c.name for c in gone),
+        pipelines=sorted(p.name for p in devices.pipelines()),
+    )
     log.info("reload applied: %s", summary)
     return summary
 

@@ -11,7 +11,7 @@ key) registers its components again.
 """
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sugo import __version__
 from sugo.daemon.agents import Agent, AgentRegistry, AgentState
@@ -89,7 +89,9 @@ class RemoteDrivers:
         self._tick()
         return True
 
-    def hello(self, dp: DriverProc, req: api.HostHello, call: Call) -> Any:
+    def hello(
+        self, dp: DriverProc, req: api.HostHello, call: Call[api.HostHelloReply]
+    ) -> api.HostHelloReply:
         agent = self.agents.alive(dp.agent or "")
         if agent is None or agent.key != call.peer:
             raise SugoError(f"driver {dp.name}: a host is only accepted from agent {dp.agent}")
@@ -102,7 +104,7 @@ class RemoteDrivers:
         )  # fmt: skip
         log.info("driver %s: host up on agent %s (%s:%d)", dp.name, agent.name, dp.addr, req.port)
         self.rt.loop.call_later(0, lambda: self.registrar.register(dp))
-        return {"settings": self.rt.settings.driver_settings(dp.name)}
+        return api.HostHelloReply(settings=self.rt.settings.driver_settings(dp.name))
 
     def _on_agent(self, agent: Agent) -> None:
         for dp in list(self.table.procs.values()):

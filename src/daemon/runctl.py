@@ -15,14 +15,12 @@ lost with a daemon restart is made good by the next request).
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from sugo import platform
 from sugo.platform import control
 from sugo.platform.procs import Tracked
 from sugo.protocol import daemon_api as api
-from sugo.protocol.server import DEFERRED, Call
-from sugo.protocol.wire import to_builtins
+from sugo.protocol.server import DEFERRED, Call, Deferred
 
 log = logging.getLogger("sugo.daemon.runctl")
 
@@ -34,7 +32,7 @@ class RunnerControl:
         self.fast = platform.fast() if fast is None else fast
         self._call_later = call_later  # the loop's (loop thread only)
         self._pending: dict[int, list[str]] = {}
-        self._held: dict[int, Call] = {}
+        self._held: dict[int, Call[api.JobControlReply]] = {}
         self._lock = threading.Lock()
 
     def send(self, jobid: int, tracked: Tracked | None, action: str) -> None:
@@ -51,9 +49,11 @@ class RunnerControl:
             if call is not None:
                 del self._pending[jobid]
         if call is not None:
-            call.reply(to_builtins(api.JobControlReply(actions=actions)))
+            call.reply(api.JobControlReply(actions=actions))
 
-    def on_poll(self, req: api.JobControl, call: Call, cancelling: bool) -> Any:
+    def on_poll(
+        self, req: api.JobControl, call: Call[api.JobControlReply], cancelling: bool
+    ) -> api.JobControlReply | Deferred:
         """Answer a runner's ``job_control`` (loop thread): at once with its
         pending actions, else later. ``cancelling``: its job is being cancelled."""
         with self._lock:
@@ -67,18 +67,18 @@ class RunnerControl:
                 superseded = self._held.pop(req.jobid, None)
                 self._held[req.jobid] = call
         if superseded is not None:  # the runner gave up on it and asked again
-            superseded.reply(to_builtins(api.JobControlReply()))
+            superseded.reply(api.JobControlReply())
         if actions:
-            return to_builtins(api.JobControlReply(actions=actions))
+            return api.JobControlReply(actions=actions)
         self._call_later(api.CONTROL_HOLD, lambda: self._expire(req.jobid, call))
         return DEFERRED
 
-    def _expire(self, jobid: int, call: Call) -> None:
+    def _expire(self, jobid: int, call: Call[api.JobControlReply]) -> None:
         with self._lock:
             if self._held.get(jobid) is not call:
                 return
             del self._held[jobid]
-        call.reply(to_builtins(api.JobControlReply()))
+        call.reply(api.JobControlReply())
 
     def forget(self, jobid: int) -> None:
         """The job ended: drop what was not delivered, release its request."""
@@ -86,4 +86,4 @@ class RunnerControl:
             self._pending.pop(jobid, None)
             call = self._held.pop(jobid, None)
         if call is not None:
-            call.reply(to_builtins(api.JobControlReply()))
+            call.reply(api.JobControlReply())

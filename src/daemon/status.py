@@ -13,7 +13,7 @@ from sugo.protocol.states import ComponentState, DriverState
 
 if TYPE_CHECKING:
     from sugo.daemon.driverprocs import DriverProc
-    from sugo.daemon.rows import ComponentRow
+    from sugo.daemon.rows import ComponentRow, PipelineRow
     from sugo.daemon.runtime import Runtime
 
 
@@ -78,12 +78,7 @@ def status_info(
                 properties=dict(h.get("properties", {})),
             )
         )
-    pipelines = [
-        api.PipelineInfo(
-            name=p.name, ready=p.ready, sample=p.sample, jobid=p.jobid, components=p.components
-        )
-        for p in store.list_pipelines()
-    ]
+    pipelines = [pipeline_info(p) for p in store.list_pipelines()]
     devices = [
         api.DeviceInfo(
             name=dev.name,
@@ -124,4 +119,11 @@ def status_info(
         ready=ready and not d.stopping,
         notices=notices,
         web=web,
+    )
+
+
+def pipeline_info(p: "PipelineRow") -> api.PipelineInfo:
+    """A pipeline row as the protocol's PipelineInfo."""
+    return api.PipelineInfo(
+        name=p.name, ready=p.ready, sample=p.sample, jobid=p.jobid, components=dict(p.components)
     )

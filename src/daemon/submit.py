@@ -9,8 +9,11 @@ passes exactly what `submit` accepts."""
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from sugo.daemon import admission
 from sugo.daemon.admission import (
@@ -26,7 +29,7 @@ from sugo.daemon.store import ComponentRow, JobRow, PipelineRow
 from sugo.errors import RequestFailed, SugoError
 from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
-from sugo.protocol.server import DEFERRED, Call
+from sugo.protocol.server import DEFERRED, Call, Deferred
 from sugo.protocol.states import QUEUED, RUNNING
 
 if TYPE_CHECKING:
@@ -61,13 +64,24 @@ def check_size(payload: "Payload", source: str) -> None:
             stack.extend(obj)
 
 
+@dataclass
+class _Admitted:
+    """A payload that passed the checks of a submit that need no driver host."""
+
+    payload: "Payload"
+    outputs: admission.Outputs
+    pipelines: list[PipelineRow]
+    reasons: dict[str, str | None]  # pipeline -> why it cannot run the payload (None: it can)
+    components: dict[str, ComponentRow]
+
+
 class Submissions:
     def __init__(
         self,
         rt: "Runtime",
         events: "Events",
         hosts: "Hosts",
-        info: Callable[[JobRow], dict[str, Any]],
+        info: Callable[[JobRow], api.JobInfo],
     ) -> None:
         self.rt = rt
         self.events = events
@@ -75,9 +89,39 @@ class Submissions:
         self.info = info  # a job as `sugo jobs` shows it (JobQueries.info)
 
     def handlers(self) -> dict[type, Any]:
-        return {api.Submit: self.on_submit}
+        return {api.Submit: self.on_submit, api.SubmitCheck: self.on_check}
 
-    def on_submit(self, req: api.Submit, call: Call) -> Any:
+    def on_submit(self, req: api.Submit, call: Call[api.JobInfo]) -> Deferred:
+        admitted = self._admit(req)
+        reasons = admitted.reasons
+        pipelines = [p for p in admitted.pipelines if reasons[p.name] is None]
+        candidates = _distinct(pipelines, admitted.components)
+        if not candidates:
+            why = "; ".join(f"{n}: {r}" for n, r in reasons.items()) or "no pipelines configured"
+            raise SugoError(f"no pipeline can run {req.source}: {why}")
+        loop = self.rt.loop
+
+        def validate() -> None:
+            failures = []
+            for p in candidates:
+                problem = self._validate_on(admitted.payload, p, admitted.components)
+                if problem is None:
+                    loop.post(lambda: self._accept(call, req, admitted.payload, admitted.outputs))
+                    return
+                failures.append(f"{p.name}: {problem}")
+            call.fail(f"{req.source} rejected: " + "; ".join(failures))
+
+        self.rt.pool.submit(validate)
+        return DEFERRED
+
+    def on_check(self, req: api.SubmitCheck, call: Call[api.DryRunReply]) -> Deferred:
+        """A dry run: the checks of ``on_submit``, then each pipeline's verdict."""
+        self.rt.pool.submit(self._dry_run, call, self._admit(req))
+        return DEFERRED
+
+    def _admit(self, req: api.Submit) -> "_Admitted":
+        """(loop thread) The checks of a submit that need no driver host; a
+        SugoError says why the payload is refused outright."""
         from sugo.config.payload import parse_payload
 
         try:
@@ -107,50 +151,29 @@ class Submissions:
         components = {c.name: c for c in store.list_components()}
         pipelines = store.list_pipelines()
         reasons = {p.name: can_run(payload, p, components) for p in pipelines}
-        if req.dry_run:
-            self.rt.pool.submit(self._dry_run, call, payload, pipelines, reasons, components)
-            return DEFERRED
-        candidates = _distinct([p for p in pipelines if reasons[p.name] is None], components)
-        if not candidates:
-            why = "; ".join(f"{n}: {r}" for n, r in reasons.items()) or "no pipelines configured"
-            raise SugoError(f"no pipeline can run {req.source}: {why}")
-        loop = self.rt.loop
+        return _Admitted(payload, outputs, pipelines, reasons, components)
 
-        def validate() -> None:
-            failures = []
-            for p in candidates:
-                problem = self._validate_on(payload, p, components)
-                if problem is None:
-                    loop.post(lambda: self._accept(call, req, payload, outputs))
-                    return
-                failures.append(f"{p.name}: {problem}")
-            call.fail(f"{req.source} rejected: " + "; ".join(failures))
-
-        self.rt.pool.submit(validate)
-        return DEFERRED
-
-    def _dry_run(
-        self,
-        call: Call,
-        payload: "Payload",
-        pipelines: list[PipelineRow],
-        reasons: dict[str, str | None],
-        components: dict[str, ComponentRow],
-    ) -> None:
+    def _dry_run(self, call: Call[api.DryRunReply], admitted: "_Admitted") -> None:
         """(worker pool) Each pipeline and why it cannot run the payload (None:
         it can): ``can_run``'s reason, else what its driver hosts refuse (asked
         once per distinct kind of pipeline, as a submit does)."""
+        components = admitted.components
         problems: dict[tuple[tuple[str, str, str], ...], str | None] = {}
         out = []
-        for p in pipelines:
-            reason = reasons[p.name]
+        for p in admitted.pipelines:
+            reason = admitted.reasons[p.name]
             if reason is None:
                 key = _kind(p, components)
                 if key not in problems:
-                    problems[key] = self._validate_on(payload, p, components)
+                    problems[key] = self._validate_on(admitted.payload, p, components)
                 reason = problems[key]
-            out.append({"name": p.name, "reason": reason})
-        call.reply({"dry_run": True, "pipelines": out})
+            out.append(
+                api.PipelineVerdict(
+                    name=p.name, can_run=reason is None, reason=reason, ready=p.ready,
+                    sample=p.sample,
+                )
+            )  # fmt: skip
+        call.reply(api.DryRunReply(dry_run=True, pipelines=out))
 
     def _validate_on(
         self, payload: "Payload", p: PipelineRow, components: dict[str, ComponentRow]
@@ -176,7 +199,7 @@ class Submissions:
 
     def _accept(
         self,
-        call: Call,
+        call: Call[api.JobInfo],
         req: api.Submit,
         payload: "Payload",
         outputs: admission.Outputs,
@@ -213,7 +236,7 @@ class Submissions:
         by = {"by": req.by} if req.by else {}  # deferred: out of the request's context
         # (the scheduler reacts to it, even while the database refuses to record it)
         until_stored(what, lambda: self.events.emit("job.queued", what, sample=job.sample, **by))
-        call.reply({**self.info(job), "respath": respath})
+        call.reply(msgspec.structs.replace(self.info(job), respath=respath))
 
     def _check_outputs(self, outputs: admission.Outputs) -> None:
         """Refuse results or snapshot files that clash with another job's (issue 13)."""

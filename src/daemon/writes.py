@@ -22,6 +22,7 @@ from sugo.jobs.folder import job_log
 from sugo.platform.launcher import Launcher
 from sugo.platform.logfiles import writer_log
 from sugo.platform.procs import Tracked
+from sugo.protocol import daemon_api as api
 from sugo.protocol.client import endpoint
 from sugo.protocol.server import Call
 
@@ -36,7 +37,7 @@ ANSWERED_KEPT = 1024  # outcomes kept for repeated requests
 class _Write:
     """One results file being written, and the requests waiting for it."""
 
-    calls: list[Call] = field(default_factory=list)
+    calls: list[Call[api.JobWriteReply]] = field(default_factory=list)
 
 
 class ResultWriter:
@@ -64,7 +65,13 @@ class ResultWriter:
         return self.launcher.spawn(argv, logfile)
 
     def write(
-        self, jobid: int, jobdir: str, path: str, status: str, error: str | None, call: Call
+        self,
+        jobid: int,
+        jobdir: str,
+        path: str,
+        status: str,
+        error: str | None,
+        call: Call[api.JobWriteReply],
     ) -> None:
         """Write ``path`` for a running job and answer ``call`` when it is
         written. A repeated request (a runner's retry) joins the write in
@@ -129,8 +136,8 @@ class ResultWriter:
             _answer(call, path, error)
 
 
-def _answer(call: Call, path: str, error: str | None) -> None:
+def _answer(call: Call[api.JobWriteReply], path: str, error: str | None) -> None:
     if error is None:
-        call.reply({"respath": path})
+        call.reply(api.JobWriteReply(respath=path))
     else:
         call.fail(error)

@@ -40,6 +40,7 @@ from sugo.protocol.daemon_replies import (
     SnapshotReply,
     StatusInfo,
     StopReply,
+    TaskInfo,
     TaskSpec,
 )
 from sugo.protocol.wire import Request
@@ -107,6 +108,8 @@ __all__ = [
     "Stop",
     "StopReply",
     "Submit",
+    "SubmitCheck",
+    "TaskInfo",
     "TaskOutcome",
     "TaskSpec",
 ]
@@ -153,9 +156,12 @@ class Submit(Request, tag="submit"):
     cwd: str  # where relative output paths resolve
     jobname: str | None = None
     user: str | None = None
-    # Check only (`sugo check`): every check of a submit, nothing queued; the
-    # reply names each pipeline and why it cannot run the payload (None: it can).
-    dry_run: bool = False
+
+
+class SubmitCheck(Submit, tag="submit_check"):
+    """A dry run of ``submit`` (`sugo check`): every check a submit makes,
+    nothing queued; the reply names each pipeline and why it cannot run the
+    payload (None: it can)."""
 
 
 class Jobs(Request, tag="jobs"):
@@ -327,6 +333,7 @@ DAEMON_REQUESTS: list[type[Request]] = [
     PipelineEject,
     PipelineReady,
     Submit,
+    SubmitCheck,
     Jobs,
     Cancel,
     Snapshot,
@@ -360,6 +367,7 @@ DAEMON_REPLIES: dict[type[Request], Any] = {
     PipelineEject: PipelineInfo,
     PipelineReady: PipelineInfo,
     Submit: JobInfo,
+    SubmitCheck: DryRunReply,
     Jobs: JobsInfo,
     Cancel: CancelReply,
     Snapshot: SnapshotReply,

@@ -113,6 +113,19 @@ class StatusInfo(msgspec.Struct):
 # -- jobs ------------------------------------------------------------------------------
 
 
+class TaskInfo(msgspec.Struct):
+    """One task of a job: where it is in the payload's method and how it went."""
+
+    index: int  # position in the payload's method
+    role: str
+    technique: str
+    state: str  # a TaskState: pending, running, completed, cancelled, error
+    started_at: float | None = None
+    ended_at: float | None = None
+    points: int = 0  # data points taken
+    error: str | None = None
+
+
 class JobInfo(msgspec.Struct):
     id: int
     jobname: str | None
@@ -127,7 +140,12 @@ class JobInfo(msgspec.Struct):
     snappath: str | None
     error: str | None
     jobdir: str
-    tasks: list[dict[str, Any]] = []
+    output_dir: str = ""  # where its results file goes
+    prefix: str | None = None  # the results file's name without suffix (None: results.<id>)
+    runner_pid: int | None = None  # its job runner, while it runs
+    runner_started: float | None = None  # the runner process's start time (pid reuse check)
+    unlock_when_done: bool = False  # the pipeline is marked ready again when it ends
+    tasks: list[TaskInfo] = []
     waiting: str | None = None  # why a queued job cannot start yet, in one line
     #: Why a queued job waits, per pipeline that could run it (pipeline -> reason).
     waiting_for: dict[str, str] = {}
@@ -269,14 +287,19 @@ class JobControlReply(msgspec.Struct, kw_only=True):
 
 
 class PipelineVerdict(msgspec.Struct):
-    """One pipeline in a dry run of submit: why it cannot run the payload (None: it can)."""
+    """One pipeline in a dry run of submit: whether it can run the payload,
+    why not, and what it holds now (a job starts once its sample is loaded and
+    the pipeline marked ready)."""
 
     name: str
-    reason: str | None
+    can_run: bool
+    reason: str | None  # None: it can
+    ready: bool = False
+    sample: str | None = None
 
 
 class DryRunReply(msgspec.Struct):
-    """``submit`` with ``dry_run``: every check a submit makes, nothing queued."""
+    """``submit_check``: every check a submit makes, nothing queued."""
 
     dry_run: bool
     pipelines: list[PipelineVerdict]

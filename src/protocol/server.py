@@ -6,6 +6,7 @@ handlers can defer a reply to a worker thread without blocking the loop.
 """
 
 import contextvars
+import enum
 import heapq
 import itertools
 import logging
@@ -14,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, get_args, get_origin
 
 import msgspec
 import zmq
@@ -30,13 +31,27 @@ log = logging.getLogger(__name__)
 #: ``by`` of the request being handled ("" for none), for the events it causes.
 ACTOR: contextvars.ContextVar[str] = contextvars.ContextVar("sugo_actor", default="")
 
-DEFERRED = object()
+
+class Deferred(enum.Enum):
+    """The type of ``DEFERRED`` (an enum of one, so handlers can name it)."""
+
+    DEFERRED = "deferred"
+
+
+DEFERRED = Deferred.DEFERRED
 """Returned by a handler that will answer later through ``Call.reply``."""
+
+R = TypeVar("R")
+
+#: Set to "1" (the test suite does), a server answers a reply of the wrong
+#: type with an error instead of only logging it.
+STRICT_REPLIES_ENV = "SUGO_STRICT_REPLIES"
 
 
 @dataclass
-class Call:
-    """One received request: who sent it and how to answer it."""
+class Call(Generic[R]):
+    """One received request: who sent it and how to answer it. ``R`` is the
+    type of its reply data (a handler's ``call: Call[api.JobInfo]``)."""
 
     identity: bytes
     req_id: str
@@ -48,9 +63,11 @@ class Call:
     peer: str | None = None  # the client's CURVE public key (z85), on a CURVE socket
     peer_address: str | None = None  # the client's IP address, on an extra socket
 
-    def reply(self, data: Any = None, frames: list[bytes] | None = None) -> None:
+    kind: type | None = None  # the request's type, once decoded
+
+    def reply(self, data: R, frames: list[bytes] | None = None) -> None:
         """Answer with data (thread-safe)."""
-        self.loop.send_soon(self, wire.Reply(id=self.req_id, data=data), frames)
+        self.loop.send_soon(self, self.loop.reply_of(self, data), frames)
 
     def fail(self, message: str) -> None:
         """Answer with an error (thread-safe)."""
@@ -58,10 +75,23 @@ class Call:
         self.loop.send_soon(self, reply, None)
 
 
-Handler = Callable[[Any, Call], Any]
+Handler = Callable[[Any, Call[Any]], Any]
 """A handler gets the typed request and the Call; it returns the reply data,
 a (data, frames) tuple via ``Result``, or ``DEFERRED``; raising SugoError (or
-ValueError) turns into an error reply with that message."""
+ValueError) turns into an error reply with that message. (A registry holds
+handlers of many request types, so its type is loose; each handler names its
+own request and reply types, and ``replies`` checks them at run time.)"""
+
+
+def reply_matches(data: Any, expected: Any) -> bool:
+    """Whether ``data`` is of the declared reply type ``expected`` (a struct
+    class, ``list[Struct]``, or ``Any`` for a reply forwarded unchanged)."""
+    if expected is Any:
+        return True
+    if get_origin(expected) is list:
+        (item,) = get_args(expected)
+        return isinstance(data, list) and all(reply_matches(d, item) for d in data)
+    return isinstance(data, expected)
 
 
 def _property(frame: zmq.Frame, name: str) -> str | None:
@@ -90,9 +120,15 @@ class ServerLoop:
         max_bytes: int = 16 * 1024 * 1024,
         context: zmq.Context[Any] | None = None,
         curve: "KeyPair | None" = None,
+        replies: dict[type[wire.Request], Any] | None = None,
+        strict_replies: bool = False,
     ) -> None:
         self.name = name
         self.registry = registry
+        # The declared reply type of each request: a handler that answers with
+        # another is a bug, logged; with strict_replies (the tests) it fails the request.
+        self.replies = replies or {}
+        self.strict_replies = strict_replies
         self.max_bytes = max_bytes
         self.decoder = wire.RequestDecoder(list(registry))
         self.ctx = context or zmq.Context.instance()
@@ -143,7 +179,7 @@ class ServerLoop:
                 self._all_wake_senders.append(sender)
         sender.send(b"", zmq.NOBLOCK)
 
-    def send_soon(self, call: Call, reply: wire.Reply, frames: list[bytes] | None) -> None:
+    def send_soon(self, call: Call[Any], reply: wire.Reply, frames: list[bytes] | None) -> None:
         """Send ``reply``: at once on the loop thread, else through ``post``."""
         if threading.get_ident() == self._loop_thread:
             self._send(call, reply, frames)
@@ -231,7 +267,7 @@ class ServerLoop:
             return  # an identity with no body: nothing to answer
         identity, head, body = frames[0], frames[1], frames[2:]
         req_id, cmd = wire.peek(head)
-        call = Call(identity, req_id, cmd, body, self, sock=sock, peer=peer)
+        call: Call[Any] = Call(identity, req_id, cmd, body, self, sock=sock, peer=peer)
         call.peer_address = peer_address
         size = sum(len(f) for f in frames[1:])
         if size > self.max_bytes:
@@ -243,7 +279,8 @@ class ServerLoop:
             log.warning("%s: rejected request: %s", self.name, e)
             self._error(call, str(e))
             return
-        handler = self.registry[type(req)]
+        call.kind = type(req)
+        handler = self.registry[call.kind]
         actor = ACTOR.set(req.by)
         try:
             out = handler(req, call)
@@ -259,17 +296,28 @@ class ServerLoop:
         if out is DEFERRED:
             return
         if isinstance(out, Result):
-            self._send(call, wire.Reply(id=req_id, data=out.data), out.frames)
+            self._send(call, self.reply_of(call, out.data), out.frames)
         else:
-            self._send(call, wire.Reply(id=req_id, data=out), None)
+            self._send(call, self.reply_of(call, out), None)
 
-    def _error(self, call: Call, message: str) -> None:
+    def reply_of(self, call: Call[Any], data: Any) -> wire.Reply:
+        """The reply envelope of ``data``, checked against the declared reply type."""
+        expected = self.replies.get(call.kind) if call.kind is not None else None
+        if expected is not None and not reply_matches(data, expected):
+            name = getattr(expected, "__name__", str(expected))
+            problem = f"the reply to {call.cmd!r} is a {type(data).__name__}, not a {name}"
+            log.error("%s: %s", self.name, problem)
+            if self.strict_replies:
+                return wire.Reply(id=call.req_id, ok=False, error=f"internal error: {problem}")
+        return wire.Reply(id=call.req_id, data=data)
+
+    def _error(self, call: Call[Any], message: str) -> None:
         # Errors often quote what the peer sent (a file name, a key): escape
         # control characters so that every error reply is one line.
         error = wire.printable(message)
         self._send(call, wire.Reply(id=call.req_id, ok=False, error=error), None)
 
-    def _send(self, call: Call, reply: wire.Reply, frames: list[bytes] | None) -> None:
+    def _send(self, call: Call[Any], reply: wire.Reply, frames: list[bytes] | None) -> None:
         if call.answered:
             return
         call.answered = True

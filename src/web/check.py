@@ -5,18 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sugo.protocol.wire import to_builtins
+
 if TYPE_CHECKING:
     from sugo.client import SugoClient
     from sugo.protocol.daemon_api import Submit
 
 
 def verdicts(client: SugoClient, req: Submit) -> list[dict[str, Any]]:
-    status = client.status()
-    pipelines = {p.name: p for p in status.pipelines}
-    out = []
-    for v in client.dry_run(req).pipelines:
-        p = pipelines.get(v.name)
-        out.append({"name": v.name, "can_run": v.reason is None, "reason": v.reason,
-                    "ready": p.ready if p else False,
-                    "sample": p.sample if p else None})  # fmt: skip
+    """Per pipeline: name, can_run, reason, ready and sample."""
+    out: list[dict[str, Any]] = to_builtins(client.dry_run(req).pipelines)
     return out

@@ -15,6 +15,7 @@ from sugo.cli.frame import wrap
 from sugo.cli.jobview import RoleData, RolePlan, TaskPlan
 from sugo.cli.progress import bar, fmt_number, fmt_seconds, job_eta, role_progress
 from sugo.cli.screen import clip
+from sugo.protocol import daemon_api as api
 from tests.integration.harness import DaemonHarness, free_port, wait_for
 
 pytestmark = pytest.mark.integration
@@ -272,27 +273,28 @@ def _plan_role() -> RolePlan:
     )
 
 
+def task(
+    index: int, state: str, started: float | None = None, ended: float | None = None
+) -> api.TaskInfo:
+    return api.TaskInfo(index, "counter", "count", state, started_at=started, ended_at=ended)
+
+
 def test_role_progress_follows_the_task_states() -> None:
     role, now = _plan_role(), 1000.0
     data = RoleData("counter", points=7, latest={"value": np.float64(3.0)}, units={"value": "s"})
-    pending = role_progress(
-        role, {0: {"state": "pending"}, 2: {"state": "pending"}}, None, now, True
-    )
+    pending = role_progress(role, {0: task(0, "pending"), 2: task(2, "pending")}, None, now, True)
     assert (pending.task_no, pending.state, pending.elapsed, pending.remaining) == (
         1,
         "pending",
         0.0,
         30.0,
     )
-    states = {
-        0: {"state": "completed", "started_at": 980.0, "ended_at": 990.0},
-        2: {"state": "running", "started_at": 992.0},
-    }
+    states = {0: task(0, "completed", 980.0, 990.0), 2: task(2, "running", 992.0)}
     running = role_progress(role, states, data, now, True)
     assert (running.task_no, running.n_tasks, running.label) == (2, 2, "random")
     assert (running.elapsed, running.duration, running.remaining) == (8.0, 20.0, 12.0)
     assert running.points == 7 and running.values == [("value", "3 s")]
-    states[2] = {"state": "completed", "started_at": 992.0, "ended_at": 1012.0}
+    states[2] = task(2, "completed", 992.0, 1012.0)
     done = role_progress(role, states, data, now + 30, False)
     assert (done.task_no, done.state, done.elapsed, done.remaining) == (2, "completed", 20.0, 0.0)
     # No task states (a daemon restarted): the staged data says which task runs.

@@ -66,10 +66,10 @@ def call(key: str | None = "KEY1", address: str = "10.0.0.2") -> Any:
 
 def test_register_heartbeat_lose_and_come_back(fake: Any) -> None:
     reply = fake.reg.on_register(api.AgentRegister(name="pc1", alive_timeout=2.0), call())
-    assert reply["name"] == "pc1" and reply["drivers"] == [
-        {"name": "counter", "settings": {"x": 1}, "known": False}
+    assert reply.name == "pc1" and reply.drivers == [
+        api.HostedDriver("counter", settings={"x": 1}, known=False)
     ]
-    identity = reply["identity"]
+    identity = reply.identity
     for _ in range(10):  # heartbeats within the timeout keep it alive
         fake.loop.advance(1.5)
         fake.reg.on_alive(api.AgentAlive(identity=identity, alive_timeout=2.0), call())
@@ -83,7 +83,7 @@ def test_register_heartbeat_lose_and_come_back(fake: Any) -> None:
     kinds = [k for k, _ in fake.events]
     assert kinds == ["agent.registered", "agent.lost", "agent.alive"]
     [row] = fake.reg.on_agents(api.Agents(), call())
-    assert row["devices"] == ["furnace"] and row["address"] == "10.0.0.2"
+    assert row.devices == ["furnace"] and row.address == "10.0.0.2"
 
 
 def test_names_keys_and_overwrite(fake: Any) -> None:
@@ -93,17 +93,17 @@ def test_names_keys_and_overwrite(fake: Any) -> None:
     with pytest.raises(SugoError, match="in use"):  # even the same key, while alive
         fake.reg.on_register(api.AgentRegister(name="pc1"), call("KEY1"))
     with pytest.raises(SugoError, match="unknown agent identity"):  # another key's identity
-        fake.reg.on_alive(api.AgentAlive(identity=first["identity"]), call("KEY2"))
+        fake.reg.on_alive(api.AgentAlive(identity=first.identity), call("KEY2"))
     with pytest.raises(SugoError, match="listen endpoint only"):
         fake.reg.on_register(api.AgentRegister(name="pc9"), call(None))
     with pytest.raises(SugoError, match="agent name"):
         fake.reg.on_register(api.AgentRegister(name="../x"), call())
     fake.reg.on_register(api.AgentRegister(name="pc1", overwrite=True), call("KEY2"))
     assert fake.reg.agents["pc1"].key == "KEY2"
-    assert ("agent.removed", {"identity": first["identity"], "reason": "replaced"}) in fake.events
+    assert ("agent.removed", {"identity": first.identity, "reason": "replaced"}) in fake.events
     # The replaced agent's heartbeat is refused: it must register again.
     with pytest.raises(SugoError, match="register again"):
-        fake.reg.on_alive(api.AgentAlive(identity=first["identity"]), call("KEY1"))
+        fake.reg.on_alive(api.AgentAlive(identity=first.identity), call("KEY1"))
 
 
 def test_the_same_key_takes_a_lost_name_back(fake: Any) -> None:
@@ -113,15 +113,15 @@ def test_the_same_key_takes_a_lost_name_back(fake: Any) -> None:
     with pytest.raises(SugoError, match="in use"):  # another key: only with --overwrite
         fake.reg.on_register(api.AgentRegister(name="pc1"), call("KEY2"))
     again = fake.reg.on_register(api.AgentRegister(name="pc1", fresh=False), call("KEY1"))
-    assert fake.reg.alive("pc1") is not None and again["identity"]
-    assert [row["state"] for row in fake.reg.on_agents(api.Agents(), call())] == ["alive"]
+    assert fake.reg.alive("pc1") is not None and again.identity
+    assert [row.state for row in fake.reg.on_agents(api.Agents(), call())] == ["alive"]
 
 
 def test_unregister_keeps_the_agent_listed_as_removed(fake: Any) -> None:
     reply = fake.reg.on_register(api.AgentRegister(name="pc1"), call())
-    fake.reg.on_unregister(api.AgentUnregister(identity=reply["identity"]), call())
+    fake.reg.on_unregister(api.AgentUnregister(identity=reply.identity), call())
     assert "pc1" not in fake.reg.agents
     [row] = fake.reg.on_agents(api.Agents(), call())
-    assert row["state"] == "removed"
+    assert row.state == "removed"
     fake.loop.advance(100)  # no loss for a removed agent
     assert [k for k, _ in fake.events] == ["agent.registered", "agent.removed"]

@@ -39,9 +39,9 @@ def test_table_columns_line_up_with_emoji_and_escapes() -> None:
 
 def test_task_numbers_count_from_one_within_the_role() -> None:
     tasks = [
-        {"index": 0, "role": "counter"},
-        {"index": 1, "role": "psutil"},
-        {"index": 2, "role": "counter"},
+        api.TaskInfo(index=0, role="counter", technique="count", state="pending"),
+        api.TaskInfo(index=1, role="psutil", technique="all", state="pending"),
+        api.TaskInfo(index=2, role="counter", technique="count", state="pending"),
     ]
     assert role_positions(tasks) == [(1, 2), (1, 1), (2, 2)]
 

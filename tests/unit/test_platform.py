@@ -21,6 +21,7 @@ from sugo.platform.launcher import Launcher
 from sugo.platform.procs import Tracked
 from sugo.protocol import daemon_api as api
 from sugo.protocol.server import DEFERRED
+from sugo.protocol.wire import to_builtins
 
 # -- the mode -------------------------------------------------------------------------
 
@@ -88,7 +89,7 @@ class FakeCall:
         self.replies: list[Any] = []
 
     def reply(self, data: Any = None) -> None:
-        self.replies.append(data)
+        self.replies.append(to_builtins(data))
 
 
 class Timers:
@@ -107,7 +108,8 @@ class Timers:
 
 def poll(ctl: RunnerControl, call: FakeCall, cancelled: bool = False, cancelling: bool = False):
     req = api.JobControl(jobid=7, cancelled=cancelled)
-    return ctl.on_poll(req, call, cancelling)  # type: ignore[arg-type]
+    reply = ctl.on_poll(req, call, cancelling)  # type: ignore[arg-type]
+    return reply if reply is DEFERRED else to_builtins(reply)
 
 
 def test_portable_requests_answer_a_held_poll_at_once_or_wait_for_the_next() -> None:

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sugo.daemon.writes import ResultWriter
+from sugo.protocol.wire import to_builtins
 
 
 class FakeCall:
@@ -14,7 +15,7 @@ class FakeCall:
         self.answers: list[tuple[str, Any]] = []
 
     def reply(self, data: Any = None, frames: Any = None) -> None:
-        self.answers.append(("ok", data))
+        self.answers.append(("ok", to_builtins(data)))
 
     def fail(self, message: str) -> None:
         self.answers.append(("error", message))
