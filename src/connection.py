@@ -144,6 +144,11 @@ class DaemonConnection:
         type (``reply_type``). A refusal raises RequestFailed with the reason."""
         return self._call(req, reply_type(req), timeout)
 
+    def ask_json(self, req: Request, timeout: float | None = None) -> Any:
+        """Send ``req``; return its reply data as plain JSON data, undecoded:
+        for who passes it on as it is (the web API serves it as JSON)."""
+        return self._call(req, None, timeout)
+
     def _call(self, req: Request, type_: Any = None, timeout: float | None = None) -> Any:
         """Send ``req``; its reply data validated into ``type_``, or as plain
         JSON data when ``type_`` is None (the web API, which re-shapes it)."""

@@ -111,7 +111,7 @@ class StatusCache:
         with self.lock:
             changed = self.changes.since(client)
             if self._body is None or changed or time.monotonic() - self._at > MAX_AGE:
-                self._body = _encode(client._call(api.Status()))
+                self._body = _encode(client.ask_json(api.Status()))
                 self._at = time.monotonic()
             return self._body
 
@@ -128,21 +128,21 @@ class JobsCache:
         self._at = 0.0
 
     def _full(self, client: SugoClient) -> list[dict[str, Any]]:
-        jobs: list[dict[str, Any]] = client._call(api.Jobs())["jobs"]
+        jobs: list[dict[str, Any]] = client.ask_json(api.Jobs())["jobs"]
         self._ended = {j["id"]: (j, _encode(job_json(j))) for j in jobs if j["status"] in FINAL}
         self._max_id = max((j["id"] for j in jobs), default=0)
         return [j for j in jobs if j["status"] not in FINAL]
 
     def _update(self, client: SugoClient) -> list[dict[str, Any]]:
         """The unfinished jobs; newly ended ones join ``_ended``."""
-        reply = client._call(api.Jobs(recent=1))["jobs"]  # unfinished, and the newest job
+        reply = client.ask_json(api.Jobs(recent=1))["jobs"]  # unfinished, and the newest job
         newest = max((j["id"] for j in reply), default=self._max_id)
         open_ids = {j["id"] for j in reply if j["status"] not in FINAL}
         missing = [i for i in range(self._max_id + 1, newest + 1) if i not in open_ids]
         missing += [i for i in self._open if i not in open_ids and i <= self._max_id]
         if missing:
             try:
-                got = client._call(api.Jobs(ids=missing))["jobs"]
+                got = client.ask_json(api.Jobs(ids=missing))["jobs"]
             except SugoError:  # one of them is gone (pruned): start again
                 return self._full(client)
             for j in got:

@@ -55,7 +55,7 @@ class Daemon:
         """Jobs as plain dicts (every job when ``ids`` is None)."""
         client = self.client()
         req = api.Jobs(ids=ids or [], payload=payload)
-        reply = client._call(req)  # plain data: the API re-shapes it anyway
+        reply = client.ask_json(req)  # plain data: the API re-shapes it anyway
         jobs: list[dict[str, Any]] = reply["jobs"]
         if payload:
             with self._lock:

@@ -67,9 +67,11 @@ def _login() -> Response:
     return RedirectResponse("/login", 303)
 
 
-def _ask(cfg: WebConfig, req: Any, type_: Any = None) -> Any:
+def _ask(cfg: WebConfig, req: Any, typed: bool = False) -> Any:
+    """The reply to ``req``: its struct when ``typed``, else plain JSON data."""
+    client = cfg.daemon.client()
     try:
-        return cfg.daemon.client()._call(req, type_)
+        return client.ask(req) if typed else client.ask_json(req)
     except SugoError as e:
         raise refusal(e) from None
 
@@ -78,7 +80,7 @@ def overview(request: Request, cfg: Cfg,
              who: Annotated[Identity | None, Depends(page_identity)]) -> Response:  # fmt: skip
     if who is None:
         return _login()
-    st: api.StatusInfo = _ask(cfg, api.Status(), api.StatusInfo)
+    st: api.StatusInfo = _ask(cfg, api.Status(), typed=True)
     items = _ask(cfg, api.MaintenanceStatus())["items"]
     due: dict[str, list[str]] = {}
     for item in items:

@@ -152,7 +152,7 @@ async def submit(
 
     def send() -> Any:
         try:
-            return cfg.daemon.client()._call(req)
+            return cfg.daemon.client().ask_json(req)
         except SugoError as e:
             raise refusal(e) from None
         finally:
@@ -207,7 +207,7 @@ def job(jobid: int, cfg: Cfg, who: Reader) -> Response:
 )
 def cancel(jobid: int, cfg: Cfg, who: Operator) -> Response:
     try:
-        cfg.daemon.client()._call(api.Cancel(ids=[jobid], by=who.actor))
+        cfg.daemon.client().ask(api.Cancel(ids=[jobid], by=who.actor))
     except SugoError as e:
         raise refusal(e) from None
     finally:

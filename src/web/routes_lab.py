@@ -23,9 +23,10 @@ def _json(data: Any, status: int = 200) -> Response:
     return Response(sse.dumps(data), status, media_type="application/json")
 
 
-def _ask(cfg: WebConfig, req: Any, type_: Any = None, timeout: float | None = None) -> Any:
+def _ask(cfg: WebConfig, req: Any, timeout: float | None = None) -> Any:
+    """The reply to ``req`` as plain JSON data (served as it is)."""
     try:
-        return cfg.daemon.client()._call(req, type_, timeout)
+        return cfg.daemon.client().ask_json(req, timeout)
     except SugoError as e:
         raise refusal(e) from None
     finally:
