@@ -4,6 +4,7 @@ pint is only imported when a value has to be converted to units, so that
 describing attributes stays cheap.
 """
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,10 @@ class Attr:
             out = self._to_quantity(value, name, self.units)
         else:
             out = self._to_type(value, name)
+        magnitude = getattr(out, "magnitude", out)
+        if isinstance(magnitude, float) and not math.isfinite(magnitude):
+            # JSON has no inf or nan: the value would read back as null.
+            raise ValueError(f"attr {name!r} value {value!r} is not a finite number")
         self._check_range(out, value, name)
         if self.options is not None and out not in self.options:
             allowed = ", ".join(repr(o) for o in self.options)

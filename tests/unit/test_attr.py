@@ -32,6 +32,10 @@ def q(text: str):
         (Attr(type=int, rw=True), "1.5", "wrong type"),
         (Attr(type=bool, rw=True), "maybe", "wrong type"),
         (Attr(type=int, rw=True, minimum=-1), -2, "below minimum -1"),
+        # JSON has no inf or nan: they would read back as null.
+        (PLAIN, "1e400", "not a finite number"),
+        (PLAIN, float("nan"), "not a finite number"),
+        (Attr(type=float, rw=True, units="s"), "inf s", "not a finite number"),
     ],
 )
 def test_coerce_rejects_with_a_message_naming_attr_and_reason(spec, value, reason):
