@@ -158,11 +158,49 @@ class RoleRunner:
                 self.shared.started.add(task["task_name"])
             self.shared.notify()
         self.job.reporter.event("task_started", role=role, task_index=ts.index)
-        pollrate = task.get("polling_interval") or self.comp.pollrate
+        pollrate = float(task.get("polling_interval") or self.comp.pollrate)
+        start_points = self.points
+        try:
+            error, cancelled = self._follow(client, ts.index, stop_with, pollrate, task)
+        except Exception as e:
+            # Its points so far are staged (they go in the results file): the
+            # task's record says how many, whatever ended it (a lost host, a full disk).
+            self.job.reporter.event(
+                "task_ended", role=role, task_index=ts.index, points=self.points - start_points,
+                error=str(e) or type(e).__name__,
+            )  # fmt: skip
+            raise
+        points = self.points - start_points
+        if error and cancelled:
+            # Asked to stop, and stopped (perhaps forcibly): the job is cancelled,
+            # the problem is the component's (its status shows it).
+            log.warning("job %d: %s: cancelled task %d: %s", self.job.jobid, role, ts.index, error)
+            error = None
+        if error:
+            self.job.reporter.event(
+                "task_ended", role=role, task_index=ts.index, points=points, error=error
+            )
+            raise SugoError(f"task {ts.index} failed: {error}")
+        kind = "task_cancelled" if cancelled else "task_ended"
+        self.job.reporter.event(kind, role=role, task_index=ts.index, points=points)
+        log.info("job %d: %s: task %d done, %d points", self.job.jobid, role, ts.index, points)
+
+    def _follow(
+        self,
+        client: Client,
+        index: int,
+        stop_with: str | None,
+        pollrate: float,
+        task: dict[str, Any],
+    ) -> tuple[str | None, bool]:
+        """Poll a started task until it ends, staging its data; stop it when
+        the job stops or its stop trigger fires. Returns its error (None: it
+        ended well) and whether it was cancelled."""
+        role = self.spec.role
         # Poll at the pollrate, and also right when the task should end, so the
         # job learns of its end at once whatever the pollrate.
         expected_end = time.monotonic() + float(task["max_duration"])
-        start_points, seen = self.points, -1
+        seen = -1
         stop = Escalation(self.spec.stop_timeout)
         cancelled = False
         while True:
@@ -171,14 +209,14 @@ class RoleRunner:
                 cancelled = self.shared.stopping
                 self._stop(client, force=False)
                 stop.begin()
-            running, error = self._poll(client, ts.index)
+            running, error = self._poll(client, index)
             if not running:
                 break
             if stop.due():
                 if stop.step == "stop":
                     log.warning(
                         "job %d: %s: task %d still running %g s after it was asked to stop:"
-                        " forcing it", self.job.jobid, role, ts.index, stop.after,
+                        " forcing it", self.job.jobid, role, index, stop.after,
                     )  # fmt: skip
                     self._stop(client, force=True)
                     stop.begin("force")
@@ -195,20 +233,7 @@ class RoleRunner:
             else:  # overdue: poll soon, then less and less often
                 wait = min(pollrate, max(OVERDUE_POLL, -until_end / 10))
             seen = self.shared.wait(stop.bound(wait), seen)
-        points = self.points - start_points
-        if error and cancelled:
-            # Asked to stop, and stopped (perhaps forcibly): the job is cancelled,
-            # the problem is the component's (its status shows it).
-            log.warning("job %d: %s: cancelled task %d: %s", self.job.jobid, role, ts.index, error)
-            error = None
-        if error:
-            self.job.reporter.event(
-                "task_ended", role=role, task_index=ts.index, points=points, error=error
-            )
-            raise SugoError(f"task {ts.index} failed: {error}")
-        kind = "task_cancelled" if cancelled else "task_ended"
-        self.job.reporter.event(kind, role=role, task_index=ts.index, points=points)
-        log.info("job %d: %s: task %d done, %d points", self.job.jobid, role, ts.index, points)
+        return error, cancelled
 
     def _stop(self, client: Client, force: bool) -> None:
         comp = self.comp

@@ -59,7 +59,12 @@ def test_driver_host_killed_during_job(daemon: DaemonHarness) -> None:
     done = daemon.wait_job(job["id"], timeout=6)
     assert time.monotonic() - t0 < 3.0
     assert done["status"] == "ce"
-    assert points(done["respath"])["counter"] >= 1
+    staged = points(done["respath"])["counter"]
+    assert staged >= 1
+    # The task's record counts the points it took before the host died.
+    [task] = done["tasks"]
+    assert (task["state"], task["points"]) == ("error", staged), task
+    assert task["error"] and task["ended_at"]
     status = daemon.wait_ready(5)
     assert daemon.driver_pid("counter") != old
     assert all(c["state"] == "idle" for c in status["components"])
