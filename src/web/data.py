@@ -34,46 +34,59 @@ def _numeric(arr: np.ndarray) -> bool:
     return arr.ndim == 1 and arr.dtype.kind in "biuf"
 
 
-def staged(jobdir: Path) -> dict[str, dict[str, Any]]:
-    """Every role staged so far: uts, task and the numeric columns, sorted by time."""
+def staged(jobdir: Path, offset: int, limit: int) -> dict[str, dict[str, Any]]:
+    """Every role staged so far: uts, task and the numeric columns, sorted by
+    time; per role the points ``offset`` to ``offset + limit`` of ``points``."""
     out: dict[str, dict[str, Any]] = {}
+    page = slice(offset, offset + limit)
     for role, summary in summarise(jobdir).items():
         uts, task, values = scalar_series(summary)
         out[role] = {
-            "uts": _column(uts),
-            "task": _column(task),
+            "points": int(uts.size),
+            "offset": offset,
+            "uts": _column(uts[page]),
+            "task": _column(task[page]),
             # a role with no chunk yet has no columns
-            "columns": {n: _column(v) for n, v in values.items()} if uts.size else {},
+            "columns": {n: _column(v[page]) for n, v in values.items()} if uts.size else {},
             "units": {n: summary.variables[n].units or "" for n in values},
         }
     return out
 
 
-def results(path: Path) -> dict[str, dict[str, Any]]:
-    """The roles of a results (or snapshot) file."""
+def results(path: Path, offset: int, limit: int) -> dict[str, dict[str, Any]]:
+    """The roles of a results (or snapshot) file; per role the points
+    ``offset`` to ``offset + limit`` of ``points`` (only those are read)."""
     import h5netcdf
 
     out: dict[str, dict[str, Any]] = {}
+    page = slice(offset, offset + limit)
     with h5netcdf.File(path, "r") as f:
         for name, g in f.groups.items():
             role = str(g.attrs.get("role", name))
-            uts = np.asarray(g.variables["uts"][:], dtype=float)
+            total = int(g.variables["uts"].shape[0])
+            uts = np.asarray(g.variables["uts"][page], dtype=float)
             task = (
-                np.asarray(g.variables["task"][:])
+                np.asarray(g.variables["task"][page])
                 if "task" in g.variables
                 else np.zeros(len(uts), int)
             )
-            doc: dict[str, Any] = {"uts": _column(uts), "task": _column(task),
-                                   "columns": {}, "units": {}}  # fmt: skip
+            doc: dict[str, Any] = {"points": total, "offset": offset, "uts": _column(uts),
+                                   "task": _column(task), "columns": {}, "units": {}}  # fmt: skip
             for vname, var in g.variables.items():
                 if vname in ("uts", "task") or var.dimensions != ("uts",):
                     continue
-                values = np.asarray(var[:])
-                if _numeric(values):
+                if var.dtype.kind in "biuf":
+                    values = np.asarray(var[page])
                     doc["columns"][vname] = _column(values.astype(float))
                     doc["units"][vname] = str(var.attrs.get("units", ""))
             out[role] = doc
     return out
+
+
+def next_offset(roles: dict[str, dict[str, Any]], offset: int, limit: int) -> int | None:
+    """Where the next page starts, or None when this one has every role's last point."""
+    more = any(r["points"] > offset + limit for r in roles.values())
+    return offset + limit if more else None
 
 
 # -- the live stream ---------------------------------------------------------------------

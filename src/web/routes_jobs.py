@@ -18,6 +18,9 @@ from sugo.web import sse
 from sugo.web.app import ApiError, Cfg, Operator, Reader, WebConfig, refusal
 from sugo.web.jobs import FINAL, LABTHINGS_STATUS, job_json
 
+DATA_PAGE = 100_000  # points per role in one `GET /jobs/{id}/data` (its default `limit`)
+MAX_DATA_PAGE = 1_000_000
+
 router = APIRouter()
 
 #: Content types of a submitted payload → the daemon's format names.
@@ -251,8 +254,12 @@ def data(
     cfg: Cfg,
     who: Reader,
     format: str = Query("json", pattern="^(json|netcdf)$"),
+    offset: int = Query(0, ge=0, description="JSON: the first point of each role to send"),
+    limit: int = Query(
+        DATA_PAGE, ge=1, le=MAX_DATA_PAGE, description="JSON: at most this many points per role"
+    ),
 ) -> Response:
-    from sugo.web.data import results, staged
+    from sugo.web.data import next_offset, results, staged
 
     job = _job(cfg, jobid)
     respath = Path(job["respath"]) if job.get("respath") else None
@@ -270,8 +277,14 @@ def data(
         return FileResponse(snap, media_type="application/x-netcdf", filename=snap.name)
     if final:
         assert respath is not None
-        return _json({"id": jobid, "source": "results", "roles": results(respath)})
-    return _json({"id": jobid, "source": "staging", "roles": staged(Path(job["jobdir"]))})
+        source, roles = "results", results(respath, offset, limit)
+    else:
+        source, roles = "staging", staged(Path(job["jobdir"]), offset, limit)
+    doc: dict[str, Any] = {"id": jobid, "source": source, "roles": roles, "next": None}
+    after = next_offset(roles, offset, limit)
+    if after is not None:  # a long job: its points come a page at a time
+        doc["next"] = f"/api/v1/jobs/{jobid}/data?offset={after}&limit={limit}"
+    return _json(doc)
 
 
 @router.get("/jobs/{jobid}/wait", summary="Wait until the job has ended (408 on timeout)")

@@ -108,6 +108,19 @@ def test_submit_follow_data_log_tasks_wait(web: WebServer) -> None:
     assert data["source"] == "results"
     counter = data["roles"]["counter"]
     assert len(counter["uts"]) == 15 and set(counter["task"]) == {0, 1}
+    assert counter["points"] == 15 and data["next"] is None
+    # A long job's points come a page at a time: the pages add up to the whole.
+    page = web.get(f"/api/v1/jobs/{job['id']}/data?limit=10").json
+    assert len(page["roles"]["counter"]["uts"]) == 10 and page["roles"]["counter"]["points"] == 15
+    rest = web.get(page["next"]).json
+    assert rest["next"] is None and rest["roles"]["counter"]["offset"] == 10
+    assert page["roles"]["counter"]["uts"] + rest["roles"]["counter"]["uts"] == counter["uts"]
+    for col, values in counter["columns"].items():
+        assert (
+            page["roles"]["counter"]["columns"][col] + rest["roles"]["counter"]["columns"][col]
+            == values
+        )
+    assert web.get(f"/api/v1/jobs/{job['id']}/data?limit=0").status == 422
     nc = web.get(f"/api/v1/jobs/{job['id']}/data?format=netcdf")
     assert nc.status == 200 and nc.body[:4] == b"\x89HDF"
     log = web.get(f"/api/v1/jobs/{job['id']}/log").json

@@ -147,10 +147,15 @@
   }
 
   async function loadAll() {
-    const r = await fetch("/api/v1/jobs/" + id + "/data");
-    if (!r.ok) return;
-    const doc = await r.json();
-    for (const [name, d] of Object.entries(doc.roles)) add(name, d.uts, d.task, d.columns, d.units);
+    // A long job's points come a page at a time ("next").
+    let url = "/api/v1/jobs/" + id + "/data";
+    while (url) {
+      const r = await fetch(url);
+      if (!r.ok) return;
+      const doc = await r.json();
+      for (const [name, d] of Object.entries(doc.roles)) add(name, d.uts, d.task, d.columns, d.units);
+      url = doc.next;
+    }
   }
 
   function follow() {
