@@ -34,11 +34,11 @@ def _numeric(arr: np.ndarray) -> bool:
     return arr.ndim == 1 and arr.dtype.kind in "biuf"
 
 
-def staged(jobdir: Path, offset: int, limit: int) -> dict[str, dict[str, Any]]:
+def staged(jobdir: Path, offset: int = 0, limit: int | None = None) -> dict[str, dict[str, Any]]:
     """Every role staged so far: uts, task and the numeric columns, sorted by
-    time; per role the points ``offset`` to ``offset + limit`` of ``points``."""
+    time; per role the points ``offset`` to ``offset + limit`` (None: all) of ``points``."""
     out: dict[str, dict[str, Any]] = {}
-    page = slice(offset, offset + limit)
+    page = slice(offset, None if limit is None else offset + limit)
     for role, summary in summarise(jobdir).items():
         uts, task, values = scalar_series(summary)
         out[role] = {
@@ -53,13 +53,13 @@ def staged(jobdir: Path, offset: int, limit: int) -> dict[str, dict[str, Any]]:
     return out
 
 
-def results(path: Path, offset: int, limit: int) -> dict[str, dict[str, Any]]:
+def results(path: Path, offset: int = 0, limit: int | None = None) -> dict[str, dict[str, Any]]:
     """The roles of a results (or snapshot) file; per role the points
-    ``offset`` to ``offset + limit`` of ``points`` (only those are read)."""
+    ``offset`` to ``offset + limit`` (None: all) of ``points`` (only those are read)."""
     import h5netcdf
 
     out: dict[str, dict[str, Any]] = {}
-    page = slice(offset, offset + limit)
+    page = slice(offset, None if limit is None else offset + limit)
     with h5netcdf.File(path, "r") as f:
         for name, g in f.groups.items():
             role = str(g.attrs.get("role", name))

@@ -96,7 +96,8 @@ def test_a_queued_job_says_why_it_waits_on_each_pipeline(daemon: DaemonHarness) 
     # Readying pip-counter-3 is what it waited for: it starts there.
     daemon.call(api.PipelineReady(pipeline="pip-counter-3"))
     assert daemon.wait_job(queued["id"], ("r", "c"), timeout=10)["pipeline"] == "pip-counter-3"
-    assert "waiting_for" not in daemon.job(queued["id"])  # only queued jobs wait
+    started = daemon.job(queued["id"])  # only queued jobs wait
+    assert (started["waiting"], started["waiting_for"]) == (None, {})
     daemon.call(api.Cancel(ids=[running["id"]]))
 
 
