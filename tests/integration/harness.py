@@ -218,6 +218,11 @@ class DaemonHarness:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        # A runner that has just told the daemon its job ended may still be
+        # exiting (its interpreter shutting down): a few seconds' grace.
+        deadline = time.monotonic() + 5.0
+        while any(process_alive(p) for p in self.pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
         survivors = [p for p in self.pids if process_alive(p)]
         for pid in survivors:
             os.kill(pid, signal.SIGKILL)
