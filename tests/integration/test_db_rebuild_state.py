@@ -81,7 +81,7 @@ def test_db_rebuild_reports_a_damaged_tasks_record_and_follows_the_devices(
         before = _pipelines(h)
         h.stop()
         _delete_database(h)
-        (Path(done["jobdir"]) / "tasks.json").write_text('[{"jobid": ')  # half written
+        (Path(cancelled["jobdir"]) / "tasks.json").write_text('[{"jobid": ')  # half written
         # The demo pipeline left the devices file while the daemon was down.
         devices = render_devices()
         demo = devices.index("# Two roles on two drivers")
@@ -91,13 +91,13 @@ def test_db_rebuild_reports_a_damaged_tasks_record_and_follows_the_devices(
         assert rebuilt.returncode == 0, rebuilt.stderr
         report = json.loads(rebuilt.stdout)
         assert report["restored"] == [done["id"], cancelled["id"], waiting["id"]]
-        assert list(report["partial"]) == [str(done["id"])]
-        assert "tasks.json" in report["partial"][str(done["id"])]
+        assert list(report["partial"]) == [str(cancelled["id"])]
+        assert "tasks.json" in report["partial"][str(cancelled["id"])]
         assert sorted(report["pipelines"]) == sorted(before)
 
         h.start()
-        assert h.job(done["id"])["tasks"] == []  # unusable: reported, not guessed
-        assert h.job(cancelled["id"])["tasks"] == cancelled["tasks"]
+        assert h.job(done["id"])["tasks"] == done["tasks"]
+        assert h.job(cancelled["id"])["tasks"] == []  # unusable: reported, not guessed
         assert [t["state"] for t in h.job(waiting["id"])["tasks"]] == ["pending"]
         del before["pip-demo"]
         assert _pipelines(h) == before
