@@ -35,6 +35,9 @@ def cmd_db_rebuild(ctx: Context) -> int:
                 "storage": str(storage),
                 "restored": report.restored,
                 "skipped": {str(k): v for k, v in sorted(report.skipped.items())},
+                "partial": {str(k): v for k, v in sorted(report.partial.items())},
+                "pipelines": report.pipelines,
+                "pipelines_problem": report.pipelines_problem,
                 "moved_aside": [str(p) for p in done.moved],
             }
         )

@@ -23,7 +23,7 @@ from pathlib import Path
 import msgspec
 
 from sugo.daemon.rows import JobRow, TaskRow
-from sugo.jobs.folder import FINAL_FILE, LAST_ID_FILE, RECORD_FILE
+from sugo.jobs.folder import FINAL_FILE, LAST_ID_FILE, RECORD_FILE, TASKS_FILE
 from sugo.protocol.states import FINAL, JobStatus, TaskState
 
 log = logging.getLogger(__name__)
@@ -114,14 +114,31 @@ class Rebuilt:
     restored: list[int] = field(default_factory=list)
     skipped: dict[int, str] = field(default_factory=dict)  # id -> why
     highest: int = 0
+    # Jobs restored without the record of their tasks (id -> why): an
+    # unfinished one got its tasks from its payload, an ended one none.
+    partial: dict[int, str] = field(default_factory=dict)
+    pipelines: list[str] = field(default_factory=list)  # restored with what they hold
+    # The pipelines' record could not be used (why; it is moved aside).
+    pipelines_problem: str | None = None
 
     def summary(self) -> str:
         text = f"{len(self.restored)} job(s) restored from their folders"
         if self.skipped:
-            ids = ", ".join(str(i) for i in sorted(self.skipped)[:10])
-            more = "" if len(self.skipped) <= 10 else f" (and {len(self.skipped) - 10} more)"
-            text += f"; {len(self.skipped)} folder(s) without a usable {RECORD_FILE}: {ids}{more}"
+            text += f"; {len(self.skipped)} folder(s) without a usable {RECORD_FILE}: "
+            text += _ids(self.skipped)
+        if self.partial:
+            text += f"; job(s) restored without their tasks ({TASKS_FILE} unusable): "
+            text += _ids(self.partial)
+        if self.pipelines:
+            text += f"; {len(self.pipelines)} pipeline(s) restored with what they held"
+        if self.pipelines_problem:
+            text += f"; pipelines not restored: {self.pipelines_problem}"
         return text
+
+
+def _ids(jobs: dict[int, str]) -> str:
+    more = "" if len(jobs) <= 10 else f" (and {len(jobs) - 10} more)"
+    return ", ".join(str(i) for i in sorted(jobs)[:10]) + more
 
 
 def read_missing(storage: Path, known: Iterable[int]) -> tuple[list[JobRow], Rebuilt]:

@@ -19,6 +19,7 @@ from sugo.daemon.jobqueries import known_job
 from sugo.daemon.payloads import PayloadCache
 from sugo.daemon.runners import Runners
 from sugo.daemon.store import JobRow, PipelineRow
+from sugo.daemon.taskrecords import closing
 from sugo.errors import StoreError, SugoError
 from sugo.jobs.folder import job_log
 from sugo.platform import control
@@ -36,7 +37,6 @@ log = logging.getLogger("sugo.daemon.jobs")
 
 SNAPSHOT_TIMEOUT = 30.0
 TASK_EVENTS = ("task_started", "task_ended", "task_cancelled")
-TASK_END_STATES = ("completed", "cancelled", "error")
 
 
 class JobLifecycle:
@@ -183,19 +183,11 @@ class JobLifecycle:
         one from the job's status."""
         store = self.rt.store
         now = time.time()
-        outcomes = {o.index: o for o in seen if o.state in TASK_END_STATES}
+        outcomes = {o.index: o for o in seen}
         for t in store.tasks_of(jobid):
-            o = outcomes.get(t.index)
-            if o is not None and t.state in ("pending", "running"):
-                store.update_task(
-                    jobid, t.index, state=o.state, points=max(0, o.points), error=o.error,
-                    ended_at=o.ended_at or now,
-                )  # fmt: skip
-            elif t.state == "pending":
-                store.update_task(jobid, t.index, state="cancelled")
-            elif t.state == "running":
-                state = "error" if status == JobStatus.CE else "cancelled"
-                store.update_task(jobid, t.index, state=state, ended_at=now)
+            change = closing(t, status, outcomes.get(t.index), now)
+            if change is not None:
+                store.update_task(jobid, t.index, **change)
 
     def release(self, job: JobRow) -> None:
         """Free what an ended job holds: its runner, its pipeline and components."""

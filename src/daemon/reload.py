@@ -114,6 +114,8 @@ def sync_store(d: "Runtime", events: "Events", devices: "DevicesConfig") -> None
     wanted = {p.name: p for p in devices.pipelines()}
     for row in d.store.list_pipelines():
         if row.name not in wanted and row.jobid is None:
+            # (also one a rebuild restored from the record of a lost database)
+            log.info("pipeline %s removed: not in the devices file", row.name)
             d.store.delete_pipeline(row.name)
             events.emit("pipeline.removed", row.name)
     for name, spec in wanted.items():

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from sugo.daemon import jobrecords
+from sugo.daemon import jobrecords, pipelinerecords, taskrecords
 from sugo.daemon.store import DamagedDatabase, Store, retryable
 from sugo.errors import StoreError
 from sugo.platform import oslock
@@ -58,7 +58,7 @@ def refused(dbpath: Path, exc: StoreError) -> DatabaseRefused:
 def open_store(dbpath: Path, storage: Path) -> Store:
     """The daemon's store, checked; a damaged file is refused with what to do."""
     try:
-        return Store(dbpath, check=True)
+        return Store(dbpath, check=True, storage=storage)
     except DamagedDatabase as e:
         raise DamagedDatabase(
             f"{e}: run 'sugo db rebuild' (it moves the damaged file aside and"
@@ -84,29 +84,62 @@ def first_write(d: "Runtime") -> None:
 
 def rebuild(store: Store, storage: Path) -> jobrecords.Rebuilt:
     """Put back every job recorded in a folder of ``storage`` that the jobs
-    table lacks (`sugo db rebuild`, or a start with an empty jobs table)."""
+    table lacks, with its tasks, and what the pipelines held when the
+    pipelines table is empty (`sugo db rebuild`, or a start with an empty
+    jobs or pipelines table). A record that cannot be used is reported, not
+    fatal."""
     rows, report = jobrecords.read_missing(storage, store.job_ids())
     if rows:
-        tasks = [t for row in rows for t in jobrecords.pending_tasks(row)]
+        tasks = []
+        for row in rows:
+            recorded, problem = taskrecords.recorded(row)
+            tasks += recorded
+            if problem:
+                log.warning("job %d: tasks not restored: %s", row.id, problem)
+                report.partial[row.id] = problem
         store.restore_jobs(rows, tasks)
+    if not store.list_pipelines():
+        _restore_pipelines(store, storage, report)
     return report
 
 
+def _restore_pipelines(store: Store, storage: Path, report: jobrecords.Rebuilt) -> None:
+    try:
+        recorded = pipelinerecords.load(storage)
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as e:
+        aside = pipelinerecords.move_aside(storage)
+        where = f" (moved to {aside})" if aside else ""
+        report.pipelines_problem = f"unreadable {pipelinerecords.path_in(storage)}{where}: {e}"
+        log.warning("rebuild: pipelines not restored: %s", report.pipelines_problem)
+        return
+    rows, changed = pipelinerecords.restorable(recorded, store.get_job)
+    for line in changed:
+        log.warning("rebuild: %s", line)
+    store.restore_pipelines(rows)
+    report.pipelines = [p.name for p in rows]
+
+
 def restore_if_lost(d: "Runtime", events: "Events") -> str | None:
-    """When the jobs table is empty but job folders exist (a lost or replaced
-    database), restore the jobs from them; returns the notice, if any."""
-    storage = d.settings.jobs.storage
-    if d.store.count_jobs() or not jobrecords.job_folders(storage):
+    """When the jobs table is empty but job folders exist, or the pipelines
+    table is empty but their record is not (a lost or replaced database),
+    restore them; returns the notice, if any."""
+    storage, store = d.settings.jobs.storage, d.store
+    jobs_lost = not store.count_jobs() and bool(jobrecords.job_folders(storage))
+    if not jobs_lost and (store.list_pipelines() or not pipelinerecords.worth_restoring(storage)):
         return None
-    report = rebuild(d.store, storage)
-    notice = (
-        f"the jobs table of {d.store.path} was empty but job folders exist in {storage}"
-        f" (database lost?): {report.summary()}"
-    )
+    report = rebuild(store, storage)
+    if jobs_lost:
+        lost = f"the jobs table of {store.path} was empty but job folders exist in {storage}"
+    else:
+        lost = f"the pipelines table of {store.path} was empty but {storage} records them"
+    notice = f"{lost} (database lost?): {report.summary()}"
     log.warning("daemon: %s", notice)
     events.emit(
-        "database.rebuilt", str(d.store.path), restored=len(report.restored),
-        skipped=sorted(report.skipped), at=time.time(),
+        "database.rebuilt", str(store.path), restored=len(report.restored),
+        skipped=sorted(report.skipped), partial=sorted(report.partial),
+        pipelines=report.pipelines, at=time.time(),
     )  # fmt: skip
     return notice
 
@@ -161,7 +194,7 @@ def rebuild_offline(appdir: Path, dbpath: Path, storage: Path) -> Offline:
     with oslock.acquire(oslock.lock_path(appdir), os.getpid(), None), lock_database(dbpath, None):
         moved: list[Path] = []
         try:
-            store = Store(dbpath, check=True)
+            store = Store(dbpath, check=True, storage=storage)
         except DamagedDatabase as e:
             log.info("%s; moving it aside", e)
             stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -171,6 +204,6 @@ def rebuild_offline(appdir: Path, dbpath: Path, storage: Path) -> Offline:
                     new = old.with_name(f"{dbpath.name}.damaged-{stamp}{suffix}")
                     os.replace(old, new)
                     moved.append(new)
-            store = Store(dbpath, check=True)
+            store = Store(dbpath, check=True, storage=storage)
         with store:
             return Offline(rebuild(store, storage), moved)

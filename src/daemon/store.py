@@ -72,10 +72,12 @@ class Store(
     """The daemon's SQLite database. Use it from one thread only.
 
     ``check`` runs SQLite's quick_check first (the daemon's start): a damaged
-    file is refused with DamagedDatabase instead of failing later, half-way."""
+    file is refused with DamagedDatabase instead of failing later, half-way.
+    ``storage``, the job folder root, is where the pipelines' record is kept."""
 
-    def __init__(self, path: Path, check: bool = False) -> None:
+    def __init__(self, path: Path, check: bool = False, storage: Path | None = None) -> None:
         self.path = Path(path)
+        self.storage = None if storage is None else Path(storage)
         # Read here, not imported into the base: tests shorten it on this module.
         self._busy_ms = self._patient_ms = BUSY_TIMEOUT_MS
         self._reserved: set[Path] = set()

@@ -39,6 +39,9 @@ class StoreBase:
     _busy_ms: int  # the busy timeout set on the connection now
     _patient_ms: int  # ...and the one it goes back to once a write succeeds
     _reserved: set[Path]  # job folder roots whose ids are reserved
+    # The job folder root, where what the pipelines hold is kept as well
+    # (`sugo.daemon.pipelinerecords`); None: not kept (a store of a test).
+    storage: Path | None
     # A write refused for another reason than a lock (a full disk, a read-only
     # file system, an I/O error): what and since when, until a write succeeds
     # again; then ``on_recovered(error, since)`` is called.

@@ -9,7 +9,7 @@ from pathlib import Path
 from sugo.daemon import jobrecords
 from sugo.daemon.rows import JobRow, TaskRow
 from sugo.daemon.store_base import StoreBase
-from sugo.daemon.store_tasks import insert_tasks
+from sugo.daemon.store_tasks import restore_tasks
 from sugo.errors import StoreError
 
 
@@ -39,9 +39,8 @@ class JobFolderTables(StoreBase):
 
     def restore_jobs(self, rows: Sequence[JobRow], tasks: Sequence[TaskRow]) -> None:
         """Put jobs back as they were recorded (`sugo db rebuild`), with their
-        ids, and the tasks of the unfinished ones; one transaction. The jobs
-        keep the status they were recorded with (a restore, not a move); the
-        tasks start as new ones do (pending)."""
+        ids, and their tasks; one transaction. Jobs and tasks keep the state
+        they were recorded with (a restore, not a move)."""
         cols = JobRow.__struct_fields__
         marks = ", ".join("?" * len(cols))
         quoted = ", ".join(f'"{c}"' for c in cols)
@@ -51,7 +50,7 @@ class JobFolderTables(StoreBase):
                 values[cols.index("status")] = row.status.value
                 values[cols.index("unlock_when_done")] = int(row.unlock_when_done)
                 conn.execute(f"INSERT INTO jobs ({quoted}) VALUES ({marks})", values)
-            insert_tasks(conn, tasks)
+            restore_tasks(conn, tasks)
         self._reserved.clear()  # reserved again (past the restored ids) at the next add_job
 
 

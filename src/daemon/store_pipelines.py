@@ -1,9 +1,15 @@
 """Store methods for the pipelines table: roles mapped to components, and
 what a pipeline holds (sample, ready, the job on it). A mixin of
-`sugo.daemon.store.Store`."""
+`sugo.daemon.store.Store`.
+
+Every change is also saved beside the job folders (`sugo.daemon.pipelinerecords`)
+when the store knows them, the durable record a lost database is rebuilt from.
+"""
 
 import json
+from collections.abc import Sequence
 
+from sugo.daemon import pipelinerecords
 from sugo.daemon.rows import PIPELINE_COLS, UNSET, PipelineRow, Unset, pipeline_row
 from sugo.daemon.store_base import StoreBase, must, update
 
@@ -17,7 +23,9 @@ class PipelineTables(StoreBase):
                 " ON CONFLICT(name) DO UPDATE SET components = excluded.components",
                 (name, json.dumps(dict(components))),
             )
-            return self._pipeline_or_raise(name)
+            row = self._pipeline_or_raise(name)
+        self._save_pipelines()
+        return row
 
     def get_pipeline(self, name: str) -> PipelineRow | None:
         """The pipeline of that name, or None."""
@@ -46,8 +54,29 @@ class PipelineTables(StoreBase):
         with self._write(f"pipeline {name}") as conn:
             self._pipeline_or_raise(name)
             update(conn, "pipelines", "name", name, changes)
-            return self._pipeline_or_raise(name)
+            row = self._pipeline_or_raise(name)
+        self._save_pipelines()
+        return row
 
     def delete_pipeline(self, name: str) -> bool:
         """Remove a pipeline; False if there was none."""
-        return self._delete("pipelines", name)
+        deleted = self._delete("pipelines", name)
+        if deleted:
+            self._save_pipelines()
+        return deleted
+
+    def restore_pipelines(self, rows: Sequence[PipelineRow]) -> None:
+        """Put pipelines back as recorded (a rebuild); one transaction. A
+        pipeline there already is kept; a job held must be in the jobs table."""
+        with self._write("rebuild pipelines") as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO pipelines (name, components, sample, ready, jobid)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(p.name, json.dumps(dict(p.components)), p.sample, int(p.ready), p.jobid)
+                 for p in rows],
+            )  # fmt: skip
+        self._save_pipelines()
+
+    def _save_pipelines(self) -> None:
+        if self.storage is not None:
+            pipelinerecords.save(self.storage, self.list_pipelines())

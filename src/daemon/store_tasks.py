@@ -1,11 +1,17 @@
 """Store methods for the tasks of jobs (``sugo jobs ID``): add them, move a
 task's state (the one door for task states), read them. A mixin of
-`sugo.daemon.store.Store`."""
+`sugo.daemon.store.Store`.
+
+Every task change is also saved to the job's folder (`sugo.daemon.taskrecords`),
+the durable record a lost database is rebuilt from.
+"""
 
 import sqlite3
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
+from sugo.daemon import taskrecords
 from sugo.daemon.rows import TaskRow
 from sugo.daemon.store_base import StoreBase
 from sugo.protocol.states import TASK
@@ -23,6 +29,22 @@ def insert_tasks(conn: sqlite3.Connection, rows: Iterable[TaskRow]) -> None:
     conn.executemany(
         "INSERT OR IGNORE INTO job_tasks (jobid, idx, role, technique, state)"
         " VALUES (?, ?, ?, ?, ?)",
+        values,
+    )
+
+
+def restore_tasks(conn: sqlite3.Connection, rows: Iterable[TaskRow]) -> None:
+    """Put tasks back as their job's folder recorded them (a rebuild): in any
+    state the task lifecycle knows, with their times, points and error."""
+    values = [
+        (r.jobid, r.index, r.role, r.technique,
+         TASK.state(f"job {r.jobid} task {r.index}", r.state).value,
+         r.started_at, r.ended_at, r.points, r.error)
+        for r in rows
+    ]  # fmt: skip
+    conn.executemany(
+        "INSERT OR IGNORE INTO job_tasks (jobid, idx, role, technique, state, started_at,"
+        " ended_at, points, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         values,
     )
 
@@ -54,10 +76,17 @@ class TaskTables(StoreBase):
                 if current is None:
                     return
                 fields["state"] = TASK.check(what, current[0], fields["state"]).value
-            conn.execute(
+            done = conn.execute(
                 f"UPDATE job_tasks SET {sets} WHERE jobid = ? AND idx = ?",
                 (*fields.values(), jobid, index),
-            )
+            ).rowcount
+        if done:
+            self._save_tasks(jobid)
+
+    def _save_tasks(self, jobid: int) -> None:
+        found = self._conn.execute("SELECT jobdir FROM jobs WHERE id = ?", (jobid,)).fetchone()
+        if found and found[0]:
+            taskrecords.save(Path(found[0]), jobid, self.tasks_of(jobid))
 
     def tasks_of(self, jobid: int) -> list[TaskRow]:
         """The tasks of a job, in order."""

@@ -13,6 +13,7 @@ from typing import Any
 log = logging.getLogger("sugo.job")
 
 RECORD_FILE = "job.json"  # the daemon's record of the job, rewritten after every change
+TASKS_FILE = "tasks.json"  # the daemon's record of the job's tasks, rewritten when one changes
 FINAL_FILE = "final.json"  # the runner's own record of how its job ended
 PENDING_FILE = "finalize.pending"  # the daemon's note that the job's results are still owed
 CONSTANTS_FILE = "constants.json"  # the components' constants, kept at the job's start
@@ -21,6 +22,7 @@ STAGING_DIR = "staging"  # the staged records, one file per role
 STAGED_SUFFIX = ".rec"  # of a role's file in STAGING_DIR (`sugo.jobs.records.role_file`)
 REBUILD_REPORT = "rebuild.json"  # how the last `sugo job rebuild` of the job went
 LAST_ID_FILE = "last-id"  # in the storage folder: the highest job id ever given out
+PIPELINES_FILE = "pipelines.json"  # in the storage folder: what each pipeline holds
 
 
 def staging_dir(jobdir: str | Path) -> Path:

@@ -20,6 +20,8 @@ FIELDS = ("id", "jobname", "status", "sample", "user", "pipeline", "submitted_at
 
 
 def _run_one(h: DaemonHarness, sample: str, name: str) -> dict:
+    # (a sample loaded before a lost database is still loaded after it)
+    h.call(api.PipelineEject(pipeline="pip-counter-1"))
     h.load_ready("pip-counter-1", sample)
     job = h.submit(payload(sample, ("counter", 0.5, 0.1)), jobname=name)
     done = h.wait_job(job["id"], timeout=30)
