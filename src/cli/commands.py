@@ -12,7 +12,6 @@ from sugo.cli.argtypes import count, job_id, job_or_file, path, pixels, seconds
 from sugo.cli.options import Adder
 
 TABLES = ("pipelines", "drivers", "devices", "components")
-COMPONENT_VERBS = ("status", "attrs", "capabilities", "reset", "measure", "constants", "last")
 
 #: How many of the newest jobs `sugo jobs` lists (besides every queued or running one).
 RECENT_JOBS = 50
@@ -198,8 +197,19 @@ def _driver(add: Adder) -> None:
     q.add_argument("--dir", type=path, help="folder to write it into (default ./sugo-driver-NAME)")
 
 
+#: `sugo component VERB NAME`'s verbs (`NAME VERB` is read the same way).
+COMPONENT_VERBS = (
+    "status", "attrs", "capabilities", "reset", "measure", "constants", "last", "restart",
+    "get", "set",
+)  # fmt: skip
+
+
 def _component(add: Adder) -> None:
-    p = add("component", None, "look at or act on one component, e.g. 'counter:(sim,1)'")
+    p = add(
+        "component",
+        None,
+        "look at or act on one component: VERB NAME, e.g. status 'counter:(sim,1)'",
+    )
     cadd = add.verbs(p)
     for verb, text in (
         ("status", "runtime status and status attrs"),

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from sugo.cli.commands import COMMANDS
+from sugo.cli.commands import COMMANDS, COMPONENT_VERBS
 from sugo.cli.options import COMMON_DEFAULTS, top_parser
 
 __all__ = ["COMMON_DEFAULTS", "build_parser", "parse_args"]
@@ -77,11 +77,24 @@ def _command_word(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _verb_first(words: list[str]) -> list[str]:
+    """`sugo component NAME VERB ...` as `sugo component VERB NAME ...`: a
+    component's name is never a verb, so either order means one thing."""
+    i = words.index("component")
+    pair = words[i + 1 : i + 3]
+    if len(pair) == 2 and pair[0] not in COMPONENT_VERBS and pair[1] in COMPONENT_VERBS:
+        words = [*words[: i + 1], pair[1], pair[0], *words[i + 3 :]]
+    return words
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """``build_parser().parse_args(argv)``, but building only the parser of the
     command ``argv`` names when that parser can decide alone."""
     words = sys.argv[1:] if argv is None else list(argv)
-    define = COMMANDS.get(_command_word(words) or "")
+    command = _command_word(words)
+    if command == "component":
+        words = _verb_first(words)
+    define = COMMANDS.get(command or "")
     if define is not None:
         parser, add = top_parser(_QuickParser)
         define(add)

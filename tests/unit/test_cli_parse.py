@@ -455,3 +455,15 @@ def test_recent_jobs(statuses: dict[int, str], n: int, shown: list[int], more: b
 
     jobs, left_out = recent_jobs(_Jobs(statuses), n)  # type: ignore[arg-type]
     assert ([j.id for j in jobs], left_out) == (shown, more)
+
+
+def test_component_takes_its_name_before_or_after_the_verb() -> None:
+    name = "counter:(sim,1)"
+    for argv in (["component", "set", name, "max", "3"], ["component", name, "set", "max", "3"]):
+        args = parse_args(argv)
+        assert (args.handler, args.name, args.attr, args.value) == (
+            "components:cmd_set", name, "max", "3",
+        )  # fmt: skip
+    assert parse_args(["--json", "component", name, "status"]).name == name
+    # A name that is a verb's word is still read as the verb.
+    assert parse_args(["component", "status", "status"]).name == "status"
