@@ -1,4 +1,5 @@
-"""Where the daemon listens and where its app folder is, when not said explicitly.
+"""Where the daemon listens (its port, the address a client reaches it at) and
+where its app folder is, when not said explicitly.
 
 Explicit argument first, then the environment (``SUGO_PORT``, ``SUGO_APPDIR``),
 then the defaults. Kept import-light: the CLI resolves the port on every call.
@@ -66,3 +67,50 @@ def resolve_appdir(appdir: Path | str | None = None) -> Path:
 def settings_path(appdir: Path) -> Path:
     """The settings file of an app folder."""
     return appdir / SETTINGS_FILE
+
+
+def daemon_host(appdir: Path, port: int | None = None) -> str:
+    """Where a client on this machine reaches the daemon of ``appdir`` (on
+    ``port``): where its lock file says that daemon listens, else where the
+    settings' `[daemon] bind` puts it, as ``sugo.protocol.endpoints.connect_host``
+    has it (loopback for 0.0.0.0 and ::). The lock first: a daemon keeps its
+    address when the file is edited (a reload may not change it). The file is
+    read without validating it; loopback when it says nothing usable (the
+    daemon would not start from it either)."""
+    from sugo.platform.oslock import lock_path, read_holder
+    from sugo.protocol.endpoints import connect_host, is_ip
+
+    holder = read_holder(lock_path(appdir))
+    if holder.bind and holder.port == port and is_ip(connect_host(holder.bind)):
+        return connect_host(holder.bind)
+    loopback = "127.0.0.1"
+    try:
+        text = settings_path(appdir).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return loopback
+    if "bind" not in text:
+        return loopback  # the default, without the TOML parser's import (~5 ms)
+    import tomllib
+
+    try:
+        bind = tomllib.loads(text).get("daemon", {}).get("bind", loopback)
+    except (ValueError, AttributeError):
+        return loopback
+    if not isinstance(bind, str):
+        return loopback
+    host = connect_host(bind)
+    # Not an IP address: the daemon refuses it, so it cannot be listening there.
+    return host if is_ip(host) else loopback
+
+
+def bind_failed(appdir: Path, bind: str, port: int, code: int | None, reason: str) -> str:
+    """The one line that says the daemon cannot listen at its `[daemon] bind`
+    (from `sugo start`'s check, and from the daemon itself); ``code`` and
+    ``reason``: the errno and message of the failed bind."""
+    import errno
+
+    hint = ""
+    if code in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+        hint = " (not an address of this machine: give one of its own, or 0.0.0.0 / :: for all)"
+    where = f"{settings_path(appdir)}: [daemon] bind = {bind!r}"
+    return f"{where}: cannot listen on port {port}: {reason}{hint}"
