@@ -70,37 +70,24 @@ def settings_path(appdir: Path) -> Path:
 
 
 def daemon_host(appdir: Path, port: int | None = None) -> str:
-    """Where a client on this machine reaches the daemon of ``appdir`` (on
-    ``port``): where its lock file says that daemon listens, else where the
-    settings' `[daemon] bind` puts it, as ``sugo.protocol.endpoints.connect_host``
-    has it (loopback for 0.0.0.0 and ::). The lock first: a daemon keeps its
-    address when the file is edited (a reload may not change it). The file is
-    read without validating it; loopback when it says nothing usable (the
-    daemon would not start from it either)."""
+    """Where a client on this machine reaches the daemon of ``appdir`` on
+    ``port``: at the `[daemon] bind` its lock file says it listens at (the
+    daemon writes it there once it listens), as
+    ``sugo.protocol.endpoints.connect_host`` has it (loopback for 0.0.0.0 and
+    ::); else loopback (no daemon listens, or one of another port).
+
+    The lock, not settings.toml: the file may have been edited since the
+    daemon started (a reload may not change the bind), and no TOML parser is
+    loaded for it."""
     from sugo.platform.oslock import lock_path, read_holder
     from sugo.protocol.endpoints import connect_host, is_ip
 
     holder = read_holder(lock_path(appdir))
-    if holder.bind and holder.port == port and is_ip(connect_host(holder.bind)):
-        return connect_host(holder.bind)
-    loopback = "127.0.0.1"
-    try:
-        text = settings_path(appdir).read_text(encoding="utf-8")
-    except (OSError, ValueError):
-        return loopback
-    if "bind" not in text:
-        return loopback  # the default, without the TOML parser's import (~5 ms)
-    import tomllib
-
-    try:
-        bind = tomllib.loads(text).get("daemon", {}).get("bind", loopback)
-    except (ValueError, AttributeError):
-        return loopback
-    if not isinstance(bind, str):
-        return loopback
-    host = connect_host(bind)
-    # Not an IP address: the daemon refuses it, so it cannot be listening there.
-    return host if is_ip(host) else loopback
+    if holder.bind and (port is None or holder.port == port):
+        host = connect_host(holder.bind)
+        if is_ip(host):
+            return host
+    return "127.0.0.1"
 
 
 def bind_failed(appdir: Path, bind: str, port: int, code: int | None, reason: str) -> str:

@@ -41,50 +41,41 @@ def test_ipv6_endpoints_are_bracketed_and_need_the_ipv6_option() -> None:
         assert not is_ipv6(v4), v4
 
 
-def _settings(appdir: Path, text: str) -> Path:
+def _listening(appdir: Path, port: int, bind: str) -> oslock.HeldLock:
+    """The lock file as a daemon on ``port`` bound to ``bind`` leaves it."""
     appdir.mkdir(exist_ok=True)
-    (appdir / "settings.toml").write_text(text)
-    return appdir
+    held = oslock.acquire(oslock.lock_path(appdir), pid=5, port=port)
+    held.note(5, port, bind)
+    return held
 
 
 @pytest.mark.parametrize(
-    ("text", "host"),
-    [
-        ('[daemon]\nbind = "127.0.0.2"\n', "127.0.0.2"),
-        ('[daemon]\nbind = "0.0.0.0"\n', "127.0.0.1"),
-        ('[daemon]\nbind = "::"\n', "::1"),
-        ('logdir = "logs"\n', "127.0.0.1"),  # no bind: the default
-        ('[daemon]\nbind = "localhost"\n', "127.0.0.1"),  # refused by the daemon
-        ("[daemon\nbind = ", "127.0.0.1"),  # not TOML: the daemon does not start
-        ("[daemon]\nbind = 3\n", "127.0.0.1"),
-    ],
+    ("bind", "host"),
+    [("127.0.0.2", "127.0.0.2"), ("0.0.0.0", "127.0.0.1"), ("::", "::1"), ("::1", "::1")],
 )
-def test_a_client_reaches_the_daemon_where_its_settings_bind_it(
-    tmp_path: Path, text: str, host: str
+def test_a_client_reaches_the_daemon_where_it_says_it_listens(
+    tmp_path: Path, bind: str, host: str
 ) -> None:
-    appdir = _settings(tmp_path / "app", text)
-    assert daemon_host(appdir) == host
-    with DaemonConnection(port=9999, appdir=appdir) as conn:
-        assert conn.host == host
-        assert conn.endpoint == endpoint(host, 9999)
-
-
-def test_an_explicit_host_wins_and_no_settings_file_is_loopback(tmp_path: Path) -> None:
-    assert daemon_host(tmp_path / "nowhere") == "127.0.0.1"
-    appdir = _settings(tmp_path / "app", '[daemon]\nbind = "127.0.0.2"\n')
-    with DaemonConnection(port=9999, appdir=appdir, host="127.0.0.3") as conn:
-        assert conn.endpoint == "tcp://127.0.0.3:9999"
-
-
-def test_the_running_daemon_is_found_where_it_listens_not_where_the_file_now_says(
-    tmp_path: Path,
-) -> None:
-    appdir = _settings(tmp_path / "app", '[daemon]\nbind = "127.0.0.3"\n')
-    with oslock.acquire(oslock.lock_path(appdir), pid=5, port=9999) as held:
-        assert daemon_host(appdir, 9999) == "127.0.0.3"  # not listening yet: the file
-        held.note(5, 9999, "::")
-        assert oslock.read_holder(held.path) == oslock.Holder(5, 9999, "::")
-        assert daemon_host(appdir, 9999) == "::1"
+    appdir = tmp_path / "app"
+    with _listening(appdir, 9999, bind) as held:
+        assert oslock.read_holder(held.path) == oslock.Holder(5, 9999, bind)
+        assert daemon_host(appdir, 9999) == host
         with DaemonConnection(port=9999, appdir=appdir) as conn:
-            assert conn.endpoint == "tcp://[::1]:9999"
-        assert daemon_host(appdir, 9998) == "127.0.0.3"  # another daemon's port: the file
+            assert conn.host == host
+            assert conn.endpoint == endpoint(host, 9999)
+        # The daemon of another port, or none that listens yet: loopback.
+        assert daemon_host(appdir, 9998) == "127.0.0.1"
+        held.note(5, 9999)
+        assert daemon_host(appdir, 9999) == "127.0.0.1"
+
+
+def test_an_explicit_host_wins_and_no_lock_is_loopback(tmp_path: Path) -> None:
+    assert daemon_host(tmp_path / "nowhere", 9999) == "127.0.0.1"
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / oslock.LOCK_FILE).write_bytes(b"12 9999 localhost\n")
+    assert daemon_host(tmp_path / "junk", 9999) == "127.0.0.1"  # never a bind
+    with (
+        _listening(tmp_path / "app", 9999, "127.0.0.2"),
+        DaemonConnection(port=9999, appdir=tmp_path / "app", host="127.0.0.3") as conn,
+    ):
+        assert conn.endpoint == "tcp://127.0.0.3:9999"
