@@ -86,7 +86,8 @@ class DaemonConnection:
                 raise SugoError(f"--connect: {e}") from None
             curve = client_keys(self.appdir)
         self.port = resolve_port(port)
-        self._host = host  # None: from the app folder's settings, when first used
+        self._host = host  # None: where the app folder's daemon listens, when first used
+        self._host_given = host is not None
         self.timeout = timeout
         self._curve = curve  # CURVE keys: of a `connect` client, else read when first used
         self._client = Client("", timeout=timeout, curve=curve)  # its address: on first use
@@ -100,8 +101,8 @@ class DaemonConnection:
 
     @property
     def host(self) -> str:
-        """Where the daemon is reached: as given, else where its `[daemon] bind`
-        says (``sugo.paths.daemon_host``)."""
+        """Where the daemon is reached: as given, else where the app folder's
+        daemon says it listens (``sugo.paths.daemon_host``)."""
         if self._host is None:
             self._host = daemon_host(self.appdir, self.port)
         return self._host
@@ -144,9 +145,10 @@ class DaemonConnection:
             with socket.create_connection((host, self.port), timeout=min(1.0, self.timeout)):
                 pass
         except ConnectionRefusedError:
-            raise DaemonUnreachable(
-                f"{self.endpoint}: no daemon listening (connection refused)"
-            ) from None
+            where = self.endpoint
+            if not self._host_given:  # looked up again next time: a daemon started
+                self._host = None  # meanwhile may listen elsewhere (the web's pump waits)
+            raise DaemonUnreachable(f"{where}: no daemon listening (connection refused)") from None
         except OSError:
             return  # unclear (e.g. slow): let the request and its timeout decide
         self._listening = True
@@ -161,7 +163,9 @@ class DaemonConnection:
         JSON data when ``type_`` is None (the web API, which re-shapes it)."""
         self._check_listening()
         _ = self.curve  # read after the check: "not running" beats "no keys"
-        self._client.address = self._client.address or self.endpoint
+        if self._client.address != self.endpoint:  # the first request, or the daemon moved
+            self._client.close()
+            self._client.address = self.endpoint
         if timeout is None:
             slow = SLOW_TIMEOUTS.get(str(type(req).__struct_config__.tag))
             timeout = max(self.timeout, slow) if slow else self.timeout

@@ -53,7 +53,7 @@ class Context:
 
     def client(self, timeout: float = 5.0, host: str | None = None) -> "SugoClient":
         """A client of the daemon on this command's port, closed by `close`; at
-        ``host``, else where the app folder's `[daemon] bind` says."""
+        ``host``, else where the app folder's daemon listens (its `[daemon] bind`)."""
         from sugo.client import SugoClient
 
         connect = getattr(self.args, "connect", None)

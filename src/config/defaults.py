@@ -44,8 +44,8 @@ fsync_interval = 1.0
 # retention_days = 30
 
 [daemon]
-# IP address the daemon and the driver hosts listen on (IPv4 or IPv6, 0.0.0.0 or
-# :: for all); keep 127.0.0.1 unless clients on other machines must reach them.
+# IP address the daemon and the driver hosts listen on; keep 127.0.0.1 unless
+# clients on other machines must reach them.
 bind = "127.0.0.1"
 # Largest message accepted on a socket, in bytes (16 MiB); larger ones are refused.
 max_message_bytes = 16777216

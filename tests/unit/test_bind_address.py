@@ -2,13 +2,15 @@
 one rule (``sugo.protocol.endpoints.connect_host``) for the daemon's own
 children, the CLI (``sugo.paths.daemon_host``) and the web server."""
 
+import socket
 from pathlib import Path
 
 import pytest
 
-from sugo.connection import DaemonConnection
+from sugo.connection import DaemonConnection, DaemonUnreachable
 from sugo.paths import daemon_host
 from sugo.platform import oslock
+from sugo.protocol import daemon_api as api
 from sugo.protocol.endpoints import connect_host, endpoint, is_ipv6, local_endpoint
 
 
@@ -79,3 +81,21 @@ def test_an_explicit_host_wins_and_no_lock_is_loopback(tmp_path: Path) -> None:
         DaemonConnection(port=9999, appdir=tmp_path / "app", host="127.0.0.3") as conn,
     ):
         assert conn.endpoint == "tcp://127.0.0.3:9999"
+
+
+def test_a_refused_client_looks_for_the_daemon_again(tmp_path: Path) -> None:
+    # A client kept for long (the web server's) finds a daemon that started
+    # after it asked, at the address that daemon listens at.
+    appdir = tmp_path / "app"
+    appdir.mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    with DaemonConnection(port=port, appdir=appdir, timeout=1.0) as conn:
+        with pytest.raises(DaemonUnreachable, match=f"tcp://127.0.0.1:{port}"):
+            conn.ask(api.Ping())
+        with (
+            _listening(appdir, port, "127.0.0.2"),
+            pytest.raises(DaemonUnreachable, match=f"tcp://127.0.0.2:{port}"),
+        ):
+            conn.ask(api.Ping())
