@@ -95,8 +95,10 @@ NOTES: dict[str, dict[str, str]] = {
         "devices": "The devices file.",
         "devices.config": "Path of the devices file (TOML, YAML or JSON, by suffix).",
         "daemon": "How the daemon and driver hosts listen.",
-        "daemon.bind": "IP address to listen on; keep 127.0.0.1 unless other machines "
-        "must reach the daemon.",
+        "daemon.bind": "IP address to listen on (IPv4 or IPv6; `0.0.0.0` or `::` for every "
+        "address, reached locally at loopback); keep 127.0.0.1 unless other machines must "
+        "reach the daemon. Any address of this machine works (`127.0.0.2`, `::1`); "
+        "`sugo start` refuses one that is not. A reload cannot change it.",
         "daemon.max_message_bytes": "Largest message accepted on a socket.",
         "logging": "How much the daemon and its driver hosts log.",
         "logging.level": "Log level of the daemon and its driver hosts; `sugo start -v` "

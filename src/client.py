@@ -72,7 +72,8 @@ class SugoClient(DaemonConnection):
     ``$SUGO_APPDIR``, else the user config folder); resolved only when used.
     ``timeout``: seconds to wait for a reply to a quick request; requests the
     daemon answers after slow work get at least their own bound.
-    ``host``: where the daemon listens (its ``[daemon] bind`` setting).
+    ``host``: where to reach the daemon; by default where the app folder's
+    daemon says it listens (``sugo.paths.daemon_host``: its ``[daemon] bind``).
     ``connect``: a daemon's ``[network] listen`` endpoint, ``tcp://HOST:PORT``
     (instead of host and port); CURVE with the keys in ``appdir``'s keys/.
     Not thread-safe: use one client per thread.

@@ -15,9 +15,10 @@ import socket
 from typing import TYPE_CHECKING, Any, Self
 
 from sugo.errors import RequestTimeout, SugoError
-from sugo.paths import resolve_appdir, resolve_port
+from sugo.paths import daemon_host, resolve_appdir, resolve_port
 from sugo.protocol import daemon_api as api
-from sugo.protocol.client import Client, endpoint
+from sugo.protocol.client import Client
+from sugo.protocol.endpoints import endpoint
 from sugo.protocol.wire import Request, encode
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ class DaemonConnection:
         port: int | None = None,
         appdir: Path | None = None,
         timeout: float = 5.0,
-        host: str = "127.0.0.1",
+        host: str | None = None,
         connect: str | None = None,
     ) -> None:
         self._appdir = appdir
@@ -85,11 +86,11 @@ class DaemonConnection:
                 raise SugoError(f"--connect: {e}") from None
             curve = client_keys(self.appdir)
         self.port = resolve_port(port)
-        self.host = host
+        self._host = host  # None: where the app folder's daemon listens, when first used
+        self._host_given = host is not None
         self.timeout = timeout
-        self.endpoint = endpoint(host, self.port)
         self._curve = curve  # CURVE keys: of a `connect` client, else read when first used
-        self._client = Client(self.endpoint, timeout=timeout, curve=curve)
+        self._client = Client("", timeout=timeout, curve=curve)  # its address: on first use
         self._listening = False
         self._max_bytes: int | None = None  # the daemon's request size limit, once asked
 
@@ -97,6 +98,18 @@ class DaemonConnection:
     def appdir(self) -> Path:
         """The app folder (absolute)."""
         return resolve_appdir(self._appdir)
+
+    @property
+    def host(self) -> str:
+        """Where the daemon is reached: as given, else where the app folder's
+        daemon says it listens (``sugo.paths.daemon_host``)."""
+        if self._host is None:
+            self._host = daemon_host(self.appdir, self.port)
+        return self._host
+
+    @property
+    def endpoint(self) -> str:
+        return endpoint(self.host, self.port)
 
     @property
     def curve(self) -> ClientKeys:
@@ -132,9 +145,10 @@ class DaemonConnection:
             with socket.create_connection((host, self.port), timeout=min(1.0, self.timeout)):
                 pass
         except ConnectionRefusedError:
-            raise DaemonUnreachable(
-                f"{self.endpoint}: no daemon listening (connection refused)"
-            ) from None
+            where = self.endpoint
+            if not self._host_given:  # looked up again next time: a daemon started
+                self._host = None  # meanwhile may listen elsewhere (the web's pump waits)
+            raise DaemonUnreachable(f"{where}: no daemon listening (connection refused)") from None
         except OSError:
             return  # unclear (e.g. slow): let the request and its timeout decide
         self._listening = True
@@ -154,6 +168,9 @@ class DaemonConnection:
         JSON data when ``type_`` is None (the web API, which re-shapes it)."""
         self._check_listening()
         _ = self.curve  # read after the check: "not running" beats "no keys"
+        if self._client.address != self.endpoint:  # the first request, or the daemon moved
+            self._client.close()
+            self._client.address = self.endpoint
         if timeout is None:
             slow = SLOW_TIMEOUTS.get(str(type(req).__struct_config__.tag))
             timeout = max(self.timeout, slow) if slow else self.timeout

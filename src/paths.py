@@ -1,4 +1,5 @@
-"""Where the daemon listens and where its app folder is, when not said explicitly.
+"""Where the daemon listens (its port, the address a client reaches it at) and
+where its app folder is, when not said explicitly.
 
 Explicit argument first, then the environment (``SUGO_PORT``, ``SUGO_APPDIR``),
 then the defaults. Kept import-light: the CLI resolves the port on every call.
@@ -66,3 +67,37 @@ def resolve_appdir(appdir: Path | str | None = None) -> Path:
 def settings_path(appdir: Path) -> Path:
     """The settings file of an app folder."""
     return appdir / SETTINGS_FILE
+
+
+def daemon_host(appdir: Path, port: int | None = None) -> str:
+    """Where a client on this machine reaches the daemon of ``appdir`` on
+    ``port``: at the `[daemon] bind` its lock file says it listens at (the
+    daemon writes it there once it listens), as
+    ``sugo.protocol.endpoints.connect_host`` has it (loopback for 0.0.0.0 and
+    ::); else loopback (no daemon listens, or one of another port).
+
+    The lock, not settings.toml: the file may have been edited since the
+    daemon started (a reload may not change the bind), and no TOML parser is
+    loaded for it."""
+    from sugo.platform.oslock import lock_path, read_holder
+    from sugo.protocol.endpoints import connect_host, is_ip
+
+    holder = read_holder(lock_path(appdir))
+    if holder.bind and (port is None or holder.port == port):
+        host = connect_host(holder.bind)
+        if is_ip(host):
+            return host
+    return "127.0.0.1"
+
+
+def bind_failed(appdir: Path, bind: str, port: int, code: int | None, reason: str) -> str:
+    """The one line that says the daemon cannot listen at its `[daemon] bind`
+    (from `sugo start`'s check, and from the daemon itself); ``code`` and
+    ``reason``: the errno and message of the failed bind."""
+    import errno
+
+    hint = ""
+    if code in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+        hint = " (not an address of this machine: give one of its own, or 0.0.0.0 / :: for all)"
+    where = f"{settings_path(appdir)}: [daemon] bind = {bind!r}"
+    return f"{where}: cannot listen on port {port}: {reason}{hint}"

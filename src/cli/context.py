@@ -51,8 +51,9 @@ class Context:
     def verbose(self) -> int:
         return int(self.args.verbose)
 
-    def client(self, timeout: float = 5.0, host: str = "127.0.0.1") -> "SugoClient":
-        """A client of the daemon on this command's port, closed by `close`."""
+    def client(self, timeout: float = 5.0, host: str | None = None) -> "SugoClient":
+        """A client of the daemon on this command's port, closed by `close`; at
+        ``host``, else where the app folder's daemon listens (its `[daemon] bind`)."""
         from sugo.client import SugoClient
 
         connect = getattr(self.args, "connect", None)

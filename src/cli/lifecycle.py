@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sugo.cli.context import OK, Context
 from sugo.cli.output import CliError, Output
 from sugo.errors import RequestFailed, RequestTimeout, SugoError
-from sugo.paths import settings_path
+from sugo.paths import bind_failed, settings_path
 from sugo.platform.logfiles import daemon_log, daemon_output
 from sugo.platform.procs import can_pass_fds, detached
+from sugo.protocol.endpoints import connect_host
 
 if TYPE_CHECKING:
     from sugo.client import SugoClient
@@ -49,11 +50,6 @@ class Started(NamedTuple):
 
 
 # -- ports ------------------------------------------------------------------------
-
-
-def connect_host(bind: str) -> str:
-    """Where a local client reaches a daemon bound to ``bind``."""
-    return "127.0.0.1" if bind in ("", "0.0.0.0", "*") else bind
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -84,8 +80,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _check_port_unused(port: int, bind: str, appdir: Path) -> None:
-    if port_free(port, bind):
-        return
+    try:
+        if port_free(port, bind):
+            return
+    except OSError as e:  # an address of no interface here, IPv6 switched off, ...
+        raise CliError(bind_failed(appdir, bind, port, e.errno, e.strerror or str(e))) from None
     from sugo.client import SugoClient
 
     try:

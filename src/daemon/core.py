@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import zmq
+
 from sugo import __version__
 from sugo.config.devices import DevicesConfig, load_devices
 from sugo.config.settings import Settings, load_settings
@@ -93,7 +95,7 @@ class Daemon:
         self.launcher = Launcher(
             forkserver_log(settings.logdir, port), RUNNER_MODULE, RUN_PRELOAD, "run"
         )
-        self.writer = ResultWriter(settings.logdir, port)
+        self.writer = ResultWriter(settings.logdir, port, rt.endpoint)
         payloads = PayloadCache()
         blocking = self.maintenance.blocking_reason
         self.jobs = JobManager(
@@ -132,8 +134,10 @@ class Daemon:
                 replies={**api.DAEMON_REPLIES, **agent_api.AGENT_REPLIES},
                 strict_replies=os.environ.get(STRICT_REPLIES_ENV) == "1",
             )
-        except BaseException:
+        except BaseException as e:
             guard.stop()
+            if isinstance(e, zmq.ZMQError):  # an address of no interface here, a port taken
+                raise network.bind_failed(appdir, settings.daemon.bind, port, e) from None
             raise
         self._loop_ref.bind(self.loop)
         self.network = network.start(self.loop, settings, pair, guard)  # + `[network] listen`

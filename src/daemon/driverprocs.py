@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sugo.driverinterface.health import StatusCode
 from sugo.platform.procs import Tracked
-from sugo.protocol.client import endpoint
+from sugo.protocol.endpoints import endpoint
 from sugo.protocol.keys import curve_endpoint
 from sugo.protocol.states import DriverState
 
@@ -69,6 +69,7 @@ class DriverProc:
     health_busy: threading.Event = field(default_factory=threading.Event)
     agent: str | None = None  # the agent whose PC runs the host (sugo.daemon.remote)
     addr: str | None = None  # ...its address
+    local_addr: str = "127.0.0.1"  # where a host of this PC listens (`Runtime.local_host`)
     server_key: bytes | None = None  # ...its CURVE public key (z85)
     source: str = ""  # what the host says it runs (tomato package or sugo driver)
 
@@ -88,7 +89,7 @@ class DriverProc:
             return None
         if self.agent is not None and self.addr and self.server_key:
             return curve_endpoint(endpoint(self.addr, self.port), self.server_key)
-        return endpoint("127.0.0.1", self.port)
+        return endpoint(self.local_addr, self.port)
 
 
 class HostTable:

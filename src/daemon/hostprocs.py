@@ -23,7 +23,8 @@ from sugo.platform.logfiles import driver_log
 from sugo.platform.procs import Tracked, spawn_python
 from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api
-from sugo.protocol.client import Client, endpoint
+from sugo.protocol.client import Client
+from sugo.protocol.endpoints import endpoint
 from sugo.protocol.server import Call
 from sugo.protocol.states import ComponentState, DriverState
 
@@ -70,7 +71,8 @@ class HostProcesses:
             tracked = Tracked.attach(rec.pid, rec.create_time)
             if tracked is None or not tracked.alive():
                 continue
-            if rec.port and self._answers(endpoint("127.0.0.1", rec.port)):
+            if rec.port and self._answers(endpoint(self.rt.local_host, rec.port)):
+                dp.local_addr = self.rt.local_host
                 dp.proc, dp.port = tracked, rec.port
                 log.info("driver %s: re-attached to running host (pid %d)", name, rec.pid)
                 if self.rt.store.get_driver(name) is None:  # the database was lost
@@ -139,7 +141,9 @@ class HostProcesses:
         dp.error = None
         settings, port = self.rt.settings, self.rt.port
         logfile = driver_log(settings.logdir, dp.name, port)
-        args = host_args(dp.name, endpoint("127.0.0.1", port), settings.daemon.bind, logfile)
+        # As `prestart.host_command` has them, or the early host is not adopted.
+        args = host_args(dp.name, self.rt.endpoint, settings.daemon.bind, logfile)
+        dp.local_addr = self.rt.local_host
         dp.proc = spawn_python(HOST_MODULE, args, logfile)
         dp.state = DriverState.STARTING
         self._record(dp, DriverState.STARTING)

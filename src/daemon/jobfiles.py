@@ -20,7 +20,6 @@ from sugo.errors import SugoError
 from sugo.jobs.folder import REBUILD_REPORT, job_log, staging_dir
 from sugo.platform.procs import Tracked
 from sugo.protocol import daemon_api as api
-from sugo.protocol.client import endpoint
 from sugo.protocol.server import DEFERRED, Call, Deferred
 from sugo.protocol.states import FINAL, RUNNING
 
@@ -74,7 +73,7 @@ class JobFiles:
     def spawn_finalize(self, job: JobRow, report: Path | None = None) -> Tracked:
         """Write an ended job's results file from its staging store, in a
         process of the write fork server (the daemon never imports the NetCDF stack)."""
-        argv = ["finalize", str(job.id), "--daemon", endpoint("127.0.0.1", self.rt.port)]
+        argv = ["finalize", str(job.id), "--daemon", self.rt.endpoint]
         if report is not None:
             argv += ["--report", str(report)]
         return self.writer.spawn(argv, job_log(job.jobdir))

@@ -25,7 +25,6 @@ from sugo.jobs.folder import job_log
 from sugo.platform import control
 from sugo.platform.launcher import Launcher
 from sugo.protocol import daemon_api as api
-from sugo.protocol.client import endpoint
 from sugo.protocol.server import DEFERRED, Call, Deferred
 from sugo.protocol.states import FINAL, QUEUED, ComponentState, JobStatus
 
@@ -85,7 +84,7 @@ class JobLifecycle:
             error = f"could not start: {e}"
             self.rt.until_stored(what, lambda: self.finish(job.id, JobStatus.CE, error, None))
             return
-        argv = ["run", str(job.id), "--daemon", endpoint("127.0.0.1", self.rt.port)]
+        argv = ["run", str(job.id), "--daemon", self.rt.endpoint]
         tracked = self.launcher.spawn(argv, job_log(jobdir))
         self.runners.add(job.id, tracked)
         self.rt.until_stored(

@@ -5,9 +5,13 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sugo.errors import SugoError
 from sugo.logs import LOG_LEVEL_ENV, setup_logging
+
+if TYPE_CHECKING:
+    from sugo.platform import oslock
 
 log = logging.getLogger("sugo.daemon")
 
@@ -54,13 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     with lock:  # held until the daemon has shut down
         prestart.start_hosts(args.appdir, args.port)
         try:
-            return _main(args)
+            return _main(args, lock)
         finally:
             procs.discard_early()  # not adopted: bad files, or the daemon failed to start
 
 
-def _main(args: argparse.Namespace) -> int:
+def _main(args: argparse.Namespace, lock: "oslock.HeldLock") -> int:
     from sugo.daemon.core import Daemon, load_config
+    from sugo.daemon.network import ListenFailed
     from sugo.daemon.startup import DatabaseInUse, DatabaseRefused
     from sugo.daemon.store import DamagedDatabase
 
@@ -82,7 +87,7 @@ def _main(args: argparse.Namespace) -> int:
     log.info("daemon: process mode %s", mode)
     try:
         daemon = Daemon(args.appdir, args.port, settings, devices, ready_fd=args.ready_fd)
-    except (DamagedDatabase, DatabaseInUse, DatabaseRefused) as e:  # one line that says what to do
+    except (DamagedDatabase, DatabaseInUse, DatabaseRefused, ListenFailed) as e:  # one line
         log.error("daemon: %s", e)
         print(f"sugo daemon: {e}", file=sys.stderr)
         return 1
@@ -90,6 +95,8 @@ def _main(args: argparse.Namespace) -> int:
         log.error("daemon: cannot start: %s", e)
         print(f"sugo daemon: cannot start: {e}", file=sys.stderr)
         return 1
+    # Listening: clients find it at this address, even once the file says another.
+    lock.note(os.getpid(), args.port, settings.daemon.bind)
     # SIGTERM (kill PID, systemd, OS shutdown) ends the daemon alone, as a
     # SIGKILL would: running jobs and driver hosts go on, and the next start
     # re-attaches. Ctrl-C and `sugo stop` stop everything in order.

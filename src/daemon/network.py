@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
+from sugo import paths
 from sugo.daemon import prestart
 from sugo.errors import SugoError
 from sugo.protocol.curve import Guard, curve_server
+from sugo.protocol.endpoints import is_ipv6
 from sugo.protocol.keys import (
     KeyPair,
     allowed_public_keys,
@@ -30,6 +32,16 @@ if TYPE_CHECKING:
     from sugo.protocol.server import ServerLoop
 
 log = logging.getLogger("sugo.daemon.network")
+
+
+class ListenFailed(SugoError):
+    """The daemon cannot listen where its settings say (one line naming the setting)."""
+
+
+def bind_failed(appdir: Path, bind: str, port: int, e: zmq.ZMQError) -> ListenFailed:
+    """Why the daemon's own socket could not bind: an address of no interface
+    of this machine, or a port taken."""
+    return ListenFailed(paths.bind_failed(appdir, bind, port, e.errno, e.strerror))
 
 
 def prepare_keys(appdir: Path) -> KeyPair:
@@ -60,6 +72,8 @@ class NetworkListener:
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, settings.daemon.max_message_bytes * 2)
         curve_server(sock, pair)
+        if is_ipv6(listen):  # tcp://[::]:PORT: off by default in zmq
+            sock.setsockopt(zmq.IPV6, 1)
         try:
             sock.bind(listen)
         except zmq.ZMQError as e:

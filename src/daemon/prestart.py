@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from sugo.platform.hostcmd import HOST_MODULE, host_args
 from sugo.platform.logfiles import driver_log
+from sugo.protocol.endpoints import local_endpoint
 
 DEFAULT_BIND = "127.0.0.1"  # as sugo.config.settings.DaemonSettings
 
@@ -93,7 +94,7 @@ def host_command(driver: str, port: int, bind: str, logdir: Path) -> tuple[list[
     """The arguments and log file of the host of ``driver``, exactly as
     `sugo.daemon.hostprocs` builds them (else the early host is not adopted)."""
     logfile = driver_log(logdir, driver, port)
-    return host_args(driver, f"tcp://127.0.0.1:{port}", bind, logfile), logfile
+    return host_args(driver, local_endpoint(bind, port), bind, logfile), logfile
 
 
 def start_hosts(appdir: Path, port: int) -> int:

@@ -39,6 +39,9 @@ def check(d: "Runtime", settings: "Settings", devices: "DevicesConfig") -> None:
     """Raise SugoError naming the job and the reason if the change hits a running job."""
     if settings.jobs.dbpath != d.settings.jobs.dbpath:
         raise SugoError("reload cannot move the database (jobs.dbpath); restart the daemon")
+    if settings.daemon.bind != d.settings.daemon.bind:
+        # Its socket stays where it is: hosts and runners started later would miss it.
+        raise SugoError("reload cannot change [daemon] bind; restart the daemon")
     new_pipelines = {p.name: p for p in devices.pipelines()}
     old_pipelines = {p.name: p for p in d.devices.pipelines()}
     for p in d.store.list_pipelines():

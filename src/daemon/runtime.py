@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from sugo.daemon.store import retryable
 from sugo.errors import StoreError
+from sugo.protocol.endpoints import connect_host, local_endpoint
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -78,6 +79,17 @@ class Runtime:
     loop: Loop
     pool: Executor
     stopping: bool = False
+
+    @property
+    def local_host(self) -> str:
+        """Where the processes the daemon starts reach it and its local driver
+        hosts (all bound to `[daemon] bind`, which a reload may not change)."""
+        return connect_host(self.settings.daemon.bind)
+
+    @property
+    def endpoint(self) -> str:
+        """The daemon's own endpoint, as its job runners and writers are given it."""
+        return local_endpoint(self.settings.daemon.bind, self.port)
 
     def until_stored(self, what: str, change: Callable[[], object]) -> None:
         """Make ``change`` now (loop thread) or, while the database refuses it for

@@ -23,7 +23,7 @@ from sugo.platform.launcher import Launcher
 from sugo.platform.logfiles import writer_log
 from sugo.platform.procs import Tracked
 from sugo.protocol import daemon_api as api
-from sugo.protocol.client import endpoint
+from sugo.protocol.endpoints import endpoint
 from sugo.protocol.server import Call
 
 log = logging.getLogger("sugo.daemon.writes")
@@ -41,8 +41,9 @@ class _Write:
 
 
 class ResultWriter:
-    def __init__(self, logdir: Path, port: int) -> None:
-        self.port = port  # the daemon's: the writers report to it
+    def __init__(self, logdir: Path, port: int, daemon: str | None = None) -> None:
+        self.port = port  # the daemon's: the writers report to it, at `daemon`
+        self.daemon = daemon or endpoint("127.0.0.1", port)
         self.launcher = Launcher(writer_log(logdir, port), RUNNER_MODULE, WRITE_PRELOAD, "write")
         workers = max(1, min(MAX_WRITERS, os.cpu_count() or 1))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="writer")
@@ -96,7 +97,7 @@ class ResultWriter:
             "write",
             str(jobid),
             "--daemon",
-            endpoint("127.0.0.1", self.port),
+            self.daemon,
             f"--path={path}",
             f"--status={status}",
         ]

@@ -3,7 +3,8 @@
 The kernel releases the lock when the holder's last descriptor of the file
 closes, so a daemon killed with SIGKILL (or a power cut) leaves nothing to
 clean up: no stale pid to guess about. The lock file also says who holds it
-(``pid port`` on its first line), for the refusal message of the next one.
+(``pid port`` on its first line, then ``bind`` once the daemon listens there),
+for the refusal message of the next one and for clients that look for it.
 
 Two paths behind one door: ``fcntl.flock`` on POSIX, ``msvcrt.locking`` on
 Windows (a mandatory byte-range lock on one byte far past the text, so that
@@ -28,6 +29,7 @@ WINDOWS_LOCK_OFFSET = 1 << 30  # the locked byte: far past the holder's text
 class Holder(NamedTuple):
     pid: int | None
     port: int | None
+    bind: str | None = None  # the address the daemon listens at, once it does
 
     def describe(self) -> str:
         pid = "?" if self.pid is None else str(self.pid)
@@ -51,11 +53,11 @@ class HeldLock:
         self.path = path
         self._fd: int | None = fd
 
-    def note(self, pid: int, port: int | None) -> None:
+    def note(self, pid: int, port: int | None, bind: str | None = None) -> None:
         """Say in the file who holds it (read by `read_holder`)."""
         if self._fd is None:
             return
-        text = f"{pid} {'' if port is None else port}\n".encode()
+        text = f"{pid} {'' if port is None else port} {bind or ''}".rstrip().encode() + b"\n"
         os.lseek(self._fd, 0, os.SEEK_SET)
         os.write(self._fd, text)
         if os.name != "nt":  # Windows: the locked byte lies past the text; leave the size
@@ -110,12 +112,13 @@ def read_holder(path: Path) -> Holder:
     """Who the lock file says holds it (fields it cannot tell are None)."""
     try:
         with open(path, "rb") as f:
-            words = f.read(64).split(b"\n", 1)[0].split()
+            words = f.read(128).split(b"\n", 1)[0].split()
     except OSError:
         words = []
     nums = [int(w) if w.isdigit() else None for w in words[:2]]
     nums += [None] * (2 - len(nums))
-    return Holder(nums[0], nums[1])
+    bind = words[2].decode("ascii", "replace") if len(words) > 2 else None
+    return Holder(nums[0], nums[1], bind)
 
 
 # -- the two paths -----------------------------------------------------------------

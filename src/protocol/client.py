@@ -14,6 +14,7 @@ import zmq
 
 from sugo.errors import ProtocolError, RequestFailed, RequestTimeout
 from sugo.protocol import wire
+from sugo.protocol.endpoints import endpoint, is_ipv6  # (endpoint: public here too)
 
 if TYPE_CHECKING:
     from sugo.protocol.keys import ClientKeys
@@ -37,10 +38,6 @@ def request_id() -> str:
     """A fresh request id. Give one to a request that will be sent again
     (servers recognise a repeated id); `Client.request` fills in the rest."""
     return os.urandom(12).hex()
-
-
-def endpoint(host: str, port: int) -> str:
-    return f"tcp://{host}:{port}"
 
 
 class Client:
@@ -76,6 +73,8 @@ class Client:
                 curve = process_server_keys()
             sock = self._ctx.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
+            if is_ipv6(address):
+                sock.setsockopt(zmq.IPV6, 1)
             if curve is not None:
                 from sugo.protocol.curve import curve_client
 

@@ -1,4 +1,10 @@
-"""TCP endpoints as `[network] listen`, `sugo --connect` and `sugo agent --daemon` take them."""
+"""TCP endpoints as `[network] listen`, `sugo --connect` and `sugo agent --daemon`
+take them, and where a process of this machine reaches a server bound to an
+address (`[daemon] bind`): the one rule for the daemon, its driver hosts, the
+processes it starts, the CLI and the web server.
+
+Import-light (no zmq): the daemon uses it before its driver hosts start.
+"""
 
 import ipaddress
 
@@ -48,6 +54,14 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, port
 
 
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def is_loopback(host: str) -> bool:
     """Only 127.0.0.1 and ::1 count: 127.0.0.2, "localhost" and 0.0.0.0 do not."""
     try:
@@ -59,3 +73,40 @@ def is_loopback(host: str) -> bool:
 def url_of(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}/"
+
+
+#: Where a process of this machine reaches a server bound to every address.
+WILDCARD_LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
+def connect_host(bind: str) -> str:
+    """Where a process of this machine reaches a server bound to ``bind``:
+    loopback (of the same family) for every address (``0.0.0.0``, ``::``, or
+    none given), else that address itself (``127.0.0.2``, ``::1``, a LAN IP)."""
+    bind = bind.strip().strip("[]")
+    if bind in ("", "*"):
+        return "127.0.0.1"
+    try:
+        bind = str(ipaddress.ip_address(bind))  # "0:0::0" is "::"
+    except ValueError:
+        return bind  # a host name: the resolver decides
+    return WILDCARD_LOOPBACK.get(bind, bind)
+
+
+def endpoint(host: str, port: int) -> str:
+    """``tcp://HOST:PORT``, an IPv6 address in brackets."""
+    return f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
+
+
+def local_endpoint(bind: str, port: int) -> str:
+    """The endpoint a process of this machine connects to, to reach the server
+    bound to ``bind`` on ``port`` (the daemon, one of its driver hosts)."""
+    return endpoint(connect_host(bind), port)
+
+
+def is_ipv6(address: str) -> bool:
+    """True when an address or ``tcp://`` endpoint is IPv6: its zmq socket
+    needs the IPV6 option (off by default: an IPv6 bind or connect then fails
+    with "No such device")."""
+    text = address.split("#", 1)[0].removeprefix("tcp://")
+    return text.startswith("[") or text.count(":") > 1

@@ -22,6 +22,7 @@ import zmq
 
 from sugo.errors import ProtocolError, SugoError
 from sugo.protocol import wire
+from sugo.protocol.endpoints import is_ipv6
 
 if TYPE_CHECKING:
     from sugo.protocol.keys import KeyPair
@@ -140,6 +141,9 @@ class ServerLoop:
             from sugo.protocol.curve import curve_server
 
             curve_server(self.sock, curve)
+        if is_ipv6(bind):  # `[daemon] bind = "::1"`: off by default in zmq
+            self.sock.setsockopt(zmq.IPV6, 1)
+            bind = f"[{bind}]"
         if port:
             self.sock.bind(f"tcp://{bind}:{port}")
             self.port = port

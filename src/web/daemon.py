@@ -33,10 +33,10 @@ class Daemon:
     """How the web process reaches the daemon: ``call(fn)`` runs ``fn(client)``
     with this thread's client (SugoClient is one-per-thread)."""
 
-    def __init__(self, port: int, appdir: Path, host: str = "127.0.0.1") -> None:
+    def __init__(self, port: int, appdir: Path, host: str | None = None) -> None:
         self.port = port
         self.appdir = appdir
-        self.host = host
+        self.host = host  # None: where the daemon of ``appdir`` listens (SugoClient)
         self._local = threading.local()
         self._payloads: OrderedDict[int, dict[str, Any]] = OrderedDict()  # newest last
         self._lock = threading.Lock()

@@ -38,9 +38,7 @@ def build(host: str, port: int, daemon_port: int, appdir: Path) -> tuple[FastAPI
                 f"listening on {host} (beyond loopback) needs tokens, and {tokens.path} has"
                 " none: make one with `sugo web token new NAME --role viewer|operator`"
             )
-    bind = settings.daemon.bind if settings else "127.0.0.1"
-    daemon_host = "127.0.0.1" if bind in ("0.0.0.0", "::") else bind
-    daemon = Daemon(daemon_port, appdir, daemon_host)
+    daemon = Daemon(daemon_port, appdir)  # where it listens: `sugo.paths.daemon_host`
     cfg = WebConfig(host, port, daemon, tokens, settings.datadir if settings else appdir)
     pump = EventPump(daemon)
     return create_app(cfg, pump), pump

@@ -22,14 +22,16 @@ from sugo.config.defaults import render_devices, render_settings
 from sugo.errors import SugoError
 from sugo.protocol import daemon_api as api
 from sugo.protocol.client import Client
+from sugo.protocol.endpoints import connect_host, endpoint
 from sugo.protocol.keys import ClientKeys, load_pair, local_client_keys
 
 DATA = Path(__file__).parent.parent / "data"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+def free_port(host: str = "127.0.0.1") -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
@@ -55,12 +57,16 @@ class DaemonHarness:
         devices_text: str | None = None,
         devices_name: str = "devices.toml",
         extra_settings: str = "",
+        bind: str = "127.0.0.1",
     ) -> None:
         self.root = root
         self.appdir = root / "app"
         self.appdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.bind = bind  # `[daemon] bind`: the daemon and its driver hosts listen there
+        self.host = connect_host(bind)
+        self.port = free_port(self.host)
         text = render_settings(self.appdir, self.appdir / "data", self.appdir / "logs")
+        text = text.replace('bind = "127.0.0.1"', f'bind = "{bind}"')
         if devices_name != "devices.toml":
             text = text.replace('config = "devices.toml"', f'config = "{devices_name}"')
         (self.appdir / "settings.toml").write_text(text + extra_settings)
@@ -76,7 +82,7 @@ class DaemonHarness:
 
     @property
     def endpoint(self) -> str:
-        return f"tcp://127.0.0.1:{self.port}"
+        return endpoint(self.host, self.port)
 
     def client(self, timeout: float = 10.0) -> Client:
         # The daemon's port is CURVE: its own keys/ hold the local client pair.
@@ -91,7 +97,7 @@ class DaemonHarness:
 
     def host_client(self, port: int, timeout: float = 10.0) -> Client:
         """A client of the local driver host on ``port`` (CURVE, the daemon's key)."""
-        return Client(f"tcp://127.0.0.1:{port}", timeout=timeout, curve=self.family_keys())
+        return Client(endpoint(self.host, port), timeout=timeout, curve=self.family_keys())
 
     def call(self, req: Any, timeout: float = 10.0) -> Any:
         with self.client(timeout) as c:
