@@ -15,7 +15,7 @@ import msgspec
 from sugo.daemon.admission import respath_for, snappath_of
 from sugo.daemon.jobqueries import known_job
 from sugo.daemon.store import JobRow
-from sugo.daemon.writes import ResultWriter
+from sugo.daemon.writes import WRITE_TIMEOUT, ResultWriter
 from sugo.errors import SugoError
 from sugo.jobs.folder import REBUILD_REPORT, job_log, staging_dir
 from sugo.platform.procs import Tracked
@@ -69,6 +69,19 @@ class JobFiles:
     def on_job_written(self, req: api.JobWritten, call: Call[api.Ack]) -> api.Ack:
         self.writer.written(req.jobid, req.path, req.error)
         return api.Ack()
+
+    def finalize_after_writes(self, job: JobRow) -> None:
+        """Write an ended job's results from its staging store once no write
+        its runner asked for is still going: one that ended after the finalize
+        would leave the runner's status in the file (``c`` for a job the
+        daemon ended ``ce``)."""
+
+        def work() -> None:
+            if not self.writer.wait_idle(job.id, WRITE_TIMEOUT):
+                log.warning("job %d: a results write is still going; finalizing anyway", job.id)
+            self.spawn_finalize(job)
+
+        self.rt.pool.submit(work)
 
     def spawn_finalize(self, job: JobRow, report: Path | None = None) -> Tracked:
         """Write an ended job's results file from its staging store, in a

@@ -101,7 +101,7 @@ class RunnerRecovery:
             log.error("job %d: cannot note the pending results: %s", jobid, e)
         self.lifecycle.finish(jobid, JobStatus.CE, error, None)
         self._reset_components(job)
-        self.files.spawn_finalize(job)
+        self.files.finalize_after_writes(job)
 
     def _reset_components(self, job: JobRow) -> None:
         store = self.rt.store

@@ -53,6 +53,7 @@ class ResultWriter:
         # same id and gets the same answer, without a second write.
         self._answered: OrderedDict[str, str | None] = OrderedDict()
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when a write ends
 
     def start(self) -> None:
         self.launcher.start()
@@ -126,6 +127,7 @@ class ResultWriter:
             if current is None or (write is not None and current is not write):
                 return
             del self._inflight[key]
+            self._idle.notify_all()
             for call in current.calls:
                 if call.req_id:
                     self._answered[call.req_id] = error
@@ -135,6 +137,17 @@ class ResultWriter:
             log.error("job %d: %s", jobid, error)
         for call in current.calls:
             _answer(call, path, error)
+
+    def wait_idle(self, jobid: int, timeout: float) -> bool:
+        """Wait until no file of ``jobid`` is being written; False if one still
+        is after ``timeout``. Never on the loop thread: a writer reports its
+        end to the loop (``job_written``)."""
+
+        def idle() -> bool:
+            return not any(key[0] == jobid for key in self._inflight)
+
+        with self._idle:
+            return self._idle.wait_for(idle, timeout)
 
 
 def _answer(call: Call[api.JobWriteReply], path: str, error: str | None) -> None:

@@ -1,6 +1,7 @@
 """The daemon's results writes: one write per file, each request answered once
 and the same way, however requests and reports interleave."""
 
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -67,3 +68,21 @@ def test_a_writer_that_ends_unreported_fails_only_its_own_requests(tmp_path: Pat
     assert new.answers == []
     w.written(1, "/r.nc", None)
     assert new.answers == [("ok", {"respath": "/r.nc"})]
+
+
+def test_a_finalize_waits_for_the_write_a_dead_runner_asked_for(tmp_path: Path) -> None:
+    """A runner killed while its results are written: the daemon's finalize
+    (status ce) must come after that write (status c), not race it."""
+    w, _started = writer(tmp_path)
+    w.write(1, str(tmp_path), "/r.nc", "c", None, FakeCall("a"))  # type: ignore[arg-type]
+    w.write(2, str(tmp_path), "/s.nc", "c", None, FakeCall("b"))  # type: ignore[arg-type]
+    assert not w.wait_idle(1, 0.05)  # job 1's write is still going
+    waited: list[bool] = []
+    waiter = threading.Thread(target=lambda: waited.append(w.wait_idle(1, 10.0)))
+    waiter.start()
+    w.written(2, "/s.nc", None)  # another job's write ending does not release it
+    waiter.join(0.1)
+    assert waiter.is_alive()
+    w.written(1, "/r.nc", None)
+    waiter.join(5)
+    assert waited == [True]
