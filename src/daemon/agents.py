@@ -66,7 +66,7 @@ class Agent:
 
 class AgentHosts(Protocol):
     """The driver hosts on agents' PCs as the registry asks about them
-    (``sugo.daemon.remote.RemoteDrivers``)."""
+    (``sugo.daemon.drivers.remote.RemoteDrivers``)."""
 
     def known(self, agent: str) -> list[str]: ...
 

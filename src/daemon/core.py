@@ -24,19 +24,19 @@ from sugo.daemon import network, startup
 from sugo.daemon import reload as reloading
 from sugo.daemon.agents import AgentRegistry
 from sugo.daemon.bus import Bus
-from sugo.daemon.components import ComponentCommands
 from sugo.daemon.drivers import DriverManager
+from sugo.daemon.drivers.components import ComponentCommands
 from sugo.daemon.events import Events
-from sugo.daemon.jobqueries import components_in_use
 from sugo.daemon.jobs import JobManager
+from sugo.daemon.jobs.payloads import PayloadCache
+from sugo.daemon.jobs.queries import components_in_use
+from sugo.daemon.jobs.writes import ResultWriter
 from sugo.daemon.maintenance import Maintenance
-from sugo.daemon.payloads import PayloadCache
 from sugo.daemon.pipelines import PipelineCommands
 from sugo.daemon.runtime import LoopRef, Runtime
 from sugo.daemon.scheduler import Scheduler
 from sugo.daemon.status import status_info
 from sugo.daemon.web import WebSupervisor
-from sugo.daemon.writes import ResultWriter
 from sugo.errors import SugoError
 from sugo.jobs import RUN_PRELOAD, RUNNER_MODULE
 from sugo.platform import procs

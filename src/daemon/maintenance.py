@@ -12,8 +12,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from sugo.daemon.bus import Event
-from sugo.daemon.registry_tables import MaintenanceRow
 from sugo.daemon.store import JobRow, PipelineRow
+from sugo.daemon.store.registry import MaintenanceRow
 from sugo.errors import SugoError
 from sugo.protocol import daemon_api as api
 from sugo.protocol.server import Call

@@ -92,7 +92,7 @@ def quick_drivers(devices: Path) -> list[str] | None:
 
 def host_command(driver: str, port: int, bind: str, logdir: Path) -> tuple[list[str], Path]:
     """The arguments and log file of the host of ``driver``, exactly as
-    `sugo.daemon.hostprocs` builds them (else the early host is not adopted)."""
+    `sugo.daemon.drivers.hosts` builds them (else the early host is not adopted)."""
     logfile = driver_log(logdir, driver, port)
     return host_args(driver, local_endpoint(bind, port), bind, logfile), logfile
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sugo.daemon.bus import DRIVER_READY, RELOADED, Bus
-from sugo.daemon.payloads import PayloadCache
+from sugo.daemon.jobs.payloads import PayloadCache
 from sugo.daemon.store import ComponentRow, JobRow, PipelineRow, retryable
 from sugo.errors import StoreError
 from sugo.protocol.states import ComponentState, JobStatus

@@ -11,8 +11,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from sugo.daemon import jobrecords, pipelinerecords, taskrecords
-from sugo.daemon.store import DamagedDatabase, Store, retryable
+from sugo.daemon.store import (
+    DamagedDatabase,
+    Store,
+    jobrecords,
+    pipelinerecords,
+    retryable,
+    taskrecords,
+)
 from sugo.errors import StoreError
 from sugo.platform import oslock
 from sugo.protocol.states import ComponentState, JobStatus

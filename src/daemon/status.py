@@ -12,9 +12,9 @@ from sugo.protocol import daemon_api as api
 from sugo.protocol.states import ComponentState, DriverState
 
 if TYPE_CHECKING:
-    from sugo.daemon.driverprocs import DriverProc
-    from sugo.daemon.rows import ComponentRow, PipelineRow
+    from sugo.daemon.drivers.procs import DriverProc
     from sugo.daemon.runtime import Runtime
+    from sugo.daemon.store.rows import ComponentRow, PipelineRow
 
 
 def component_info(comp: "ComponentRow") -> api.ComponentInfo:

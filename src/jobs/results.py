@@ -2,7 +2,7 @@
 from its staging store, with the job's record, its components and their
 constants, and the RO-Crate its payload may ask for.
 
-The write mode runs for the daemon's writer (`sugo.daemon.writes`), in a
+The write mode runs for the daemon's writer (`sugo.daemon.jobs.writes`), in a
 process forked from a parent that has NetCDF loaded; the finalize mode after a
 runner died, or on ``sugo job rebuild``. A runner whose daemon does not answer
 writes its file itself (`write_job_file`).

@@ -18,7 +18,7 @@ ends, POSIX signals (SIGTERM, SIGUSR1, SIGUSR2) for control requests.
 ``portable`` (any OS): a fresh interpreter per process (``subprocess``), a
 poll of each process's liveness, control requests as messages over the
 daemon's socket (the runner holds a long-poll request open, see
-`sugo.daemon.runctl`).
+`sugo.daemon.jobs.runctl`).
 
 The fast mode is used where it is available; ``SUGO_PROCESS_MODE=portable``
 (or the ``process_mode`` setting, which the daemon exports to this variable)

@@ -3,7 +3,7 @@
 The fast mode sends them as POSIX signals (a handler runs at once, whatever
 the runner is doing). The portable mode has no user signals (Windows): the
 runner asks the daemon for them over its socket, a request the daemon holds
-open until it has one to give (`sugo.daemon.runctl`, `sugo.jobs.controls`).
+open until it has one to give (`sugo.daemon.jobs.runctl`, `sugo.jobs.controls`).
 This module is the signal half; the actions are named the same in both.
 """
 

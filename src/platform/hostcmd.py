@@ -1,6 +1,6 @@
 """The command line of a driver host, built in one place: the daemon spawns
 hosts with it (early in ``sugo.daemon.prestart``, and later in
-``sugo.daemon.hostprocs``: the two must match, or the early host is not
+``sugo.daemon.drivers.hosts``: the two must match, or the early host is not
 adopted), and an agent runs its hosts with the same arguments through its
 own wrapper module.
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sugo.daemon.admission import TEMP_NAME_EXTRA, name_max
+from sugo.daemon.jobs.admission import TEMP_NAME_EXTRA, name_max
 from sugo.errors import RequestFailed
 from sugo.protocol import daemon_api as api
 from tests.integration.harness import DaemonHarness, wait_for

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from sugo.daemon import store as store_module
+import sugo.daemon.store as store_module
 from sugo.daemon.store import Store
 from sugo.errors import RequestFailed, StoreError
 from sugo.jobs.staging import summarise

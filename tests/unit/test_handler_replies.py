@@ -29,10 +29,10 @@ REPLIES = {**api.DAEMON_REPLIES, **agent_api.AGENT_REPLIES}
 def handlers() -> Iterator[tuple[str, type, dict[str, Any]]]:
     """(name, request type, type hints) of every ``on_*`` method in sugo.daemon
     that takes a request."""
-    for info in pkgutil.iter_modules(sugo.daemon.__path__):
-        if info.name == "__main__":  # (it runs the daemon)
+    for info in pkgutil.walk_packages(sugo.daemon.__path__, "sugo.daemon."):
+        if info.name == "sugo.daemon.__main__":  # (it runs the daemon)
             continue
-        module = importlib.import_module(f"sugo.daemon.{info.name}")
+        module = importlib.import_module(info.name)
         for cls in vars(module).values():
             if not inspect.isclass(cls) or cls.__module__ != module.__name__:
                 continue

@@ -14,7 +14,7 @@ import pytest
 
 from sugo import platform
 from sugo.config.settings import DaemonSettings
-from sugo.daemon.runctl import RunnerControl
+from sugo.daemon.jobs.runctl import RunnerControl
 from sugo.jobs import RUN_PRELOAD, RUNNER_MODULE
 from sugo.platform import control
 from sugo.platform.launcher import Launcher

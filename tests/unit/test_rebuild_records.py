@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sugo.daemon import pipelinerecords, startup, taskrecords
-from sugo.daemon.store import Store, TaskRow
+from sugo.daemon import startup
+from sugo.daemon.store import Store, TaskRow, pipelinerecords, taskrecords
 from tests.unit.test_store import add
 
 

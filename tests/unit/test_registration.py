@@ -1,4 +1,4 @@
-"""Registration results in the daemon (sugo.daemon.registration): a result
+"""Registration results in the daemon (sugo.daemon.drivers.registration): a result
 lands on a component through its lifecycle table, even when two
 registrations of one component overlapped and the other ended first."""
 
@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from sugo.daemon.bus import Bus
-from sugo.daemon.driverprocs import DriverProc, HostTable
+from sugo.daemon.drivers.procs import DriverProc, HostTable
+from sugo.daemon.drivers.registration import Registrar
+from sugo.daemon.drivers.watch import ComponentHealth
 from sugo.daemon.events import Events
-from sugo.daemon.hostwatch import ComponentHealth
-from sugo.daemon.registration import Registrar
 from sugo.daemon.store import Store
 from sugo.protocol.states import ComponentState
 

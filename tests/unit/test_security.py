@@ -21,9 +21,9 @@ from sugo.config.defaults import render_settings
 from sugo.config.files import validate
 from sugo.config.payload import Payload, parse_payload
 from sugo.config.settings import DaemonSettings
-from sugo.daemon.admission import check_writable, resolve_output
+from sugo.daemon.jobs.admission import check_writable, resolve_output
+from sugo.daemon.jobs.submit import MAX_PAYLOAD_VALUES, check_size
 from sugo.daemon.store import Store
-from sugo.daemon.submit import MAX_PAYLOAD_VALUES, check_size
 from sugo.errors import SugoError
 from sugo.jobs.staging import StagingWriter
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from sugo.daemon.migrations import LATEST, MIGRATIONS, migrate, schema_version
 from sugo.daemon.store import JobRow, Store
+from sugo.daemon.store.migrations import LATEST, MIGRATIONS, migrate, schema_version
 from sugo.errors import StoreError
 from sugo.protocol.states import ComponentState, DriverState, JobStatus
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sugo.daemon.rows import TaskRow
 from sugo.daemon.store import Store
+from sugo.daemon.store.rows import TaskRow
 from sugo.errors import StoreError
 from sugo.protocol.states import (
     COMPONENT,

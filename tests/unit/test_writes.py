@@ -6,7 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from sugo.daemon.writes import ResultWriter
+from sugo.daemon.jobs.writes import ResultWriter
 from sugo.protocol.wire import to_builtins
 
 

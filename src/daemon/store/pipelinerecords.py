@@ -1,6 +1,6 @@
 """What the pipelines hold, kept beside the job folders
 (``<storage>/pipelines.json``): the durable record of the pipelines table, as
-the job folders are of the jobs table (`sugo.daemon.jobrecords`).
+the job folders are of the jobs table (`sugo.daemon.store.jobrecords`).
 
 Which sample is loaded where and whether it is marked ready is the lab's
 word, said once (`sugo pipeline load/ready`); a lost database must not lose
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import msgspec
 
-from sugo.daemon.jobrecords import write_atomic
-from sugo.daemon.rows import JobRow, PipelineRow
+from sugo.daemon.store.jobrecords import write_atomic
+from sugo.daemon.store.rows import JobRow, PipelineRow
 from sugo.jobs.folder import PIPELINES_FILE
 from sugo.protocol.states import RUNNING, JobStatus
 

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from sugo.daemon.admission import respath_for, snappath_of
-from sugo.daemon.jobqueries import known_job
+from sugo.daemon.jobs.admission import respath_for, snappath_of
+from sugo.daemon.jobs.queries import known_job
+from sugo.daemon.jobs.writes import WRITE_TIMEOUT, ResultWriter
 from sugo.daemon.store import JobRow
-from sugo.daemon.writes import WRITE_TIMEOUT, ResultWriter
 from sugo.errors import SugoError
 from sugo.jobs.folder import REBUILD_REPORT, job_log, staging_dir
 from sugo.platform.procs import Tracked

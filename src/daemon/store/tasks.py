@@ -2,7 +2,7 @@
 task's state (the one door for task states), read them. A mixin of
 `sugo.daemon.store.Store`.
 
-Every task change is also saved to the job's folder (`sugo.daemon.taskrecords`),
+Every task change is also saved to the job's folder (`sugo.daemon.store.taskrecords`),
 the durable record a lost database is rebuilt from.
 """
 
@@ -11,9 +11,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sugo.daemon import taskrecords
-from sugo.daemon.rows import TaskRow
-from sugo.daemon.store_base import StoreBase
+from sugo.daemon.store import taskrecords
+from sugo.daemon.store.base import StoreBase
+from sugo.daemon.store.rows import TaskRow
 from sugo.protocol.states import TASK
 
 _TASK_FIELDS = frozenset({"state", "started_at", "ended_at", "points", "error"})

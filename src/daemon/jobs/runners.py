@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from sugo.daemon.runctl import RunnerControl
+from sugo.daemon.jobs.runctl import RunnerControl
 from sugo.daemon.runtime import Loop
 from sugo.platform.exits import ExitWatch
 from sugo.platform.procs import Tracked

@@ -5,12 +5,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sugo.daemon.admission import respath_for, snappath_of
-from sugo.daemon.payloads import PayloadCache
-from sugo.daemon.registry_tables import TaskRow
+from sugo.daemon.jobs.admission import respath_for, snappath_of
+from sugo.daemon.jobs.payloads import PayloadCache
 from sugo.daemon.scheduler import Blocking, World, reasons, summary, world_of
 from sugo.daemon.status import component_info
 from sugo.daemon.store import JobRow
+from sugo.daemon.store.registry import TaskRow
 from sugo.errors import SugoError
 from sugo.jobs.folder import job_log
 from sugo.platform import logfiles

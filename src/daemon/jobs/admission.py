@@ -29,7 +29,7 @@ from sugo.errors import SugoError
 
 if TYPE_CHECKING:
     from sugo.config.payload import Payload
-    from sugo.daemon.rows import JobRow
+    from sugo.daemon.store.rows import JobRow
 
 SUFFIX = ".nc"
 #: What `sugo.jobs.writer.write_results` adds to a file name for its temporary

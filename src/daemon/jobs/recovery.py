@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from sugo.daemon.jobfiles import JobFiles
-from sugo.daemon.lifecycle import JobLifecycle
-from sugo.daemon.runners import Runners
+from sugo.daemon.jobs.files import JobFiles
+from sugo.daemon.jobs.lifecycle import JobLifecycle
+from sugo.daemon.jobs.runners import Runners
 from sugo.daemon.store import JobRow
 from sugo.errors import SugoError
 from sugo.jobs.folder import FINAL_FILE, PENDING_FILE

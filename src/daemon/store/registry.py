@@ -5,8 +5,8 @@ import json
 import time
 from typing import Any
 
-from sugo.daemon.rows import MaintenanceRow, TaskRow
-from sugo.daemon.store_base import StoreBase
+from sugo.daemon.store.base import StoreBase
+from sugo.daemon.store.rows import MaintenanceRow, TaskRow
 
 __all__ = ["MaintenanceRow", "RegistryTables", "TaskRow"]  # TaskRow: for sugo.daemon.jobs
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from sugo.daemon.events import Events
     from sugo.daemon.runtime import Hosts, Runtime
 
-log = logging.getLogger("sugo.daemon.components")
+log = logging.getLogger("sugo.daemon.drivers.components")
 
 # Verbs a user may call; the ones that change a device are refused while a job
 # uses it, unless forced.

@@ -6,8 +6,8 @@ import json
 import time
 from typing import Any
 
-from sugo.daemon.rows import EVENT_COLS, EventRow, event_row
-from sugo.daemon.store_base import StoreBase
+from sugo.daemon.store.base import StoreBase
+from sugo.daemon.store.rows import EVENT_COLS, EventRow, event_row
 
 
 class EventTables(StoreBase):

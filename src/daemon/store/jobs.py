@@ -3,7 +3,7 @@ job's status (the one door for job statuses), change its other fields, prune.
 A mixin of `sugo.daemon.store.Store`.
 
 Every job row written here is also saved to its job folder
-(`sugo.daemon.jobrecords`), the durable record a lost database is rebuilt from.
+(`sugo.daemon.store.jobrecords`), the durable record a lost database is rebuilt from.
 """
 
 import json
@@ -13,10 +13,10 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from sugo.daemon import jobrecords
-from sugo.daemon.rows import JOB_COLS, UPDATABLE_JOB_FIELDS, JobRow, job_row
-from sugo.daemon.store_base import StoreBase, must, update
-from sugo.daemon.store_folders import new_folder, reserve_ids
+from sugo.daemon.store import jobrecords
+from sugo.daemon.store.base import StoreBase, must, update
+from sugo.daemon.store.folders import new_folder, reserve_ids
+from sugo.daemon.store.rows import JOB_COLS, UPDATABLE_JOB_FIELDS, JobRow, job_row
 from sugo.errors import StoreError
 from sugo.protocol.states import FINAL, JOB, QUEUED, RUNNING, JobStatus
 

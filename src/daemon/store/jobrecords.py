@@ -22,7 +22,7 @@ from pathlib import Path
 
 import msgspec
 
-from sugo.daemon.rows import JobRow, TaskRow
+from sugo.daemon.store.rows import JobRow, TaskRow
 from sugo.jobs.folder import FINAL_FILE, LAST_ID_FILE, RECORD_FILE, TASKS_FILE
 from sugo.protocol.states import FINAL, JobStatus, TaskState
 

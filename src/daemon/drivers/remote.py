@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from sugo import __version__
 from sugo.daemon.agents import Agent, AgentRegistry, AgentState
 from sugo.daemon.bus import HOST_LOST
-from sugo.daemon.driverprocs import DriverProc, HostTable
-from sugo.daemon.hostwatch import ComponentHealth, HostWatch
+from sugo.daemon.drivers.procs import DriverProc, HostTable
+from sugo.daemon.drivers.watch import ComponentHealth, HostWatch
 from sugo.driverinterface.health import StatusCode
 from sugo.errors import SugoError
 from sugo.protocol import daemon_api as api
@@ -25,11 +25,11 @@ from sugo.protocol.server import Call
 from sugo.protocol.states import ComponentState, DriverState
 
 if TYPE_CHECKING:
+    from sugo.daemon.drivers.registration import Registrar
     from sugo.daemon.events import Events
-    from sugo.daemon.registration import Registrar
     from sugo.daemon.runtime import Runtime
 
-log = logging.getLogger("sugo.daemon.remote")
+log = logging.getLogger("sugo.daemon.drivers.remote")
 
 HEALTH_EVERY = 2.0  # as the local hosts' watcher
 

@@ -2,12 +2,16 @@
 agent on an instrument PC, ``remote``), in four parts that share the
 ``HostTable``:
 
-- ``hostprocs.HostProcesses``: spawn or re-attach, hello, restart when lost,
-  give up, stop;
+- ``hosts.HostProcesses``: spawn or re-attach (``records``), hello, restart
+  when lost, give up, stop;
 - ``registration.Registrar``: register a host's components;
-- ``hostwatch.HostWatch`` and ``ComponentHealth``: liveness pings and the
+- ``watch.HostWatch`` and ``ComponentHealth``: liveness pings and the
   components' health;
 - ``remote.RemoteDrivers``: hosts on agents' PCs.
+
+Beside them: ``procs`` (``DriverProc``, the ``HostTable``, crash loops),
+``clients`` (the daemon's connections to hosts) and ``components`` (`sugo
+component` verbs forwarded to a host).
 
 The loop thread owns every ``DriverProc``. Each driver has a watcher thread
 that checks the PID and pings the host; it reports a dead or hung host to the
@@ -19,7 +23,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sugo.daemon.agents import AgentRegistry
-from sugo.daemon.driverprocs import (  # noqa: F401 (re-exported: tests import them here)
+from sugo.daemon.drivers.clients import HostClients
+from sugo.daemon.drivers.hosts import HostProcesses
+from sugo.daemon.drivers.procs import (  # noqa: F401 (re-exported: tests import them here)
     CRASH_LIMIT,
     CRASH_WINDOW,
     HEALTHY_AFTER,
@@ -27,10 +33,8 @@ from sugo.daemon.driverprocs import (  # noqa: F401 (re-exported: tests import t
     DriverProc,
     HostTable,
 )
-from sugo.daemon.hostclients import HostClients
-from sugo.daemon.hostprocs import HostProcesses
-from sugo.daemon.hostwatch import ComponentHealth
-from sugo.daemon.registration import Registrar
+from sugo.daemon.drivers.registration import Registrar
+from sugo.daemon.drivers.watch import ComponentHealth
 from sugo.errors import SugoError
 from sugo.protocol import daemon_api as api
 from sugo.protocol.server import Call
@@ -82,7 +86,7 @@ class DriverManager:
 
     def client_for(self, driver: str, timeout: float = 5.0) -> "AbstractContextManager[Client]":
         """``with client_for(driver) as client:`` a connection to its host,
-        kept for the thread's next request (`sugo.daemon.hostclients`)."""
+        kept for the thread's next request (`sugo.daemon.drivers.clients`)."""
         dp = self.table.procs.get(driver)
         if dp is None or dp.endpoint is None:
             raise SugoError(f"driver {driver} is not running")

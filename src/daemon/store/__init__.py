@@ -7,12 +7,14 @@ msgspec Structs (cheap to build: ``list_jobs`` of 10,000 rows stays fast);
 ``to_json()`` gives the ``--json`` shape. This module must import fast: no
 pydantic, numpy or xarray here.
 
-`Store` opens the file; each table family is a mixin in its own module, over
-one connection (`sugo.daemon.store_base`): jobs (`store_jobs`), the job folders
-(`store_folders`), tasks (`store_tasks`), pipelines (`store_pipelines`),
-drivers and components (`store_devices`), health and maintenance
-(`registry_tables`), events and meta (`store_events`). Every job, task, driver
-and component state written passes its lifecycle in `sugo.protocol.states`.
+`Store` opens the file; each table family is a mixin in its own module of
+this package, over one connection (`base`): jobs (`jobs`), the job folders
+(`folders`), tasks (`tasks`), pipelines (`pipelines`), drivers and components
+(`devices`), health and maintenance (`registry`), events and meta (`events`);
+rows in `rows`, the schema's versions in `migrations`. The durable records
+outside the database (job folders, tasks.json, pipelines.json) are
+`jobrecords`, `taskrecords` and `pipelinerecords`. Every job, task, driver and
+component state written passes its lifecycle in `sugo.protocol.states`.
 """
 
 import sqlite3
@@ -20,18 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Self
 
-from sugo.daemon.migrations import migrate
-from sugo.daemon.registry_tables import RegistryTables
-from sugo.daemon.rows import (
-    ComponentRow,
-    DriverRow,
-    EventRow,
-    JobRow,
-    MaintenanceRow,
-    PipelineRow,
-    TaskRow,
-)
-from sugo.daemon.store_base import (
+from sugo.daemon.store.base import (
     BUSY_TIMEOUT_MS,
     LOCKED_BUSY_TIMEOUT_MS,
     DamagedDatabase,
@@ -40,12 +31,23 @@ from sugo.daemon.store_base import (
     is_locked,
     retryable,
 )
-from sugo.daemon.store_devices import DeviceTables
-from sugo.daemon.store_events import EventTables
-from sugo.daemon.store_folders import JobFolderTables
-from sugo.daemon.store_jobs import JobTables
-from sugo.daemon.store_pipelines import PipelineTables
-from sugo.daemon.store_tasks import TaskTables
+from sugo.daemon.store.devices import DeviceTables
+from sugo.daemon.store.events import EventTables
+from sugo.daemon.store.folders import JobFolderTables
+from sugo.daemon.store.jobs import JobTables
+from sugo.daemon.store.migrations import migrate
+from sugo.daemon.store.pipelines import PipelineTables
+from sugo.daemon.store.registry import RegistryTables
+from sugo.daemon.store.rows import (
+    ComponentRow,
+    DriverRow,
+    EventRow,
+    JobRow,
+    MaintenanceRow,
+    PipelineRow,
+    TaskRow,
+)
+from sugo.daemon.store.tasks import TaskTables
 from sugo.errors import StoreError
 
 __all__ = [

@@ -1,15 +1,15 @@
 """Store methods for the job folders, the durable record of the jobs table
-(see `sugo.daemon.jobrecords`): ids reserved past the folders on disk, and
+(see `sugo.daemon.store.jobrecords`): ids reserved past the folders on disk, and
 jobs put back from their folders. A mixin of `sugo.daemon.store.Store`."""
 
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from sugo.daemon import jobrecords
-from sugo.daemon.rows import JobRow, TaskRow
-from sugo.daemon.store_base import StoreBase
-from sugo.daemon.store_tasks import restore_tasks
+from sugo.daemon.store import jobrecords
+from sugo.daemon.store.base import StoreBase
+from sugo.daemon.store.rows import JobRow, TaskRow
+from sugo.daemon.store.tasks import restore_tasks
 from sugo.errors import StoreError
 
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sugo.daemon.driverprocs import DriverProc, HostTable
+from sugo.daemon.drivers.procs import DriverProc, HostTable
 from sugo.driverinterface.health import label
 from sugo.errors import RequestFailed, RequestTimeout
 from sugo.protocol import host_api

@@ -1,10 +1,10 @@
 """Jobs on the daemon side, in five parts that share the runner table:
 
 - ``submit.Submissions``: check a payload and queue it;
-- ``jobqueries.JobQueries``: what `sugo jobs`, `search`, `job log` and a
+- ``queries.JobQueries``: what `sugo jobs`, `search`, `job log` and a
   starting runner (its spec) are told;
 - ``lifecycle.JobLifecycle``: start, progress, end, cancel, snapshot;
-- ``jobfiles.JobFiles``: results writes, finalize, rebuild, prune;
+- ``files.JobFiles``: results writes (``writes``), finalize, rebuild, prune;
 - ``recovery.RunnerRecovery``: runners that died, and re-attaching after a
   daemon restart.
 
@@ -15,15 +15,15 @@ posts its outcome back.
 
 from typing import TYPE_CHECKING, Any
 
-from sugo.daemon.jobfiles import JobFiles
-from sugo.daemon.jobqueries import JobQueries
-from sugo.daemon.lifecycle import JobLifecycle
-from sugo.daemon.payloads import PayloadCache
-from sugo.daemon.recovery import RunnerRecovery
-from sugo.daemon.runners import Runners
+from sugo.daemon.jobs.files import JobFiles
+from sugo.daemon.jobs.lifecycle import JobLifecycle
+from sugo.daemon.jobs.payloads import PayloadCache
+from sugo.daemon.jobs.queries import JobQueries
+from sugo.daemon.jobs.recovery import RunnerRecovery
+from sugo.daemon.jobs.runners import Runners
+from sugo.daemon.jobs.submit import Submissions
+from sugo.daemon.jobs.writes import ResultWriter
 from sugo.daemon.scheduler import Blocking
-from sugo.daemon.submit import Submissions
-from sugo.daemon.writes import ResultWriter
 from sugo.platform.launcher import Launcher
 
 if TYPE_CHECKING:

@@ -67,7 +67,7 @@ class DriverProc:
     crashes: CrashLoop = field(default_factory=CrashLoop)
     stop_watch: threading.Event = field(default_factory=threading.Event)
     health_busy: threading.Event = field(default_factory=threading.Event)
-    agent: str | None = None  # the agent whose PC runs the host (sugo.daemon.remote)
+    agent: str | None = None  # the agent whose PC runs the host (sugo.daemon.drivers.remote)
     addr: str | None = None  # ...its address
     local_addr: str = "127.0.0.1"  # where a host of this PC listens (`Runtime.local_host`)
     server_key: bytes | None = None  # ...its CURVE public key (z85)

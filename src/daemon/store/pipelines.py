@@ -2,16 +2,16 @@
 what a pipeline holds (sample, ready, the job on it). A mixin of
 `sugo.daemon.store.Store`.
 
-Every change is also saved beside the job folders (`sugo.daemon.pipelinerecords`)
+Every change is also saved beside the job folders (`sugo.daemon.store.pipelinerecords`)
 when the store knows them, the durable record a lost database is rebuilt from.
 """
 
 import json
 from collections.abc import Sequence
 
-from sugo.daemon import pipelinerecords
-from sugo.daemon.rows import PIPELINE_COLS, UNSET, PipelineRow, Unset, pipeline_row
-from sugo.daemon.store_base import StoreBase, must, update
+from sugo.daemon.store import pipelinerecords
+from sugo.daemon.store.base import StoreBase, must, update
+from sugo.daemon.store.rows import PIPELINE_COLS, UNSET, PipelineRow, Unset, pipeline_row
 
 
 class PipelineTables(StoreBase):

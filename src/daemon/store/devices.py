@@ -8,7 +8,8 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from sugo.daemon.rows import (
+from sugo.daemon.store.base import StoreBase, must, update
+from sugo.daemon.store.rows import (
     COMPONENT_COLS,
     DRIVER_COLS,
     ComponentRow,
@@ -16,7 +17,6 @@ from sugo.daemon.rows import (
     component_row,
     driver_row,
 )
-from sugo.daemon.store_base import StoreBase, must, update
 from sugo.errors import StoreError
 from sugo.protocol.states import COMPONENT, DRIVER, ComponentState, DriverState, Lifecycle
 

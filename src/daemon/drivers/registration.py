@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sugo.daemon.bus import DRIVER_READY
-from sugo.daemon.driverprocs import DriverProc, HostTable
-from sugo.daemon.hostwatch import ComponentHealth
+from sugo.daemon.drivers.procs import DriverProc, HostTable
+from sugo.daemon.drivers.watch import ComponentHealth
 from sugo.driverinterface.health import StatusCode
 from sugo.errors import SugoError
 from sugo.protocol import daemon_api as api

@@ -9,13 +9,13 @@ import time
 from typing import TYPE_CHECKING
 
 from sugo import __version__
-from sugo.daemon import hostrecords
 from sugo.daemon.agents import AgentRegistry
 from sugo.daemon.bus import HOST_LOST
-from sugo.daemon.driverprocs import CRASH_LIMIT, CRASH_WINDOW, DriverProc, HostTable
-from sugo.daemon.hostwatch import ComponentHealth, HostWatch, ping
-from sugo.daemon.registration import Registrar
-from sugo.daemon.remote import RemoteDrivers
+from sugo.daemon.drivers import records as hostrecords
+from sugo.daemon.drivers.procs import CRASH_LIMIT, CRASH_WINDOW, DriverProc, HostTable
+from sugo.daemon.drivers.registration import Registrar
+from sugo.daemon.drivers.remote import RemoteDrivers
+from sugo.daemon.drivers.watch import ComponentHealth, HostWatch, ping
 from sugo.driverinterface.health import StatusCode
 from sugo.errors import SugoError
 from sugo.platform.hostcmd import HOST_MODULE, host_args

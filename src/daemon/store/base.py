@@ -40,7 +40,7 @@ class StoreBase:
     _patient_ms: int  # ...and the one it goes back to once a write succeeds
     _reserved: set[Path]  # job folder roots whose ids are reserved
     # The job folder root, where what the pipelines hold is kept as well
-    # (`sugo.daemon.pipelinerecords`); None: not kept (a store of a test).
+    # (`sugo.daemon.store.pipelinerecords`); None: not kept (a store of a test).
     storage: Path | None
     # A write refused for another reason than a lock (a full disk, a read-only
     # file system, an I/O error): what and since when, until a write succeeds

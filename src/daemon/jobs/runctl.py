@@ -22,7 +22,7 @@ from sugo.platform.procs import Tracked
 from sugo.protocol import daemon_api as api
 from sugo.protocol.server import DEFERRED, Call, Deferred
 
-log = logging.getLogger("sugo.daemon.runctl")
+log = logging.getLogger("sugo.daemon.jobs.runctl")
 
 
 class RunnerControl:

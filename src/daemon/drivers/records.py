@@ -14,7 +14,7 @@ from pathlib import Path
 
 import msgspec
 
-from sugo.daemon.jobrecords import write_atomic
+from sugo.daemon.store.jobrecords import write_atomic
 
 log = logging.getLogger(__name__)
 

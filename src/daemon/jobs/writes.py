@@ -26,7 +26,7 @@ from sugo.protocol import daemon_api as api
 from sugo.protocol.endpoints import endpoint
 from sugo.protocol.server import Call
 
-log = logging.getLogger("sugo.daemon.writes")
+log = logging.getLogger("sugo.daemon.jobs.writes")
 
 WRITE_TIMEOUT = 600.0  # writing the results of a very long job takes a while
 MAX_WRITERS = 2  # files written at once

@@ -15,17 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from sugo.daemon import admission
-from sugo.daemon.admission import (
+from sugo.daemon.jobs import admission
+from sugo.daemon.jobs.admission import (
     check_writable,
     resolve_output,
     respath_for,
     respath_of,
     snappath_of,
 )
-from sugo.daemon.registry_tables import TaskRow
 from sugo.daemon.scheduler import can_run
 from sugo.daemon.store import ComponentRow, JobRow, PipelineRow
+from sugo.daemon.store.registry import TaskRow
 from sugo.errors import RequestFailed, SugoError
 from sugo.protocol import daemon_api as api
 from sugo.protocol import host_api

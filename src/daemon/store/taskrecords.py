@@ -1,6 +1,6 @@
 """A job's tasks in its folder (``tasks.json``): the durable record of the
 job's rows of the tasks table, as ``job.json`` is of its row in the jobs table
-(`sugo.daemon.jobrecords`).
+(`sugo.daemon.store.jobrecords`).
 
 The store rewrites the file after every task change it commits (a task
 starts or ends: a few writes in a job's life, none at submit, since a queued
@@ -19,8 +19,8 @@ from typing import Any
 
 import msgspec
 
-from sugo.daemon.jobrecords import pending_tasks, write_atomic
-from sugo.daemon.rows import JobRow, TaskRow
+from sugo.daemon.store.jobrecords import pending_tasks, write_atomic
+from sugo.daemon.store.rows import JobRow, TaskRow
 from sugo.jobs.folder import FINAL_FILE, TASKS_FILE
 from sugo.protocol import daemon_api as api
 from sugo.protocol.states import FINAL, JobStatus, TaskState
