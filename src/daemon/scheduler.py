@@ -187,8 +187,13 @@ class Scheduler:
         if self.rt.stopping:
             return
         store = self.rt.store
-        world = world_of(store)
+        world: World | None = None
         for job in store.queued_jobs():
+            # Read again after a start (it took a pipeline and its components),
+            # but only when another job is left to place: in a burst of
+            # submits each pass starts one job, and a read costs ~1 ms.
+            if world is None:
+                world = world_of(store)
             payload = self.payloads.payload_of(job)
             matching = [p for p in world.pipelines if can_run(payload, p, world.components) is None]
             if matching and job.status == JobStatus.Q:
@@ -204,5 +209,5 @@ class Scheduler:
                     if retryable(e):  # nothing changed: try again later
                         self.rt.loop.call_later(STORE_RETRY, self.kick)
                     raise
-                world = world_of(store)
+                world = None
                 break
