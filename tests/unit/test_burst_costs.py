@@ -6,6 +6,8 @@ plain thread (no asyncio loop per handshake)."""
 
 import json
 import math
+import subprocess
+import sys
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,6 +19,7 @@ from zmq.utils import z85
 from sugo.daemon import scheduler as sched
 from sugo.daemon.bus import Bus
 from sugo.daemon.rows import ComponentRow, JobRow, PipelineRow, component_row, json_value
+from sugo.jobs import RUN_PRELOAD, RUNNER_MODULE
 from sugo.protocol.curve import Guard, curve_client, curve_server
 from sugo.protocol.keys import ClientKeys, KeyPair
 from sugo.protocol.states import ComponentState, JobStatus
@@ -148,3 +151,27 @@ def test_guard_lets_in_allowed_keys_only_and_stops() -> None:
         guard.stop()
         guard.stop()  # a second stop does nothing
         ctx.term()  # would hang if the guard left a socket open
+
+
+def test_a_forked_runner_imports_nothing_to_parse_its_arguments_or_talk_curve() -> None:
+    """What the run fork server preloads covers a runner's start: argparse's
+    parser is built and sugo.protocol.curve imported before the fork (each
+    cost every runner milliseconds of CPU after it)."""
+    code = f"""
+import importlib, sys
+for name in {(*RUN_PRELOAD, RUNNER_MODULE)!r}:
+    importlib.import_module(name)
+before = set(sys.modules)
+import zmq
+from sugo.jobs.runner import PARSER
+from sugo.protocol.curve import curve_client
+from sugo.protocol.keys import ClientKeys
+PARSER.parse_args(["run", "3", "--daemon", "tcp://127.0.0.1:1"])
+pub, sec = zmq.curve_keypair()
+sock = zmq.Context.instance().socket(zmq.DEALER)
+curve_client(sock, ClientKeys(public=pub, secret=sec, server=pub))
+sock.close()
+print(sorted(set(sys.modules) - before))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
