@@ -198,3 +198,19 @@ def test_the_progress_reporter_takes_over_the_connection_it_is_given() -> None:
     reporter.event("task_started", task_index=0)
     reporter.close()
     assert seen == ["task_started", "closed"]
+
+
+def test_without_maintenance_items_a_free_pipeline_costs_no_query() -> None:
+    """`blocking_reason` is asked for every free pipeline a queued job could
+    take (each submit's reply lists them): with no items configured it reads
+    nothing."""
+    from sugo.daemon.maintenance import Maintenance
+
+    class NoQueries:
+        def maintenance_items(self) -> list[Any]:
+            raise AssertionError("queried the maintenance table")
+
+    rt: Any = SimpleNamespace(store=NoQueries(), devices=SimpleNamespace(devices=[]))
+    events: Any = SimpleNamespace(bus=Bus())
+    p = PipelineRow("p1", {"counter": "c1"}, "s1", True, None)
+    assert Maintenance(rt, events).blocking_reason(p) is None
