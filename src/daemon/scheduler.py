@@ -186,6 +186,10 @@ class Scheduler:
         self._pending = False
         if self.rt.stopping:
             return
+        with self.rt.store.records_held():  # one job.json write per job started
+            self._place_queued()
+
+    def _place_queued(self) -> None:
         store = self.rt.store
         world: World | None = None
         for job in store.queued_jobs():

@@ -4,10 +4,12 @@ health only when it has a job left to place; the rows decode their JSON
 columns as Python's json would; the CURVE guard answers ZAP requests in a
 plain thread (no asyncio loop per handshake)."""
 
+import contextlib
 import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -38,6 +40,9 @@ class FakeStore:
             f"c-{n}": ComponentRow(f"c-{n}", "counter", "d", "a", n, 0.2, (), ComponentState.IDLE)
             for n in ("p1", "p2")
         }
+
+    def records_held(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
     def queued_jobs(self) -> list[JobRow]:
         return [j for j in self.jobs if j.status in (JobStatus.Q, JobStatus.QW)]
@@ -214,3 +219,40 @@ def test_without_maintenance_items_a_free_pipeline_costs_no_query() -> None:
     events: Any = SimpleNamespace(bus=Bus())
     p = PipelineRow("p1", {"counter": "c1"}, "s1", True, None)
     assert Maintenance(rt, events).blocking_reason(p) is None
+
+
+def test_records_held_write_each_job_once_with_its_last_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scheduling pass holds the job.json writes of the jobs it starts:
+    each is written once, with the last row, when the pass ends (even by an
+    error); the database has every change at once."""
+    from sugo.daemon import jobrecords
+    from sugo.daemon.store import Store
+
+    with Store(tmp_path / "sugo.db") as store:
+        job = store.add_job(
+            payload_json="{}", jobname="j", sample="s1", user="ada", output_dir=tmp_path,
+            prefix=None, unlock_when_done=False, jobdir_root=tmp_path / "jobs",
+        )  # fmt: skip
+        record = Path(job.jobdir) / "job.json"
+
+        def recorded() -> dict[str, Any]:
+            return dict(json.loads(record.read_text()))
+
+        writes: list[str] = []
+        save = jobrecords.save
+        monkeypatch.setattr(jobrecords, "save", lambda row: (writes.append(row.status), save(row)))
+        with pytest.raises(RuntimeError), store.records_held():
+            store.set_job_status(job.id, JobStatus.QW)
+            with store.records_held():  # nested: the outer one writes
+                store.set_job_status(job.id, JobStatus.R)
+            store.update_job(job.id, pipeline="p1")
+            assert recorded()["status"] == "q" and writes == []  # held...
+            row = store.get_job(job.id)
+            assert row is not None and row.status == JobStatus.R  # (the database has it)
+            raise RuntimeError("the pass failed")
+        assert writes == ["r"]  # ...then written once, with the last row
+        assert (recorded()["status"], recorded()["pipeline"]) == ("r", "p1")
+        store.update_job(job.id, runner_pid=1234)  # outside: at once again
+        assert recorded()["runner_pid"] == 1234 and len(writes) == 2
