@@ -28,10 +28,10 @@ from sugo.daemon.drivers import DriverManager
 from sugo.daemon.drivers.components import ComponentCommands
 from sugo.daemon.events import Events
 from sugo.daemon.jobs import JobManager
-from sugo.daemon.jobs.payloads import PayloadCache
 from sugo.daemon.jobs.queries import components_in_use
 from sugo.daemon.jobs.writes import ResultWriter
 from sugo.daemon.maintenance import Maintenance
+from sugo.daemon.payloads import PayloadCache
 from sugo.daemon.pipelines import PipelineCommands
 from sugo.daemon.runtime import LoopRef, Runtime
 from sugo.daemon.scheduler import Scheduler

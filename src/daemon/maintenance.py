@@ -108,10 +108,13 @@ class Maintenance:
         self.check()
 
     def due(self) -> list[tuple[str, "MaintenanceItem"]]:
+        configured = self.configured()
+        if not configured:  # (asked for each free pipeline a job could take)
+            return []
         rows = self._rows()
         return [
             (device, item)
-            for device, item in self.configured()
+            for device, item in configured
             if (r := rows.get((device, item.label))) is not None and r.expired
         ]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sugo.daemon.bus import DRIVER_READY, RELOADED, Bus
-from sugo.daemon.jobs.payloads import PayloadCache
+from sugo.daemon.payloads import PayloadCache
 from sugo.daemon.store import ComponentRow, JobRow, PipelineRow, retryable
 from sugo.errors import StoreError
 from sugo.protocol.states import ComponentState, JobStatus
@@ -186,9 +186,18 @@ class Scheduler:
         self._pending = False
         if self.rt.stopping:
             return
+        with self.rt.store.records_held():  # one job.json write per job started
+            self._place_queued()
+
+    def _place_queued(self) -> None:
         store = self.rt.store
-        world = world_of(store)
+        world: World | None = None
         for job in store.queued_jobs():
+            # Read again after a start (it took a pipeline and its components),
+            # but only when another job is left to place: in a burst of
+            # submits each pass starts one job, and a read costs ~1 ms.
+            if world is None:
+                world = world_of(store)
             payload = self.payloads.payload_of(job)
             matching = [p for p in world.pipelines if can_run(payload, p, world.components) is None]
             if matching and job.status == JobStatus.Q:
@@ -204,5 +213,5 @@ class Scheduler:
                     if retryable(e):  # nothing changed: try again later
                         self.rt.loop.call_later(STORE_RETRY, self.kick)
                     raise
-                world = world_of(store)
+                world = None
                 break

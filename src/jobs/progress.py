@@ -18,9 +18,12 @@ DAEMON_TIMEOUT = 2.0  # per request to the daemon
 class Reporter:
     """Sends progress to the daemon from its own thread; never blocks a role."""
 
-    def __init__(self, daemon: str, jobid: int) -> None:
+    def __init__(self, daemon: str, jobid: int, client: Client | None = None) -> None:
+        """``client``: a connection to ``daemon`` to use (and close) from now
+        on, only from the reporter's thread."""
         self.daemon = daemon
         self.jobid = jobid
+        self.client = client or Client(daemon, timeout=DAEMON_TIMEOUT)
         self.queue: queue.SimpleQueue[api.JobEvent | None] = queue.SimpleQueue()
         # Each task's end, also sent with the job's end: a progress event may
         # reach no daemon (a SIGTERM or a restart while the task ended).
@@ -41,7 +44,7 @@ class Reporter:
         self.queue.put(ev)
 
     def _run(self) -> None:
-        with Client(self.daemon, timeout=DAEMON_TIMEOUT) as client:
+        with self.client as client:
             while (ev := self.queue.get()) is not None:
                 try:
                     client.call(ev, retries=1)

@@ -42,7 +42,13 @@ WRITE_DEADLINE = 900.0
 class JobRunner:
     """The run mode of one job's runner, from its spec to the daemon told of its end."""
 
-    def __init__(self, spec: api.JobSpec, daemon: str, controls: Controls | None = None) -> None:
+    def __init__(
+        self,
+        spec: api.JobSpec,
+        daemon: str,
+        controls: Controls | None = None,
+        client: Client | None = None,
+    ) -> None:
         self.spec = spec
         self.jobid = spec.jobid
         self.daemon = daemon
@@ -51,7 +57,7 @@ class JobRunner:
         self.controls = controls or Controls(spec.jobid, daemon)
         self.shared = self.controls.shared
         self.snapshot_requested = self.controls.snapshot
-        self.reporter = Reporter(daemon, spec.jobid)
+        self.reporter = Reporter(daemon, spec.jobid, client)  # (it owns the client now)
         self.constants: dict[str, Any] = {}  # role -> its component's constants
 
     def run(self) -> int:

@@ -12,7 +12,7 @@ import pytest
 
 from sugo.daemon.bus import DRIVER_READY, HOST_LOST, RELOADED, Bus, Event
 from sugo.daemon.events import Events
-from sugo.daemon.jobs.payloads import PayloadCache
+from sugo.daemon.payloads import PayloadCache
 from sugo.daemon.scheduler import KICK_ON, Scheduler
 from sugo.daemon.store import Store
 

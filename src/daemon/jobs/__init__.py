@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from sugo.daemon.jobs.files import JobFiles
 from sugo.daemon.jobs.lifecycle import JobLifecycle
-from sugo.daemon.jobs.payloads import PayloadCache
 from sugo.daemon.jobs.queries import JobQueries
 from sugo.daemon.jobs.recovery import RunnerRecovery
 from sugo.daemon.jobs.runners import Runners
 from sugo.daemon.jobs.submit import Submissions
 from sugo.daemon.jobs.writes import ResultWriter
+from sugo.daemon.payloads import PayloadCache
 from sugo.daemon.scheduler import Blocking
 from sugo.platform.launcher import Launcher
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sugo.daemon.bus import HOST_LOST, Event
-from sugo.daemon.jobs.payloads import PayloadCache
 from sugo.daemon.jobs.queries import known_job
 from sugo.daemon.jobs.runners import Runners
+from sugo.daemon.payloads import PayloadCache
 from sugo.daemon.store import JobRow, PipelineRow
 from sugo.daemon.store.taskrecords import closing
 from sugo.errors import StoreError, SugoError

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sugo.daemon.jobs.admission import respath_for, snappath_of
-from sugo.daemon.jobs.payloads import PayloadCache
+from sugo.daemon.payloads import PayloadCache
 from sugo.daemon.scheduler import Blocking, World, reasons, summary, world_of
 from sugo.daemon.status import component_info
 from sugo.daemon.store import JobRow

@@ -2,7 +2,8 @@
 
 Every job gets its folder ``<storage>/<id>`` when it is queued, and the store
 writes the job's row into ``job.json`` there after every change it commits
-(status, times, pipeline, results path, runner pid). The runner's own
+(status, times, pipeline, results path, runner pid; a scheduling pass writes
+the jobs it starts once, at its end: `Store.records_held`). The runner's own
 ``final.json`` says how the job ended even when the database could not record
 it. So a lost or damaged database loses no history: `rebuild` puts the rows
 back from the folders (`sugo db rebuild`, or the daemon's start when its jobs

@@ -10,7 +10,8 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sugo.daemon.store import jobrecords
@@ -26,6 +27,36 @@ _NEW_STATUS = JOB.born("new job", JobStatus.Q)  # the status add_job writes
 
 
 class JobTables(StoreBase):
+    # Rows whose job.json waits for the end of `records_held` (None: written at once).
+    _held_records: dict[int, JobRow] | None = None
+
+    @contextmanager
+    def records_held(self) -> Iterator[None]:
+        """Within it, each job's ``job.json`` is written once, with the job's
+        last row, when it ends (however it ends), instead of after every
+        change: a scheduling pass changes a job it starts four times (``qw``,
+        ``r``, its pipeline, its runner), and a write costs 0.2-2 ms of the
+        loop (the rename over the old file starts its write-back). Nothing
+        reads the folders while the daemon runs; the database has each change
+        at once. Nested: the outermost one writes."""
+        if self._held_records is not None:
+            yield
+            return
+        self._held_records = {}
+        try:
+            yield
+        finally:
+            held, self._held_records = self._held_records, None
+            for row in held.values():
+                jobrecords.save(row)
+
+    def _record(self, row: JobRow) -> None:
+        """Save ``row`` to its job folder, now or at the end of `records_held`."""
+        if self._held_records is None:
+            jobrecords.save(row)
+        else:
+            self._held_records[row.id] = row
+
     def add_job(
         self,
         *,
@@ -63,7 +94,7 @@ class JobTables(StoreBase):
                 conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
             conn.execute("UPDATE jobs SET jobdir = ? WHERE id = ?", (os.fspath(jobdir), job_id))
             row = self._job_or_raise(job_id)
-        jobrecords.save(row)
+        self._record(row)
         jobrecords.note_last_id(root, job_id)
         log.info("job %d: queued", job_id)
         return row
@@ -141,7 +172,7 @@ class JobTables(StoreBase):
                 return old
             update(conn, "jobs", "id", job_id, changes)
             row = self._job_or_raise(job_id)
-        jobrecords.save(row)
+        self._record(row)
         log.info("job %d: %s -> %s", job_id, old.status, status)
         return row
 
@@ -156,7 +187,7 @@ class JobTables(StoreBase):
             self._job_or_raise(job_id)
             update(conn, "jobs", "id", job_id, changes)
             row = self._job_or_raise(job_id)
-        jobrecords.save(row)
+        self._record(row)
         return row
 
     def prune_jobs(self, older_than: float) -> list[int]:

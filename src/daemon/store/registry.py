@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from sugo.daemon.store.base import StoreBase
-from sugo.daemon.store.rows import MaintenanceRow, TaskRow
+from sugo.daemon.store.rows import MaintenanceRow, TaskRow, json_value
 
 __all__ = ["MaintenanceRow", "RegistryTables", "TaskRow"]  # TaskRow: for sugo.daemon.jobs
 
@@ -25,7 +25,7 @@ class RegistryTables(StoreBase):
 
     def all_health(self) -> dict[str, dict[str, Any]]:
         rows = self._conn.execute("SELECT name, health FROM component_health").fetchall()
-        return {name: json.loads(h) for name, h in rows}
+        return {name: json_value(h) for name, h in rows}
 
     def get_health(self, name: str) -> dict[str, Any] | None:
         r = self._conn.execute(

@@ -159,9 +159,22 @@ DRIVER_COLS = columns_of(DriverRow)
 COMPONENT_COLS = columns_of(ComponentRow)
 EVENT_COLS = columns_of(EventRow)
 JOB_STATUS = {s.value: s for s in JobStatus}  # a dict lookup is ~10x cheaper than JobStatus(s)
+COMPONENT_STATE = {s.value: s for s in ComponentState}
+_decode_json = msgspec.json.Decoder().decode
 UPDATABLE_JOB_FIELDS = frozenset(
     {"pipeline", "respath", "snappath", "runner_pid", "runner_started", "error"}
 )
+
+
+def json_value(text: str | bytes) -> Any:
+    """``json.loads(text)``, ~8x faster on the small documents of our columns
+    (a scheduling pass decodes a few hundred); what msgspec refuses and Python's
+    json accepts (NaN, 1e400, lone surrogates) goes to json, so the result is
+    the same."""
+    try:
+        return _decode_json(text)
+    except msgspec.DecodeError:
+        return json.loads(text)
 
 
 def job_row(r: tuple[Any, ...]) -> JobRow:
@@ -174,7 +187,7 @@ def job_row(r: tuple[Any, ...]) -> JobRow:
 
 
 def pipeline_row(r: tuple[Any, ...]) -> PipelineRow:
-    return PipelineRow(r[0], json.loads(r[1]), r[2], bool(r[3]), r[4])
+    return PipelineRow(r[0], json_value(r[1]), r[2], bool(r[3]), r[4])
 
 
 def driver_row(r: tuple[Any, ...]) -> DriverRow:
@@ -182,8 +195,10 @@ def driver_row(r: tuple[Any, ...]) -> DriverRow:
 
 
 def component_row(r: tuple[Any, ...]) -> ComponentRow:
-    caps = tuple(json.loads(r[6]))
-    return ComponentRow(r[0], r[1], r[2], r[3], r[4], r[5], caps, ComponentState(r[7]))
+    caps = tuple(json_value(r[6]))
+    return ComponentRow(
+        r[0], r[1], r[2], r[3], r[4], r[5], caps, COMPONENT_STATE.get(r[7]) or ComponentState(r[7])
+    )
 
 
 def event_row(r: tuple[Any, ...]) -> EventRow:
