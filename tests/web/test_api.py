@@ -2,7 +2,6 @@
 route, and the bad cases with the CLI's meaning and message."""
 
 import json
-import time
 from pathlib import Path
 
 import h5netcdf
@@ -202,7 +201,6 @@ def test_cancel_running_job_and_wait_timeout(web: WebServer) -> None:
 
 def test_event_stream_starts_from_now_and_resumes_with_last_event_id(web: WebServer) -> None:
     with web.sse("/api/v1/events") as events:
-        time.sleep(0.2)
         web.post("/api/v1/pipelines/pip-counter-4/eject")
         web.post("/api/v1/pipelines/pip-counter-4/load", {"sample": "E-1"})
         # Components report health changes at any time: skip those, the first

@@ -122,6 +122,10 @@ class WebServer:
         req = urllib.request.Request(self.base + path, headers=hdrs)
         resp = urllib.request.urlopen(req, timeout=30)
         try:
+            if path.startswith("/api/v1/events"):
+                # The stream's first line says it is subscribed: from then on
+                # no event is missed (the headers alone come before that).
+                assert resp.readline().startswith(b": sugo event stream"), path
             yield _events(resp)
         finally:
             resp.close()

@@ -205,22 +205,31 @@ class Submissions:
         outputs: admission.Outputs,
     ) -> None:
         store = self.rt.store
+        # One job.json write for the new job, not one per change (its row, its
+        # paths): it is on disk before the reply all the same.
+        with store.records_held():
+            try:
+                job = self._queue(req, payload, outputs)
+            except SugoError as e:
+                call.fail(f"{req.source} not queued: {e}")
+                return
+        call.reply(msgspec.structs.replace(self.info(job), respath=job.respath))
+
+    def _queue(self, req: api.Submit, payload: "Payload", outputs: admission.Outputs) -> JobRow:
+        """Record the accepted job, its paths and tasks, and say it is queued."""
+        store = self.rt.store
         output_dir, prefix = outputs.folder, outputs.prefix
-        try:
-            self._check_outputs(outputs)  # again: a job accepted meanwhile may clash
-            job = store.add_job(
-                payload_json=payload.model_dump_json(),
-                jobname=req.jobname,
-                sample=payload.sample.identifier,
-                user=payload.user.identifier or "unknown",
-                output_dir=output_dir,
-                prefix=prefix,
-                unlock_when_done=payload.settings.unlock_when_done,
-                jobdir_root=self.rt.settings.jobs.storage,
-            )
-        except SugoError as e:
-            call.fail(f"{req.source} not queued: {e}")
-            return
+        self._check_outputs(outputs)  # again: a job accepted meanwhile may clash
+        job = store.add_job(
+            payload_json=payload.model_dump_json(),
+            jobname=req.jobname,
+            sample=payload.sample.identifier,
+            user=payload.user.identifier or "unknown",
+            output_dir=output_dir,
+            prefix=prefix,
+            unlock_when_done=payload.settings.unlock_when_done,
+            jobdir_root=self.rt.settings.jobs.storage,
+        )
         # The job exists: what follows is completed later if the database is locked now.
         respath = respath_of(output_dir, prefix, job.id)
         snappath = outputs.custom_snapshot(job.id)
@@ -236,7 +245,7 @@ class Submissions:
         by = {"by": req.by} if req.by else {}  # deferred: out of the request's context
         # (the scheduler reacts to it, even while the database refuses to record it)
         until_stored(what, lambda: self.events.emit("job.queued", what, sample=job.sample, **by))
-        call.reply(msgspec.structs.replace(self.info(job), respath=respath))
+        return msgspec.structs.replace(job, respath=respath, snappath=snappath)
 
     def _check_outputs(self, outputs: admission.Outputs) -> None:
         """Refuse results or snapshot files that clash with another job's (issue 13)."""
