@@ -64,7 +64,7 @@ def refused(dbpath: Path, exc: StoreError) -> DatabaseRefused:
 def open_store(dbpath: Path, storage: Path) -> Store:
     """The daemon's store, checked; a damaged file is refused with what to do."""
     try:
-        return Store(dbpath, check=True, storage=storage)
+        return Store(dbpath, check=True, storage=storage, background_records=True)
     except DamagedDatabase as e:
         raise DamagedDatabase(
             f"{e}: run 'sugo db rebuild' (it moves the damaged file aside and"

@@ -241,7 +241,9 @@ def test_records_held_write_each_job_once_with_its_last_row(
 
         writes: list[str] = []
         save = jobrecords.save
-        monkeypatch.setattr(jobrecords, "save", lambda row: (writes.append(row.status), save(row)))
+        monkeypatch.setattr(
+            jobrecords, "save", lambda row, write: (writes.append(row.status), save(row, write))
+        )
         with pytest.raises(RuntimeError), store.records_held():
             store.set_job_status(job.id, JobStatus.QW)
             with store.records_held():  # nested: the outer one writes

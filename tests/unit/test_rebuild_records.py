@@ -119,9 +119,9 @@ def test_a_damaged_pipelines_record_is_reported_and_moved_aside(tmp_path: Path) 
 def test_a_task_record_of_another_job_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "3"
     folder.mkdir()
-    taskrecords.save(folder, 3, [TaskRow(4, 0, "counter", "count", "pending")])
+    taskrecords.save(folder, [TaskRow(4, 0, "counter", "count", "pending")])
     with pytest.raises(ValueError, match="job 4"):
         taskrecords.load(folder, 3)
-    taskrecords.save(folder, 3, [TaskRow(3, 0, "counter", "count", "dancing")])
+    taskrecords.save(folder, [TaskRow(3, 0, "counter", "count", "dancing")])
     with pytest.raises(ValueError, match="dancing"):
         taskrecords.load(folder, 3)

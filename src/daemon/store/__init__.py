@@ -37,6 +37,7 @@ from sugo.daemon.store.folders import JobFolderTables
 from sugo.daemon.store.jobs import JobTables
 from sugo.daemon.store.migrations import migrate
 from sugo.daemon.store.pipelines import PipelineTables
+from sugo.daemon.store.recordwriter import RecordWriter
 from sugo.daemon.store.registry import RegistryTables
 from sugo.daemon.store.rows import (
     ComponentRow,
@@ -75,11 +76,20 @@ class Store(
 
     ``check`` runs SQLite's quick_check first (the daemon's start): a damaged
     file is refused with DamagedDatabase instead of failing later, half-way.
-    ``storage``, the job folder root, is where the pipelines' record is kept."""
+    ``storage``, the job folder root, is where the pipelines' record is kept.
+    ``background_records`` (the daemon's): the record files are written by a
+    thread of their own (`recordwriter`), not in the caller's."""
 
-    def __init__(self, path: Path, check: bool = False, storage: Path | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        check: bool = False,
+        storage: Path | None = None,
+        background_records: bool = False,
+    ) -> None:
         self.path = Path(path)
         self.storage = None if storage is None else Path(storage)
+        self.records = RecordWriter(background=background_records)
         # Read here, not imported into the base: tests shorten it on this module.
         self._busy_ms = self._patient_ms = BUSY_TIMEOUT_MS
         self._reserved: set[Path] = set()
@@ -117,7 +127,8 @@ class Store(
         migrate(conn, str(self.path))
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Write the records still pending, close the connection (idempotent)."""
+        self.records.close()
         self._conn.close()
 
     def __enter__(self) -> Self:

@@ -13,9 +13,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sugo.errors import StoreError
+
+if TYPE_CHECKING:
+    from sugo.daemon.store.recordwriter import RecordWriter
 
 log = logging.getLogger("sugo.daemon.store")
 
@@ -42,6 +45,7 @@ class StoreBase:
     # The job folder root, where what the pipelines hold is kept as well
     # (`sugo.daemon.store.pipelinerecords`); None: not kept (a store of a test).
     storage: Path | None
+    records: "RecordWriter"  # writes the record files (job.json, tasks.json, pipelines.json)
     # A write refused for another reason than a lock (a full disk, a read-only
     # file system, an I/O error): what and since when, until a write succeeds
     # again; then ``on_recovered(error, since)`` is called.

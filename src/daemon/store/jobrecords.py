@@ -17,7 +17,7 @@ newest folders), and a folder that exists already is never taken over.
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,16 +41,22 @@ def write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def save(row: JobRow) -> None:
-    """Write the job's row into its folder; a folder that is gone stays gone."""
-    folder = Path(row.jobdir)
-    if not folder.is_dir():
+def write_record(path: Path, data: bytes) -> None:
+    """Replace the record file ``path``; a folder that is gone stays gone (a
+    pruned job's), and a write that fails is logged: the database has the
+    change, only a rebuild would miss it."""
+    if not path.parent.is_dir():
         return
     try:
-        write_atomic(folder / RECORD_FILE, msgspec.json.encode(row))
+        write_atomic(path, data)
     except OSError as e:
-        # The database has the change; only a rebuild would miss it.
-        log.warning("job %d: cannot write %s: %s", row.id, folder / RECORD_FILE, e)
+        log.warning("cannot write %s: %s", path, e)
+
+
+def save(row: JobRow, write: Callable[[Path, bytes], None] = write_record) -> None:
+    """Write the job's row into its folder (through ``write``: the store's
+    `RecordWriter`)."""
+    write(Path(row.jobdir) / RECORD_FILE, msgspec.json.encode(row))
 
 
 def note_last_id(storage: Path, job_id: int) -> None:

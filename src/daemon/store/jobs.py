@@ -48,12 +48,12 @@ class JobTables(StoreBase):
         finally:
             held, self._held_records = self._held_records, None
             for row in held.values():
-                jobrecords.save(row)
+                jobrecords.save(row, self.records.write)
 
     def _record(self, row: JobRow) -> None:
         """Save ``row`` to its job folder, now or at the end of `records_held`."""
         if self._held_records is None:
-            jobrecords.save(row)
+            jobrecords.save(row, self.records.write)
         else:
             self._held_records[row.id] = row
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import msgspec
 
-from sugo.daemon.store.jobrecords import write_atomic
+from sugo.daemon.store.jobrecords import write_record
 from sugo.daemon.store.rows import JobRow, PipelineRow
 from sugo.jobs.folder import PIPELINES_FILE
 from sugo.protocol.states import RUNNING, JobStatus
@@ -31,15 +31,21 @@ def path_in(storage: Path) -> Path:
     return Path(storage) / PIPELINES_FILE
 
 
-def save(storage: Path, rows: Sequence[PipelineRow]) -> None:
-    """Write every pipeline's record (a reader sees the old or the new file)."""
+def save(
+    storage: Path,
+    rows: Sequence[PipelineRow],
+    write: Callable[[Path, bytes], None] = write_record,
+) -> None:
+    """Write every pipeline's record (through ``write``: the store's
+    `RecordWriter`; a reader sees the old or the new file)."""
     path = path_in(storage)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_atomic(path, msgspec.json.encode(list(rows)))
-    except OSError as e:
-        # The database has the change; only a rebuild would miss it.
-        log.warning("cannot write %s: %s", path, e)
+    if not path.parent.is_dir():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as e:
+            log.warning("cannot write %s: %s", path, e)
+            return
+    write(path, msgspec.json.encode(list(rows)))
 
 
 def load(storage: Path) -> list[PipelineRow]:

@@ -79,4 +79,4 @@ class PipelineTables(StoreBase):
 
     def _save_pipelines(self) -> None:
         if self.storage is not None:
-            pipelinerecords.save(self.storage, self.list_pipelines())
+            pipelinerecords.save(self.storage, self.list_pipelines(), self.records.write)

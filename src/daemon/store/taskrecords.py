@@ -13,13 +13,13 @@ runner's ``final.json`` recorded).
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from sugo.daemon.store.jobrecords import pending_tasks, write_atomic
+from sugo.daemon.store.jobrecords import pending_tasks, write_record
 from sugo.daemon.store.rows import JobRow, TaskRow
 from sugo.jobs.folder import FINAL_FILE, TASKS_FILE
 from sugo.protocol import daemon_api as api
@@ -32,15 +32,12 @@ _OPEN = (TaskState.PENDING, TaskState.RUNNING)
 _STATES = frozenset(s.value for s in TaskState)
 
 
-def save(jobdir: Path, jobid: int, rows: Sequence[TaskRow]) -> None:
-    """Write the job's tasks into its folder; a folder that is gone stays gone."""
-    if not jobdir.is_dir():
-        return
-    try:
-        write_atomic(jobdir / TASKS_FILE, msgspec.json.encode(list(rows)))
-    except OSError as e:
-        # The database has the change; only a rebuild would miss it.
-        log.warning("job %d: cannot write %s: %s", jobid, jobdir / TASKS_FILE, e)
+def save(
+    jobdir: Path, rows: Sequence[TaskRow], write: Callable[[Path, bytes], None] = write_record
+) -> None:
+    """Write the job's tasks into its folder (through ``write``: the store's
+    `RecordWriter`); a folder that is gone stays gone."""
+    write(jobdir / TASKS_FILE, msgspec.json.encode(list(rows)))
 
 
 def load(folder: Path, jobid: int) -> list[TaskRow]:

@@ -86,7 +86,7 @@ class TaskTables(StoreBase):
     def _save_tasks(self, jobid: int) -> None:
         found = self._conn.execute("SELECT jobdir FROM jobs WHERE id = ?", (jobid,)).fetchone()
         if found and found[0]:
-            taskrecords.save(Path(found[0]), jobid, self.tasks_of(jobid))
+            taskrecords.save(Path(found[0]), self.tasks_of(jobid), self.records.write)
 
     def tasks_of(self, jobid: int) -> list[TaskRow]:
         """The tasks of a job, in order."""
