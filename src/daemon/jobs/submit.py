@@ -206,7 +206,7 @@ class Submissions:
     ) -> None:
         store = self.rt.store
         # One job.json write for the new job, not one per change (its row, its
-        # paths): it is on disk before the reply all the same.
+        # paths); its folder, which reserves its id, is made at once.
         with store.records_held():
             try:
                 job = self._queue(req, payload, outputs)
