@@ -9,8 +9,8 @@
 
 Every method is one daemon request (``wait`` polls ``jobs``); its reply is
 decoded into the struct ``sugo.protocol.daemon_api.DAEMON_REPLIES`` names for
-it (``StatusInfo``, ``JobInfo``, ...). ``events`` and ``job_log`` return that
-struct's fields as plain dicts, ``component`` the driver's reply as it is. Errors:
+it (``StatusInfo``, ``JobInfo``, ...); ``component`` returns the driver's reply
+as it is, ``events_json`` the events as plain JSON. Errors:
 
 - ``RequestTimeout``: the daemon did not answer in time (the message names the
   endpoint); its subclass ``DaemonUnreachable``: nothing listens on the port.
@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 from sugo.connection import DaemonConnection, DaemonUnreachable
 from sugo.errors import RequestFailed, RequestTimeout, SugoError
 from sugo.protocol import daemon_api as api
-from sugo.protocol.wire import to_builtins
 
 if TYPE_CHECKING:
     from pathlib import Path  # imported where used: `sugo status` need not pay for it
@@ -266,13 +265,19 @@ class SugoClient(DaemonConnection):
         out: api.ComponentRestartReply = self.ask(api.ComponentRestart(name=name), 15.0)
         return out
 
-    def events(self, after: int = 0, limit: int = 1000, wait: float = 0.0) -> list[dict[str, Any]]:
-        """Events with id greater than ``after`` (oldest first), as plain dicts
-        (``EventInfo``'s fields: the web API passes them on as they are). With
-        ``wait``, block up to that many seconds for the next one (a long poll)."""
+    def events(self, after: int = 0, limit: int = 1000, wait: float = 0.0) -> list[api.EventInfo]:
+        """Events with id greater than ``after`` (oldest first). With ``wait``,
+        block up to that many seconds for the next one (a long poll)."""
         req = api.Events(after=after, limit=limit, wait=wait)
         reply: api.EventsReply = self.ask(req, wait + self.timeout)
-        events: list[dict[str, Any]] = to_builtins(reply.events)
+        return reply.events
+
+    def events_json(
+        self, after: int = 0, limit: int = 1000, wait: float = 0.0
+    ) -> list[dict[str, Any]]:
+        """``events`` as plain JSON data, undecoded (the web API serves them so)."""
+        req = api.Events(after=after, limit=limit, wait=wait)
+        events: list[dict[str, Any]] = self.ask_json(req, wait + self.timeout)["events"]
         return events
 
     def maintenance(self) -> list[api.MaintenanceItemInfo]:
@@ -285,13 +290,11 @@ class SugoClient(DaemonConnection):
         out: api.MaintenanceDoneReply = self.ask(api.MaintenanceDone(device=device, label=label))
         return out
 
-    def job_log(self, jobid: int) -> dict[str, Any]:
+    def job_log(self, jobid: int) -> api.JobLogInfo:
         """Where a job's log lines are: its runner's log and the driver logs
-        (with the component patterns that pick its lines), as a plain dict of
-        ``JobLogInfo``'s fields (the web API reads it so)."""
+        (with the component patterns that pick its lines)."""
         reply: api.JobLogInfo = self.ask(api.JobLog(jobid=jobid))
-        out: dict[str, Any] = to_builtins(reply)
-        return out
+        return reply
 
     def prune(self, days: float | None = None) -> api.PruneReply:
         """Delete records and job folders of jobs that ended over ``days`` ago."""

@@ -5,19 +5,19 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from sugo.cli.context import FAILED, OK, Context
 from sugo.cli.output import clean, fmt_value
+from sugo.protocol import daemon_api as api
 from sugo.protocol.wire import to_builtins
 
 FOLLOW_WAIT = 10.0  # seconds each long poll of `--follow` waits for news
 
 
-def _event_line(ev: dict[str, Any]) -> str:
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ev["time"]))
-    data = " ".join(f"{k}={v}" for k, v in ev["data"].items() if v is not None)
-    return f"{stamp}  {ev['id']:>6}  {ev['kind']:<24} {ev['subject']}  {data}".rstrip()
+def _event_line(ev: api.EventInfo) -> str:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ev.time))
+    data = " ".join(f"{k}={v}" for k, v in ev.data.items() if v is not None)
+    return f"{stamp}  {ev.id:>6}  {ev.kind:<24} {ev.subject}  {data}".rstrip()
 
 
 def cmd_events(ctx: Context) -> int:
@@ -27,12 +27,13 @@ def cmd_events(ctx: Context) -> int:
     if ctx.args.last is not None and after == 0:
         # Start so that the last N events are shown.
         everything = client.events(after=0, limit=100000)
-        after = everything[-ctx.args.last - 1]["id"] if len(everything) > ctx.args.last else 0
+        after = everything[-ctx.args.last - 1].id if len(everything) > ctx.args.last else 0
     while True:
         batch = client.events(after=after, wait=FOLLOW_WAIT if ctx.args.follow else 0.0)
         for ev in batch:
-            print(json.dumps(ev) if ctx.out.json_mode else clean(_event_line(ev)), flush=True)
-            after = ev["id"]
+            text = json.dumps(to_builtins(ev)) if ctx.out.json_mode else clean(_event_line(ev))
+            print(text, flush=True)
+            after = ev.id
         if not ctx.args.follow and len(batch) < 1000:
             return OK
 
@@ -92,18 +93,18 @@ def cmd_job_prune(ctx: Context) -> int:
     return OK
 
 
-def job_log_lines(info: dict[str, Any]) -> list[tuple[str, str]]:
+def job_log_lines(info: api.JobLogInfo) -> list[tuple[str, str]]:
     """The job's lines: its runner log, plus the driver-log lines about its
     components while it ran; (timestamp text, line) sorted by time."""
-    lines: list[tuple[str, str]] = [(_stamp(line), line) for line in _read(info["job_log"])]
-    start, end = info.get("started_at"), info.get("completed_at")
+    lines: list[tuple[str, str]] = [(_stamp(line), line) for line in _read(info.job_log)]
+    start, end = info.started_at, info.completed_at
     lo = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start)) if start else ""
     hi = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(end + 1)) if end else "~"
-    for drv in info["driver_logs"]:
-        for line in _read(drv["path"]):
+    for drv in info.driver_logs:
+        for line in _read(drv.path):
             stamp = _stamp(line)
-            if lo <= stamp[:19] <= hi and any(m in line for m in drv["match"]):
-                lines.append((stamp, f"[{drv['driver']}] {line}"))
+            if lo <= stamp[:19] <= hi and any(m in line for m in drv.match):
+                lines.append((stamp, f"[{drv.driver}] {line}"))
     lines.sort(key=lambda x: x[0])
     return lines
 
@@ -129,11 +130,11 @@ def cmd_job_log(ctx: Context) -> int:
         for _, line in lines[shown:]:
             print(clean(line), flush=True)
         shown = len(lines)
-        if not ctx.args.follow or info["status"] in ("c", "ce", "cd"):
+        if not ctx.args.follow or info.status in ("c", "ce", "cd"):
             break
         time.sleep(0.5)  # following a file: there is no event to wait on
         info = client.job_log(ctx.args.id)
     if not shown and not ctx.out.json_mode:
-        ctx.out.error(f"job {ctx.args.id} has no log lines yet ({fmt_value(info['job_log'])})")
+        ctx.out.error(f"job {ctx.args.id} has no log lines yet ({fmt_value(info.job_log)})")
         return FAILED
     return OK

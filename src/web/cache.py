@@ -79,7 +79,7 @@ class Changes:
         else:
             kinds = ["?"] if forced else []
         while True:
-            events = client.events(after=self.last, limit=PAGE)
+            events = client.events_json(after=self.last, limit=PAGE)
             if events:
                 self.last = events[-1]["id"]
                 kinds += [e["kind"] for e in events]

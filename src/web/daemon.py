@@ -148,7 +148,7 @@ class EventPump:
     def _catch_up(self, client: SugoClient) -> None:
         # "From now": skip to the newest event (pages of the daemon's limit).
         while not self._stop.is_set():
-            events = client.events(after=self.last, limit=PAGE)
+            events = client.events_json(after=self.last, limit=PAGE)
             if events:
                 self.last = events[-1]["id"]
             if len(events) < PAGE:
@@ -161,7 +161,7 @@ class EventPump:
                 if not self._started.is_set():
                     self._catch_up(client)
                     self._started.set()
-                events = client.events(after=self.last, limit=PAGE, wait=PUMP_WAIT)
+                events = client.events_json(after=self.last, limit=PAGE, wait=PUMP_WAIT)
             except (RequestTimeout, SugoError) as e:
                 self.healthy = False
                 log.warning("event pump: %s; asking again in %g s", e, PUMP_RETRY)

@@ -234,7 +234,7 @@ def log(
         where = cfg.daemon.client().job_log(jobid)
     except SugoError as e:
         raise refusal(e) from None
-    path = Path(where["job_log"])
+    path = Path(where.job_log)
     text, end = "", offset
     try:
         with path.open("rb") as f:
@@ -245,7 +245,7 @@ def log(
     except FileNotFoundError:
         pass
     return _json({"id": jobid, "path": str(path), "offset": end, "lines": text.splitlines(),
-                  "status": where["status"]})  # fmt: skip
+                  "status": where.status})  # fmt: skip
 
 
 @router.get("/jobs/{jobid}/data", summary="The job's data: JSON columns, or NetCDF")

@@ -97,7 +97,7 @@ def _missed(cfg: WebConfig, after: int) -> list[dict[str, Any]]:
     client = cfg.daemon.client()
     out: list[dict[str, Any]] = []
     while True:
-        events = client.events(after=after, limit=PAGE)
+        events = client.events_json(after=after, limit=PAGE)
         out += events
         if len(events) < PAGE or len(out) > 100 * PAGE:
             return out
