@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Any, ClassVar
 
-from sugo.driverinterface.calls import Key, component_key, one_line
+from sugo.driverinterface.calls import Key, component_key, component_name, one_line
 from sugo.driverinterface.dataset import to_columns
 from sugo.driverinterface.health import StatusCode
 from sugo.driverinterface.model import ModelInterface
@@ -169,7 +169,7 @@ class TomatoDriver(ModelInterface):
         elif health.code == StatusCode.DEVICE_ERROR:
             health.set(StatusCode.CONNECTED)
         snap = health.snapshot(running=is_running(dev))
-        return Reply(True, f"component ({k[0]},{k[1]}): {snap['label']}", snap)
+        return Reply(True, f"component {component_name(*k)}: {snap['label']}", snap)
 
     def capabilities(
         self, key: Key | str | None = None, channel: str | None = None, **kw: Any
@@ -197,13 +197,14 @@ class TomatoDriver(ModelInterface):
         dev = self._device(k)
         if dev is None:
             return self._unknown(*k)
+        name = component_name(*k)
         try:
             ds = dev.get_last_data()
         except Exception as e:
-            return Reply(False, f"last data failed on component ({k[0]},{k[1]}): {one_line(e)}")
+            return Reply(False, f"last data failed on component {name}: {one_line(e)}")
         if ds is None:
-            return Reply(True, f"no data on component ({k[0]},{k[1]}) yet", None)
-        return Reply(True, f"last point of component ({k[0]},{k[1]})", to_columns(ds))
+            return Reply(True, f"no data on component {name} yet", None)
+        return Reply(True, f"last point of component {name}", to_columns(ds))
 
     def dev_measure(
         self,
@@ -223,15 +224,16 @@ class TomatoDriver(ModelInterface):
         reply = self._tomato("cmp_measure", k)
         if not reply.success:
             return reply
+        name = component_name(*k)
         deadline = time.monotonic() + MEASURE_TIMEOUT
         while dev.last_data is before or dev.task_list.unfinished_tasks:
             error = self._thread_error(k, dev)
             if error:
-                return Reply(False, f"measure failed on component ({k[0]},{k[1]}): {error}")
+                return Reply(False, f"measure failed on component {name}: {error}")
             if time.monotonic() > deadline:
-                return Reply(False, f"measure on component ({k[0]},{k[1]}) took too long")
+                return Reply(False, f"measure on component {name} took too long")
             time.sleep(0.01)  # tomato's worker signals nothing: poll its result
-        return Reply(True, f"measured on component ({k[0]},{k[1]})", to_columns(dev.last_data))
+        return Reply(True, f"measured on component {name}", to_columns(dev.last_data))
 
     # ----- tasks -------------------------------------------------------------------
 
@@ -244,12 +246,10 @@ class TomatoDriver(ModelInterface):
         except ValueError as e:
             return Reply(False, str(e))
         reply = self._tomato("task_validate", k, task=ttask)
+        what = f"task {ttask.technique_name!r}"
         if reply.success:
-            return Reply(True, f"task {ttask.technique_name!r} valid on component ({k[0]},{k[1]})")
-        return Reply(
-            False,
-            f"task {ttask.technique_name!r} refused by component ({k[0]},{k[1]}): {reply.msg}",
-        )
+            return Reply(True, f"{what} valid on component {component_name(*k)}")
+        return Reply(False, f"{what} refused by component {component_name(*k)}: {reply.msg}")
 
     def task_start(
         self, key: Any = None, task: Any = None, channel: str | None = None, **kw: Any
@@ -267,7 +267,7 @@ class TomatoDriver(ModelInterface):
         state.task_started(ttask.technique_name, label, time.time(), self._device(k))
         data = {"task": ttask.model_dump(mode="json"), "seq": state.finished + 1}
         return Reply(
-            True, f"task {ttask.technique_name!r} queued on component ({k[0]},{k[1]})", data
+            True, f"task {ttask.technique_name!r} queued on component {component_name(*k)}", data
         )
 
     def task_status(
@@ -350,7 +350,7 @@ class TomatoDriver(ModelInterface):
         """Reset every component (tomato's own `reset` is for quitting: it
         leaves the components without a worker thread)."""
         failed = [
-            f"({k[0]},{k[1]}): {r.msg}"
+            f"{component_name(*k)}: {r.msg}"
             for k in sorted(self.tomato.devmap)
             if not (r := self.dev_reset(k)).success
         ]
