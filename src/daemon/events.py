@@ -62,7 +62,7 @@ class Events:
     def on_events(self, req: api.Events, call: Call[api.EventsReply]) -> api.EventsReply | Deferred:
         rows = self.rt.store.list_events(req.after, max(1, min(req.limit, 10000)))
         if rows or req.wait <= 0:
-            return api.EventsReply(events=[_event(r) for r in rows])
+            return api.EventsReply(events=[event_info(r) for r in rows])
         self._waiters.append((call, req.after, req.limit))
         self.rt.loop.call_later(min(req.wait, MAX_WAIT), lambda: self._expire(call))
         return DEFERRED
@@ -72,7 +72,7 @@ class Events:
         for call, after, limit in waiters:
             rows = self.rt.store.list_events(after, max(1, min(limit, 10000)))
             if rows:
-                call.reply(api.EventsReply(events=[_event(r) for r in rows]))
+                call.reply(api.EventsReply(events=[event_info(r) for r in rows]))
             else:
                 self._waiters.append((call, after, limit))
 
@@ -84,7 +84,8 @@ class Events:
                 return
 
 
-def _event(row: EventRow) -> api.EventInfo:
+def event_info(row: EventRow) -> api.EventInfo:
+    """An event row as the protocol's EventInfo."""
     return api.EventInfo(row.id, row.time, row.kind, row.subject, row.data)
 
 

@@ -78,7 +78,7 @@ def test_emit_records_the_event_and_delivers_it_with_what_it_is_about(tmp_path: 
             ("maintenance.due", "dev"),
             ("job.ended", "job 7"),
         ]
-        assert "about" not in recorded[1].to_json()["data"]
+        assert "about" not in recorded[1].data
 
 
 def test_the_scheduler_runs_one_pass_after_the_events_that_may_start_a_job() -> None:

@@ -12,10 +12,13 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from sugo.daemon.events import event_info
+from sugo.daemon.status import pipeline_info
 from sugo.daemon.store import JobRow, Store
 from sugo.daemon.store.migrations import LATEST, MIGRATIONS, migrate, schema_version
 from sugo.errors import StoreError
 from sugo.protocol.states import ComponentState, DriverState, JobStatus
+from sugo.protocol.wire import to_builtins
 
 PAYLOAD = json.dumps(
     {
@@ -374,7 +377,7 @@ def test_pipeline_partial_updates_and_none(store: Store, tmp_path: Path) -> None
     p = store.set_pipeline("p1", sample=None, jobid=None)
     assert (p.sample, p.ready, p.jobid) == (None, True, None)
     assert store.set_pipeline("p1") == p  # nothing given, nothing changes
-    assert p.to_json() == {
+    assert to_builtins(pipeline_info(p)) == {  # as `sugo pipeline` replies
         "name": "p1",
         "components": {"a": "x", "b": "y"},
         "sample": None,
@@ -475,7 +478,7 @@ def test_events(store: Store) -> None:
     ]
     assert [e.id for e in store.list_events(after_id=first)] == [second, third]
     assert [e.id for e in store.list_events(limit=1)] == [first]
-    assert events[0].to_json() == {
+    assert to_builtins(event_info(events[0])) == {  # as `sugo events` replies
         "id": first,
         "time": 10.0,
         "kind": "job.queued",

@@ -4,8 +4,8 @@ components, health, maintenance, events, meta.
 Only the daemon writes it, from its main thread. Every public write method is
 one transaction that commits before it returns. Rows come back as frozen
 msgspec Structs (cheap to build: ``list_jobs`` of 10,000 rows stays fast);
-``to_json()`` gives the ``--json`` shape. This module must import fast: no
-pydantic, numpy or xarray here.
+what clients see are the protocol's structs, built from them. This module
+must import fast: no pydantic, numpy or xarray here.
 
 `Store` opens the file; each table family is a mixin in its own module of
 this package, over one connection (`base`): jobs (`jobs`), the job folders

@@ -1,6 +1,7 @@
 """The rows of the daemon's store, as frozen msgspec Structs (cheap to build:
 listing 10,000 jobs stays fast), and their conversion from SQLite tuples.
-``to_json()`` gives the ``--json`` shape."""
+What clients see are the protocol's structs (`sugo.protocol.daemon_replies`),
+built from these rows where the daemon answers."""
 
 import json
 from enum import Enum
@@ -62,12 +63,6 @@ class PipelineRow(msgspec.Struct, frozen=True):
     sample: str | None
     ready: bool
     jobid: int | None
-
-    def to_json(self) -> dict[str, Any]:
-        """The pipeline as plain JSON types."""
-        out = msgspec.structs.asdict(self)
-        out["components"] = dict(self.components)
-        return out
 
 
 class DriverRow(msgspec.Struct, frozen=True):
@@ -141,10 +136,6 @@ class EventRow(msgspec.Struct, frozen=True):
     kind: str
     subject: str
     data: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        """The event as plain JSON types."""
-        return msgspec.structs.asdict(self)
 
 
 def columns_of(row_type: type[msgspec.Struct]) -> str:
