@@ -61,11 +61,11 @@ class _QuickParser(argparse.ArgumentParser):
 _VALUED = frozenset({"--port", "--appdir", "--connect"})
 
 
-def _command_word(argv: Sequence[str]) -> str | None:
-    """The command a command line names: its first word that is neither an
-    option nor an option's value (None when unclear)."""
+def _command_at(argv: Sequence[str]) -> int | None:
+    """Where the command a command line names is: its first word that is
+    neither an option nor an option's value (None when unclear)."""
     skip = False
-    for word in argv:
+    for i, word in enumerate(argv):
         if skip:
             skip = False
         elif word == "--":
@@ -73,14 +73,14 @@ def _command_word(argv: Sequence[str]) -> str | None:
         elif word.startswith("-"):
             skip = word in _VALUED
         else:
-            return word
+            return i
     return None
 
 
-def _verb_first(words: list[str]) -> list[str]:
-    """`sugo component NAME VERB ...` as `sugo component VERB NAME ...`: a
-    component's name is never a verb, so either order means one thing."""
-    i = words.index("component")
+def _verb_first(words: list[str], i: int) -> list[str]:
+    """`sugo component NAME VERB ...` (the command at ``i``) as `sugo component
+    VERB NAME ...`: a component's name is never a verb, so either order means
+    one thing."""
     pair = words[i + 1 : i + 3]
     if len(pair) == 2 and pair[0] not in COMPONENT_VERBS and pair[1] in COMPONENT_VERBS:
         words = [*words[: i + 1], pair[1], pair[0], *words[i + 3 :]]
@@ -91,9 +91,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """``build_parser().parse_args(argv)``, but building only the parser of the
     command ``argv`` names when that parser can decide alone."""
     words = sys.argv[1:] if argv is None else list(argv)
-    command = _command_word(words)
-    if command == "component":
-        words = _verb_first(words)
+    at = _command_at(words)
+    command = None if at is None else words[at]
+    if command == "component" and at is not None:
+        words = _verb_first(words, at)
     define = COMMANDS.get(command or "")
     if define is not None:
         parser, add = top_parser(_QuickParser)

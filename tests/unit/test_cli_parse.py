@@ -465,5 +465,10 @@ def test_component_takes_its_name_before_or_after_the_verb() -> None:
             "components:cmd_set", name, "max", "3",
         )  # fmt: skip
     assert parse_args(["--json", "component", name, "status"]).name == name
+    # An option's value that reads "component" is not the command.
+    args = parse_args(["--appdir", "component", "component", name, "status"])
+    assert (args.appdir, args.name, args.handler) == (
+        Path("component"), name, "components:cmd_component",
+    )  # fmt: skip
     # A name that is a verb's word is still read as the verb.
     assert parse_args(["component", "status", "status"]).name == "status"
