@@ -9,12 +9,17 @@ import sys
 import sugo.daemon
 
 
-def test_every_daemon_module_imports_first() -> None:
-    names = [
+def daemon_modules() -> list[str]:
+    """The name of every module of sugo.daemon, its packages' included."""
+    return [
         info.name
         for info in pkgutil.walk_packages(sugo.daemon.__path__, "sugo.daemon.")
         if info.name != "sugo.daemon.__main__"  # (it runs the daemon)
     ]
+
+
+def test_every_daemon_module_imports_first() -> None:
+    names = daemon_modules()
     assert len(names) > 40
     saved = {k: v for k, v in sys.modules.items() if k.startswith("sugo.daemon.")}
     try:

@@ -8,7 +8,6 @@ another type: tests/conftest.py.)"""
 
 import importlib
 import inspect
-import pkgutil
 import threading
 import types
 from collections.abc import Iterator
@@ -16,12 +15,12 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import pytest
 
-import sugo.daemon
 from sugo.errors import RequestFailed
 from sugo.protocol import agent_api, wire
 from sugo.protocol import daemon_api as api
 from sugo.protocol.client import Client
 from sugo.protocol.server import DEFERRED, Call, Deferred, ServerLoop
+from tests.unit.test_daemon_imports import daemon_modules
 
 REPLIES = {**api.DAEMON_REPLIES, **agent_api.AGENT_REPLIES}
 
@@ -29,10 +28,8 @@ REPLIES = {**api.DAEMON_REPLIES, **agent_api.AGENT_REPLIES}
 def handlers() -> Iterator[tuple[str, type, dict[str, Any]]]:
     """(name, request type, type hints) of every ``on_*`` method in sugo.daemon
     that takes a request."""
-    for info in pkgutil.walk_packages(sugo.daemon.__path__, "sugo.daemon."):
-        if info.name == "sugo.daemon.__main__":  # (it runs the daemon)
-            continue
-        module = importlib.import_module(info.name)
+    for module_name in daemon_modules():
+        module = importlib.import_module(module_name)
         for cls in vars(module).values():
             if not inspect.isclass(cls) or cls.__module__ != module.__name__:
                 continue
